@@ -1,0 +1,3 @@
+from nextread.cli import app
+
+app(prog_name="nextread")

@@ -1,0 +1,121 @@
+"""The FastAPI application: wiring of settings, database, middleware, error handlers and routers."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from nextread import __version__
+from nextread.api.routers import groups, health, interactions, items, users
+from nextread.config import Settings, get_settings
+from nextread.observability import HTTP_LATENCY, HTTP_REQUESTS, configure_logging, get_logger
+from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade
+from nextread.store.tenants import ensure_tenant, register_api_key
+
+REQUEST_ID_HEADER = "X-Request-ID"
+log = get_logger("nextread.api")
+
+
+def bootstrap(settings: Settings, session_factory) -> None:  # type: ignore[no-untyped-def]
+    """Create the default tenant and register the keys given in the settings."""
+    with session_scope(session_factory) as session:
+        tenant = ensure_tenant(session, settings.default_tenant)
+        if settings.admin_api_key:
+            register_api_key(session, tenant, settings.admin_api_key, "admin", "settings admin key")
+        if settings.read_api_key:
+            register_api_key(session, tenant, settings.read_api_key, "read", "settings read key")
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error["loc"] if part != "body") or "body"
+        parts.append(f"{location}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": _validation_message(exc), "errors": errors}, status_code=422)
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(_request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database_unavailable", error=str(exc.orig))
+        return JSONResponse({"detail": "database unavailable; nothing was written, retry later"}, 503)
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(_request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            return JSONResponse({"detail": "database unavailable; nothing was written, retry later"}, 503)
+        raise exc
+
+
+def install_middleware(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        finally:
+            structlog.contextvars.clear_contextvars()
+        elapsed = time.perf_counter() - started
+        route = request.scope.get("route")
+        route_path = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(request.method, route_path, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(request.method, route_path).observe(elapsed)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        log.info(
+            "request",
+            request_id=request_id,
+            method=request.method,
+            path=request.url.path,
+            status=response.status_code,
+            duration_ms=round(elapsed * 1000, 2),
+        )
+        return response
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    engine = make_engine(settings.database_url)
+    session_factory = make_session_factory(engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        upgrade(engine)
+        bootstrap(settings, session_factory)
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="nextread",
+        version=__version__,
+        description="Explainable, reading-level aware recommendations. Authenticate with "
+        "`Authorization: Bearer <API key>`; read keys may GET, admin keys may also write.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = session_factory
+    install_error_handlers(app)
+    install_middleware(app)
+    app.include_router(health.router)
+    for module in (items, users, groups, interactions):
+        app.include_router(module.router, prefix="/v1")
+    return app

@@ -1,0 +1,4 @@
+"""groups."""
+from fastapi import APIRouter
+
+router = APIRouter(tags=["groups"])

@@ -1,0 +1,4 @@
+"""interactions."""
+from fastapi import APIRouter
+
+router = APIRouter(tags=["interactions"])

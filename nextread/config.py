@@ -1,0 +1,47 @@
+"""All settings in one place: environment variables with the prefix ``NEXTREAD_`` (or a ``.env`` file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NEXTREAD_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("nextread-data"), description="Where the embedded default keeps its files.")
+    database_url: str = Field(
+        "", description="SQLAlchemy URL; empty means a SQLite file `nextread.db` under data_dir."
+    )
+    default_tenant: str = Field("default", description="Slug of the tenant used for single-school setups.")
+    admin_api_key: str = Field(
+        "", description="Bootstrap admin key for the default tenant (read + write). Empty: none is created."
+    )
+    read_api_key: str = Field(
+        "", description="Bootstrap read-only key for the default tenant. Empty: none is created."
+    )
+    log_format: Literal["json", "console"] = Field("json", description="Structured log output format.")
+    log_level: str = Field("INFO", description="Minimum log level.")
+    auto_create_users: bool = Field(
+        True, description="Interactions for an unknown user id create that user instead of being rejected."
+    )
+    max_batch_size: int = Field(10_000, description="Largest interaction batch accepted by the API (413 above).")
+    import_batch_size: int = Field(5_000, description="Rows written per transaction during imports.")
+    max_field_chars: int = Field(
+        20_000, description="Longest text accepted in any imported or posted field (longer rows are rejected)."
+    )
+
+    @model_validator(mode="after")
+    def _default_database(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'nextread.db').as_posix()}"
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,214 @@
+"""The relational schema. Every domain row belongs to a tenant so one database can host a whole district.
+
+Rows are addressed from outside by ``external_id`` (unique per tenant); integer primary keys stay internal
+so that interactions are compact and joins are cheap on both SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY, so big keys fall back to Integer there.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+# JSONB on PostgreSQL: it has equality, which upserts need to detect unchanged rows.
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC and always returns aware UTC, so SQLite and PostgreSQL compare the same way."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: Json, list[str]: Json}
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """Only a SHA-256 of the key is kept: a leaked database does not leak working keys."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Item(Base):
+    __tablename__ = "items"
+    __table_args__ = (UniqueConstraint("tenant_id", "external_id", name="uq_items_tenant_external"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(1000))
+    authors: Mapped[list[str]] = mapped_column(default=list)
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    isbn: Mapped[str | None] = mapped_column(String(20), default=None)
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    language: Mapped[str | None] = mapped_column(String(16), default=None)
+    publication_year: Mapped[int | None] = mapped_column(default=None)
+    average_rating: Mapped[float | None] = mapped_column(default=None)
+    ratings_count: Mapped[int | None] = mapped_column(default=None)
+    lexile: Mapped[int | None] = mapped_column(default=None)
+    guided_reading_level: Mapped[str | None] = mapped_column(String(2), default=None)
+    grade_min: Mapped[int | None] = mapped_column(default=None)
+    grade_max: Mapped[int | None] = mapped_column(default=None)
+    age_min: Mapped[int | None] = mapped_column(default=None)
+    age_max: Mapped[int | None] = mapped_column(default=None)
+    series_name: Mapped[str | None] = mapped_column(String(255), default=None)
+    series_position: Mapped[float | None] = mapped_column(default=None)
+    page_count: Mapped[int | None] = mapped_column(default=None)
+    cover_url: Mapped[str | None] = mapped_column(String(1000), default=None)
+    staff_pick: Mapped[bool] = mapped_column(Boolean, default=False)
+    available_copies: Mapped[int | None] = mapped_column(default=None)
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("tenant_id", "external_id", name="uq_users_tenant_external"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str | None] = mapped_column(String(255), default=None)
+    grade: Mapped[int | None] = mapped_column(default=None)
+    lexile: Mapped[int | None] = mapped_column(default=None)
+    guided_reading_level: Mapped[str | None] = mapped_column(String(2), default=None)
+    interests: Mapped[str | None] = mapped_column(Text, default=None)
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Group(Base):
+    """A class, reading club or any other set of users."""
+
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("tenant_id", "external_id", name="uq_groups_tenant_external"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(32), default="class")
+    grade: Mapped[int | None] = mapped_column(default=None)
+    teacher: Mapped[str | None] = mapped_column(String(255), default=None)
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    members: Mapped[list[GroupMember]] = relationship(
+        back_populates="group", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(32), default="student")
+
+    group: Mapped[Group] = relationship(back_populates="members")
+    user: Mapped[User] = relationship()
+
+
+class Interaction(Base):
+    """One event. ``event_id`` is the idempotency key: a replayed event or re-imported row is a no-op."""
+
+    __tablename__ = "interactions"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "event_id", name="uq_interactions_tenant_event"),
+        Index("ix_interactions_user_time", "tenant_id", "user_id", "occurred_at"),
+        Index("ix_interactions_item", "tenant_id", "item_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(32))
+    value: Mapped[float | None] = mapped_column(Float, default=None)
+    occurred_at: Mapped[datetime] = mapped_column()
+    event_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InteractionTypeWeight(Base):
+    """How much one event of a type says about taste. ``positive`` marks types that count as a "like"
+    when feedback is binarised (offline evaluation, popularity)."""
+
+    __tablename__ = "interaction_type_weights"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    weight: Mapped[float] = mapped_column(Float)
+    positive: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+BUILTIN_INTERACTION_TYPES = (
+    "checkout", "return", "view", "like", "save", "share", "rating", "finished", "abandoned",
+)
+
+# A rating's weight is multiplied by (value - 3) / 2, so 5 stars = +weight and 1 star = -weight.
+DEFAULT_TYPE_WEIGHTS: dict[str, tuple[float, bool]] = {
+    "checkout": (3.0, True),
+    "finished": (4.0, True),
+    "rating": (4.0, True),
+    "like": (2.0, True),
+    "save": (1.5, True),
+    "share": (2.0, True),
+    "view": (0.5, False),
+    "return": (0.0, False),
+    "abandoned": (-2.0, False),
+}
