@@ -2,31 +2,120 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import typer
 import uvicorn
+from sqlalchemy.orm import Session
 
-from nextread.config import get_settings
-from nextread.store.db import make_engine, upgrade
+from nextread.config import Settings, get_settings
+from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade
+from nextread.store.models import Tenant
+from nextread.store.tenants import ROLES, create_api_key, ensure_tenant, register_api_key
 
 app = typer.Typer(help="nextread: explainable, reading-level aware recommendations.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+keys_app = typer.Typer(help="API key commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
 
 HostOption = typer.Option("127.0.0.1", help="Interface to listen on.")
 PortOption = typer.Option(8000, help="Port to listen on.")
+TenantOption = typer.Option(None, help="Tenant slug (default: NEXTREAD_DEFAULT_TENANT).")
+
+
+def _serve(host: str, port: int, workers: int = 1) -> None:
+    uvicorn.run(
+        "nextread.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
 
 
 @app.command()
 def serve(host: str = HostOption, port: int = PortOption, workers: int = typer.Option(1, min=1)) -> None:
     """Run the API server (migrates the database first)."""
-    uvicorn.run("nextread.api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning")
+    _serve(host, port, workers)
+
+
+@app.command()
+def demo(host: str = HostOption, port: int = PortOption) -> None:
+    """Load the bundled demo school into the configured database when it is empty, then serve."""
+    settings = get_settings()
+    counts, keys = prepare_demo(settings)
+    if counts:
+        typer.echo("loaded the demo school: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+    else:
+        typer.echo("the database already holds data; the demo school was not loaded again")
+    typer.echo(f"\nAPI docs:      http://{host}:{port}/docs")
+    typer.echo(f"admin key:     {keys['admin']}")
+    typer.echo(f"read-only key: {keys['read']}")
+    typer.echo(
+        f"try:  curl -H 'Authorization: Bearer {keys['read']}' http://{host}:{port}/v1/items?limit=3\n"
+    )
+    _serve(host, port)
+
+
+def prepare_demo(settings: Settings) -> tuple[dict[str, int], dict[str, str]]:
+    """Migrate, load the demo school if the tenant is empty, and make sure demo keys exist.
+
+    Keys come from the settings when given; otherwise they are generated once and kept in
+    ``<data_dir>/demo-keys.json`` (mode 0600) so every later ``nextread demo`` prints the same ones.
+    """
+    from nextread.demo import demo_is_needed, load_demo
+
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    sessions = make_session_factory(engine)
+    with session_scope(sessions) as session:
+        tenant = ensure_tenant(session, settings.default_tenant)
+        counts = load_demo(session, tenant.id) if demo_is_needed(session, tenant.id) else {}
+        keys = _demo_keys(settings, session, tenant)
+    engine.dispose()
+    return counts, keys
+
+
+def _demo_keys(settings: Settings, session: Session, tenant: Tenant) -> dict[str, str]:
+    key_file = settings.data_dir / "demo-keys.json"
+    keys = json.loads(key_file.read_text()) if key_file.exists() else {}
+    keys["admin"] = (
+        settings.admin_api_key or keys.get("admin") or create_api_key(session, tenant, "admin", "demo")
+    )
+    keys["read"] = (
+        settings.read_api_key or keys.get("read") or create_api_key(session, tenant, "read", "demo")
+    )
+    for role in ROLES:
+        register_api_key(session, tenant, keys[role], role, f"demo {role} key")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(json.dumps(keys, indent=2))
+    os.chmod(key_file, 0o600)
+    return keys
 
 
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head", help="Alembic revision to upgrade to.")) -> None:
     """Apply Alembic migrations to the configured database."""
-    settings = get_settings()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(get_settings().database_url)
     upgrade(engine, revision)
     typer.echo(f"database at {engine.url.render_as_string(hide_password=True)} is at revision {revision}")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: str = typer.Option("read", help=f"One of {', '.join(ROLES)}."),
+    name: str = typer.Option("cli", help="A label to recognise the key by."),
+    tenant: str | None = TenantOption,
+) -> None:
+    """Create an API key bound to one tenant (created if new) and print it once."""
+    if role not in ROLES:
+        raise typer.BadParameter(f"must be one of {', '.join(ROLES)}", param_hint="--role")
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    with session_scope(make_session_factory(engine)) as session:
+        key = create_api_key(session, ensure_tenant(session, tenant or settings.default_tenant), role, name)
+    typer.echo(key)

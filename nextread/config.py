@@ -29,10 +29,13 @@ class Settings(BaseSettings):
     auto_create_users: bool = Field(
         True, description="Interactions for an unknown user id create that user instead of being rejected."
     )
-    max_batch_size: int = Field(10_000, description="Largest interaction batch accepted by the API (413 above).")
+    max_batch_size: int = Field(
+        10_000, description="Largest interaction batch accepted by the API (413 above)."
+    )
     import_batch_size: int = Field(5_000, description="Rows written per transaction during imports.")
     max_field_chars: int = Field(
-        20_000, description="Longest text accepted in any imported or posted field (longer rows are rejected)."
+        20_000,
+        description="Longest text accepted in any imported or posted field (longer rows are rejected).",
     )
 
     @model_validator(mode="after")

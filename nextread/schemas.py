@@ -19,7 +19,10 @@ ExternalId = Annotated[
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
 LongText = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
 InteractionType = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=32, pattern=r"^[a-z_]+$")
+    str,
+    StringConstraints(
+        strip_whitespace=True, to_lower=True, min_length=1, max_length=32, pattern=r"^[a-z_]+$"
+    ),
 ]
 
 
@@ -65,7 +68,8 @@ def optional_text(**constraints: Any) -> Any:
 StrList = Annotated[list[ShortText], BeforeValidator(_split_list), Field(max_length=200)]
 Grade = Annotated[Annotated[int, Field(ge=-1, le=12)] | None, BeforeValidator(_parse_grade)]
 GuidedLevel = Annotated[
-    optional_text(pattern=r"^[A-Z]$"), BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v)
+    optional_text(pattern=r"^[A-Z]$"),
+    BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v),
 ]
 Lexile = optional(int, ge=-500, le=2000)
 
@@ -215,6 +219,29 @@ class InteractionOut(BaseModel):
     value: float | None
     timestamp: datetime
     event_id: str
+
+
+class TagCount(BaseModel):
+    tag: str
+    count: int
+
+
+class ProfileOut(BaseModel):
+    id: str
+    interactions: int
+    counts_by_type: dict[str, int]
+    favourite_tags: list[TagCount]
+    reading_level: dict[str, Any]
+
+
+class BatchResult(BaseModel):
+    """Outcome of a batch: ``stored`` new events, ``duplicates`` already stored (same event_id), and
+    ``rejected`` rows with their index in the request and the reason."""
+
+    received: int
+    stored: int
+    duplicates: int
+    rejected: list[dict[str, Any]]
 
 
 class Page(BaseModel, Generic[T]):

@@ -156,7 +156,9 @@ class GroupMember(Base):
     __tablename__ = "group_members"
 
     group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
     role: Mapped[str] = mapped_column(String(32), default="student")
 
     group: Mapped[Group] = relationship(back_populates="members")
@@ -197,7 +199,15 @@ class InteractionTypeWeight(Base):
 
 
 BUILTIN_INTERACTION_TYPES = (
-    "checkout", "return", "view", "like", "save", "share", "rating", "finished", "abandoned",
+    "checkout",
+    "return",
+    "view",
+    "like",
+    "save",
+    "share",
+    "rating",
+    "finished",
+    "abandoned",
 )
 
 # A rating's weight is multiplied by (value - 3) / 2, so 5 stars = +weight and 1 star = -weight.

@@ -39,7 +39,9 @@ def ensure_tenant(session: Session, slug: str, name: str | None = None) -> Tenan
         session.add(tenant)
         session.flush()
         for type_, (weight, positive) in DEFAULT_TYPE_WEIGHTS.items():
-            session.add(InteractionTypeWeight(tenant_id=tenant.id, type=type_, weight=weight, positive=positive))
+            session.add(
+                InteractionTypeWeight(tenant_id=tenant.id, type=type_, weight=weight, positive=positive)
+            )
         session.flush()
     return tenant
 
@@ -80,8 +82,8 @@ def authenticate(session: Session, key: str) -> Principal | None:
 
 def interaction_weights(session: Session, tenant_id: int) -> dict[str, tuple[float, bool]]:
     rows = session.execute(
-        select(InteractionTypeWeight.type, InteractionTypeWeight.weight, InteractionTypeWeight.positive).where(
-            InteractionTypeWeight.tenant_id == tenant_id
-        )
+        select(
+            InteractionTypeWeight.type, InteractionTypeWeight.weight, InteractionTypeWeight.positive
+        ).where(InteractionTypeWeight.tenant_id == tenant_id)
     )
     return {row.type: (row.weight, row.positive) for row in rows}

@@ -6,8 +6,8 @@ from fastapi import APIRouter, HTTPException, Response, status
 from sqlalchemy import select
 
 from nextread.api.deps import AdminDep, ReaderDep, SessionDep
-from nextread.api.patching import apply_patch
 from nextread.api.pagination import CursorQuery, LimitQuery, next_cursor, paginate
+from nextread.api.patching import apply_patch
 from nextread.schemas import ItemIn, ItemOut, ItemPatch, Page
 from nextread.store.models import Item
 from nextread.store.writes import upsert_items
@@ -41,7 +41,9 @@ def create_item(body: ItemIn, session: SessionDep, principal: AdminDep) -> ItemO
         select(Item.id).where(Item.tenant_id == principal.tenant_id, Item.external_id == body.id)
     )
     if exists is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"item {body.id!r} already exists; use PUT to replace it")
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"item {body.id!r} already exists; use PUT to replace it"
+        )
     upsert_items(session, principal.tenant_id, [body])
     return _out(find_item(session, principal.tenant_id, body.id))
 

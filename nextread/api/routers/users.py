@@ -1,4 +1,167 @@
-"""Users (students, customers…)."""
-from fastapi import APIRouter
+"""Users (students, customers…), their history and a profile summary."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from nextread.api.deps import AdminDep, ReaderDep, SessionDep
+from nextread.api.pagination import CursorQuery, LimitQuery, decode_cursor, next_cursor, paginate
+from nextread.api.patching import apply_patch
+from nextread.schemas import InteractionOut, Page, ProfileOut, UserIn, UserOut, UserPatch
+from nextread.store.models import Interaction, Item, User
+from nextread.store.tenants import interaction_weights
+from nextread.store.writes import upsert_users
 
 router = APIRouter(prefix="/users", tags=["users"])
+
+
+def _out(user: User) -> UserOut:
+    return UserOut.model_validate({**user.__dict__, "id": user.external_id})
+
+
+def find_user(session: Session, tenant_id: int, user_id: str) -> User:
+    user = session.scalar(select(User).where(User.tenant_id == tenant_id, User.external_id == user_id))
+    if user is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {user_id!r} not found")
+    return user
+
+
+@router.get("", response_model=Page[UserOut], summary="List users (cursor pagination)")
+def list_users(
+    session: SessionDep, principal: ReaderDep, limit: int = LimitQuery, cursor: str | None = CursorQuery
+) -> Page[UserOut]:
+    statement = paginate(select(User).where(User.tenant_id == principal.tenant_id), User.id, limit, cursor)
+    rows, cursor_out = next_cursor(list(session.scalars(statement)), limit)
+    return Page[UserOut](data=[_out(row) for row in rows], next_cursor=cursor_out)
+
+
+@router.post("", response_model=UserOut, status_code=201, summary="Create a user (409 if the id exists)")
+def create_user(body: UserIn, session: SessionDep, principal: AdminDep) -> UserOut:
+    exists = session.scalar(
+        select(User.id).where(User.tenant_id == principal.tenant_id, User.external_id == body.id)
+    )
+    if exists is not None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"user {body.id!r} already exists; use PUT to replace it"
+        )
+    upsert_users(session, principal.tenant_id, [body])
+    return _out(find_user(session, principal.tenant_id, body.id))
+
+
+@router.get("/{user_id}", response_model=UserOut)
+def get_user(user_id: str, session: SessionDep, principal: ReaderDep) -> UserOut:
+    return _out(find_user(session, principal.tenant_id, user_id))
+
+
+@router.put("/{user_id}", response_model=UserOut, summary="Create or replace a user")
+def put_user(user_id: str, body: UserIn, session: SessionDep, principal: AdminDep) -> UserOut:
+    if body.id != user_id:
+        raise HTTPException(422, f"id: body id {body.id!r} does not match the path id {user_id!r}")
+    upsert_users(session, principal.tenant_id, [body])
+    return _out(find_user(session, principal.tenant_id, user_id))
+
+
+@router.patch("/{user_id}", response_model=UserOut, summary="Change some fields of a user")
+def patch_user(user_id: str, body: UserPatch, session: SessionDep, principal: AdminDep) -> UserOut:
+    user = find_user(session, principal.tenant_id, user_id)
+    apply_patch(user, body)
+    session.flush()
+    return _out(user)
+
+
+@router.delete("/{user_id}", status_code=204, summary="Delete a user, their memberships and interactions")
+def delete_user(user_id: str, session: SessionDep, principal: AdminDep) -> Response:
+    session.delete(find_user(session, principal.tenant_id, user_id))
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{user_id}/history", response_model=Page[InteractionOut], summary="A user's interactions, newest first"
+)
+def user_history(
+    user_id: str,
+    session: SessionDep,
+    principal: ReaderDep,
+    limit: int = LimitQuery,
+    cursor: str | None = CursorQuery,
+    type: str | None = Query(None, description="Only this interaction type."),
+    since: datetime | None = Query(None, description="Only events at or after this time (ISO-8601)."),
+) -> Page[InteractionOut]:
+    user = find_user(session, principal.tenant_id, user_id)
+    statement = (
+        select(Interaction, Item.external_id.label("item_external_id"))
+        .join(Item, Item.id == Interaction.item_id)
+        .where(Interaction.tenant_id == principal.tenant_id, Interaction.user_id == user.id)
+    )
+    if type is not None:
+        statement = statement.where(Interaction.type == type)
+    if since is not None:
+        statement = statement.where(Interaction.occurred_at >= since)
+    if cursor is not None:
+        statement = statement.where(Interaction.id < decode_cursor(cursor))
+    rows = session.execute(statement.order_by(Interaction.id.desc()).limit(limit + 1)).all()
+    page, cursor_out = next_cursor([row.Interaction for row in rows], limit)
+    item_ids = {row.Interaction.id: row.item_external_id for row in rows}
+    return Page[InteractionOut](
+        data=[
+            InteractionOut(
+                user_id=user_id,
+                item_id=item_ids[event.id],
+                type=event.type,
+                value=event.value,
+                timestamp=event.occurred_at,
+                event_id=event.event_id,
+            )
+            for event in page
+        ],
+        next_cursor=cursor_out,
+    )
+
+
+@router.get("/{user_id}/profile", response_model=ProfileOut, summary="Counts by type, favourite tags, levels")
+def user_profile(user_id: str, session: SessionDep, principal: ReaderDep) -> ProfileOut:
+    user = find_user(session, principal.tenant_id, user_id)
+    counts = dict(
+        session.execute(
+            select(Interaction.type, func.count())
+            .where(Interaction.tenant_id == principal.tenant_id, Interaction.user_id == user.id)
+            .group_by(Interaction.type)
+        ).all()
+    )
+    positive_types = [
+        t for t, (_, positive) in interaction_weights(session, principal.tenant_id).items() if positive
+    ]
+    liked = session.execute(
+        select(Item.tags, Item.lexile, Item.guided_reading_level, Item.grade_min, Item.grade_max)
+        .join(Interaction, Interaction.item_id == Item.id)
+        .where(
+            Interaction.tenant_id == principal.tenant_id,
+            Interaction.user_id == user.id,
+            Interaction.type.in_(positive_types),
+        )
+        .distinct()
+    ).all()
+    tag_counts = Counter(tag for row in liked for tag in row.tags)
+    lexiles = sorted(row.lexile for row in liked if row.lexile is not None)
+    guided = Counter(row.guided_reading_level for row in liked if row.guided_reading_level)
+    return ProfileOut(
+        id=user_id,
+        interactions=sum(counts.values()),
+        counts_by_type=counts,
+        favourite_tags=[{"tag": tag, "count": n} for tag, n in tag_counts.most_common(10)],
+        reading_level={
+            "stated_lexile": user.lexile,
+            "stated_guided_reading_level": user.guided_reading_level,
+            "grade": user.grade,
+            "books_with_level": len(lexiles),
+            "median_lexile_read": lexiles[len(lexiles) // 2] if lexiles else None,
+            "min_lexile_read": lexiles[0] if lexiles else None,
+            "max_lexile_read": lexiles[-1] if lexiles else None,
+            "most_read_guided_reading_level": guided.most_common(1)[0][0] if guided else None,
+        },
+    )

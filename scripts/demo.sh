@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# One command: install everything and serve the bundled demo school on http://127.0.0.1:8000.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export OPENBLAS_NUM_THREADS=1 HF_HUB_OFFLINE=1
+exec .venv/bin/nextread demo "$@"

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# One command: install the test dependencies and run lint + the whole test suite.
+# With CI=true, tests that need PostgreSQL (127.0.0.1:5432) or Redis fail instead of skipping.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh test
+export OPENBLAS_NUM_THREADS=1 HF_HUB_OFFLINE=1
+.venv/bin/ruff check nextread tests bench
+exec .venv/bin/python -m pytest "$@"
