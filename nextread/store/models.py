@@ -222,3 +222,23 @@ DEFAULT_TYPE_WEIGHTS: dict[str, tuple[float, bool]] = {
     "return": (0.0, False),
     "abandoned": (-2.0, False),
 }
+
+
+class ModelVersion(Base):
+    """The model registry: one row per trained artifact. The API serves the newest ``ready`` version."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("tenant_id", "version", name="uq_model_versions_tenant_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column()
+    path: Mapped[str] = mapped_column(String(1000))
+    status: Mapped[str] = mapped_column(String(16), default="ready")
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    n_users: Mapped[int] = mapped_column(default=0)
+    n_items: Mapped[int] = mapped_column(default=0)
+    n_interactions: Mapped[int] = mapped_column(default=0)
+    training_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
