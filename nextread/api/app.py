@@ -117,5 +117,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_middleware(app)
     app.include_router(health.router)
     for module in (items, users, groups, interactions):
-        app.include_router(module.router, prefix="/v1")
+        app.include_router(module.router)
     return app

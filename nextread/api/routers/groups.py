@@ -13,7 +13,7 @@ from nextread.schemas import GroupIn, GroupOut, GroupPatch, Page
 from nextread.store.models import Group, GroupMember, User
 from nextread.store.writes import upsert_groups
 
-router = APIRouter(prefix="/groups", tags=["groups"])
+router = APIRouter(prefix="/v1/groups", tags=["groups"])
 
 
 def _member_ids(session: Session, group_ids: list[int]) -> dict[int, list[str]]:

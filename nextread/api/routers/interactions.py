@@ -11,7 +11,7 @@ from nextread.api.deps import AdminDep, SessionDep, SettingsDep
 from nextread.schemas import BatchResult, InteractionIn
 from nextread.store.writes import write_interactions
 
-router = APIRouter(prefix="/interactions", tags=["interactions"])
+router = APIRouter(prefix="/v1/interactions", tags=["interactions"])
 
 
 @router.post("", response_model=BatchResult, status_code=201, summary="Record one interaction")

@@ -12,7 +12,7 @@ from nextread.schemas import ItemIn, ItemOut, ItemPatch, Page
 from nextread.store.models import Item
 from nextread.store.writes import upsert_items
 
-router = APIRouter(prefix="/items", tags=["items"])
+router = APIRouter(prefix="/v1/items", tags=["items"])
 
 
 def _out(item: Item) -> ItemOut:

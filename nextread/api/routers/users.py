@@ -17,7 +17,7 @@ from nextread.store.models import Interaction, Item, User
 from nextread.store.tenants import interaction_weights
 from nextread.store.writes import upsert_users
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/v1/users", tags=["users"])
 
 
 def _out(user: User) -> UserOut:
