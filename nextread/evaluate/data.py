@@ -1,0 +1,252 @@
+"""Interactions from any file a user brings, turned into the binary user×item matrix the protocol needs.
+
+Reads CSV/TSV, Parquet, JSON Lines and RecBole atomic ``.inter`` files. Column names are guessed from
+common spellings (``user_id:token`` → ``user_id``) and can be overridden, so a new dataset needs no code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+import scipy.sparse as sp
+
+# Mirrors the store's default type weights: these types count as a "like" when binarising.
+DEFAULT_POSITIVE_TYPES = frozenset({"checkout", "finished", "like", "save", "share"})
+# Rows of these types carry an explicit rating in the value column, judged against the threshold.
+RATING_TYPES = frozenset({"rating", "rate", "review"})
+
+COLUMN_CANDIDATES: dict[str, tuple[str, ...]] = {
+    "user": ("user_id", "user", "userid", "uid", "student_id", "customer_id", "visitor_id"),
+    "item": ("item_id", "item", "itemid", "iid", "book_id", "movie_id", "product_id"),
+    "rating": ("rating", "value", "score", "stars"),
+    "timestamp": ("timestamp", "time", "ts", "occurred_at", "created_at", "datetime", "date"),
+    "type": ("type", "event_type", "event", "interaction_type", "action"),
+}
+
+
+class DataError(ValueError):
+    """Bad input, with the file and the column at fault in the message."""
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Explicit column names; ``None`` means auto-detect."""
+
+    user: str | None = None
+    item: str | None = None
+    rating: str | None = None
+    timestamp: str | None = None
+    type: str | None = None
+
+
+@dataclass(frozen=True)
+class InteractionData:
+    """Binary positives of the kept users. ``timestamps`` is aligned with ``matrix.data`` (CSR order) and
+    holds the first positive event of each pair; ``item_levels`` is NaN where an item has no level."""
+
+    matrix: sp.csr_matrix
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    timestamps: np.ndarray | None = None
+    item_levels: np.ndarray | None = None
+    name: str = "dataset"
+    notes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_users(self) -> int:
+        return self.matrix.shape[0]
+
+    @property
+    def n_items(self) -> int:
+        return self.matrix.shape[1]
+
+
+def read_table(path: Path) -> pa.Table:
+    """Parse by extension; RecBole's ``name:type`` headers are reduced to ``name``."""
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in {".parquet", ".pq"}:
+            table = pq.read_table(path)
+        elif suffix in {".jsonl", ".json", ".ndjson"}:
+            table = pa_json.read_json(path)
+        else:
+            delimiter = "\t" if suffix in {".inter", ".item", ".user", ".tsv"} else ","
+            table = pa_csv.read_csv(path, parse_options=pa_csv.ParseOptions(delimiter=delimiter))
+    except (pa.ArrowInvalid, OSError) as error:
+        raise DataError(f"{path}: cannot parse ({error})") from error
+    return table.rename_columns([name.split(":", 1)[0].strip() for name in table.column_names])
+
+
+def resolve_column(
+    table: pa.Table, role: str, override: str | None, path: Path, required: bool
+) -> str | None:
+    """An override must exist; otherwise the first known spelling wins (case-insensitive)."""
+    by_lower = {name.lower(): name for name in table.column_names}
+    if override is not None:
+        if override.lower() not in by_lower:
+            raise DataError(f"{path}: column {override!r} for {role} not found; have {table.column_names}")
+        return by_lower[override.lower()]
+    for candidate in COLUMN_CANDIDATES[role]:
+        if candidate in by_lower:
+            return by_lower[candidate]
+    if required:
+        raise DataError(
+            f"{path}: no {role} column (tried {', '.join(COLUMN_CANDIDATES[role])}); "
+            f"pass it explicitly, columns are {table.column_names}"
+        )
+    return None
+
+
+def as_seconds(column: pa.ChunkedArray, path: Path) -> np.ndarray:
+    """Numbers are taken as epoch seconds; strings and timestamps are parsed as ISO datetimes."""
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+        return column.to_numpy(zero_copy_only=False).astype(np.float64)
+    try:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            column = pc.cast(column, pa.timestamp("us", tz="UTC"))
+        epoch_us = pc.cast(pc.cast(column, pa.timestamp("us", tz="UTC")), pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        raise DataError(f"{path}: timestamp column is not a number or ISO datetime ({error})") from error
+    return epoch_us.to_numpy(zero_copy_only=False).astype(np.float64) / 1e6
+
+
+def positive_mask(
+    table: pa.Table,
+    rating_column: str | None,
+    type_column: str | None,
+    threshold: float,
+    positive_types: frozenset[str],
+) -> np.ndarray:
+    """Typed events: a positive type, or a rating-type event at/above the threshold. Untyped events: the
+    rating threshold, or every row when the file carries no rating (already implicit feedback)."""
+    ratings = None
+    if rating_column is not None:
+        ratings = table[rating_column].to_numpy(zero_copy_only=False).astype(np.float64)
+    if type_column is None:
+        return np.ones(table.num_rows, dtype=bool) if ratings is None else ratings >= threshold
+    types = np.asarray(table[type_column].to_pylist(), dtype=object).astype(str)
+    mask = np.isin(types, sorted(positive_types))
+    if ratings is not None:
+        mask |= np.isin(types, sorted(RATING_TYPES)) & (np.nan_to_num(ratings, nan=-np.inf) >= threshold)
+    return mask
+
+
+def load_interactions(
+    path: Path | str,
+    columns: Columns = Columns(),
+    threshold: float = 4.0,
+    positive_types: frozenset[str] = DEFAULT_POSITIVE_TYPES,
+    min_user_positives: int = 5,
+    items_path: Path | str | None = None,
+) -> InteractionData:
+    """Load, binarise and filter. Only users are k-cored: the protocol needs enough history per held-out
+    user to split it, while rare items are part of the catalog a model must rank."""
+    path = Path(path)
+    table = read_table(path)
+    user_col = resolve_column(table, "user", columns.user, path, required=True)
+    item_col = resolve_column(table, "item", columns.item, path, required=True)
+    rating_col = resolve_column(table, "rating", columns.rating, path, required=False)
+    time_col = resolve_column(table, "timestamp", columns.timestamp, path, required=False)
+    type_col = resolve_column(table, "type", columns.type, path, required=False)
+    keep = positive_mask(table, rating_col, type_col, threshold, positive_types)
+    users = np.asarray(table[user_col].to_pylist(), dtype=object).astype(str)[keep]
+    items = np.asarray(table[item_col].to_pylist(), dtype=object).astype(str)[keep]
+    times = as_seconds(table[time_col], path)[keep] if time_col is not None else None
+    data = from_arrays(users, items, times, min_user_positives, name=path.stem)
+    if items_path is not None:
+        data = with_item_levels(data, Path(items_path))
+    return data
+
+
+def from_arrays(
+    users: np.ndarray,
+    items: np.ndarray,
+    times: np.ndarray | None = None,
+    min_user_positives: int = 5,
+    name: str = "dataset",
+) -> InteractionData:
+    """Positive events (possibly repeated) → deduplicated matrix; also the entry point for the store."""
+    n_events = len(users)
+    order = np.argsort(times, kind="stable") if times is not None else np.arange(n_events)
+    users, items = users[order], items[order]
+    user_ids, user_index = np.unique(users, return_inverse=True)
+    item_ids, item_index = np.unique(items, return_inverse=True)
+    pair = user_index.astype(np.int64) * len(item_ids) + item_index
+    _, first = np.unique(pair, return_index=True)  # earliest positive of each pair
+    user_index, item_index = user_index[first], item_index[first]
+    pair_times = times[order][first] if times is not None else None
+    per_user = np.bincount(user_index, minlength=len(user_ids))
+    kept = per_user[user_index] >= min_user_positives
+    if not kept.any():
+        raise DataError(f"{name}: no user has {min_user_positives} or more positive interactions")
+    return build(user_ids, item_ids, user_index[kept], item_index[kept], pair_times, kept, name, n_events)
+
+
+def build(
+    user_ids: np.ndarray,
+    item_ids: np.ndarray,
+    user_index: np.ndarray,
+    item_index: np.ndarray,
+    pair_times: np.ndarray | None,
+    kept: np.ndarray,
+    name: str,
+    n_events: int,
+) -> InteractionData:
+    """Re-index to the surviving users and items, CSR rows sorted so timestamps stay aligned."""
+    used_users, user_index = np.unique(user_index, return_inverse=True)
+    used_items, item_index = np.unique(item_index, return_inverse=True)
+    order = np.lexsort((item_index, user_index))
+    shape = (len(used_users), len(used_items))
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(user_index, minlength=shape[0]))])
+    matrix = sp.csr_matrix(
+        (np.ones(len(order), dtype=np.float32), item_index[order].astype(np.int32), indptr), shape=shape
+    )
+    timestamps = pair_times[kept][order] if pair_times is not None else None
+    notes = {"positive_events": int(n_events), "positive_pairs": int(matrix.nnz)}
+    return InteractionData(matrix, user_ids[used_users], item_ids[used_items], timestamps, None, name, notes)
+
+
+GUIDED_READING_LEVELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def item_level_values(table: pa.Table) -> np.ndarray | None:
+    """One comparable number per item: Lexile when known, else a guided reading level mapped onto the
+    Lexile scale roughly (A≈0 … Z≈1100), else the grade band's midpoint in Lexile-like units."""
+    names = set(table.column_names)
+    levels = np.full(table.num_rows, np.nan)
+    if "lexile" in names:
+        levels = np.asarray(table["lexile"].to_pylist(), dtype=float)
+    if "guided_reading_level" in names:
+        letters = [str(v or "").strip().upper()[:1] for v in table["guided_reading_level"].to_pylist()]
+        grl = np.array([GUIDED_READING_LEVELS.find(c) * 44.0 if c else np.nan for c in letters])
+        grl[grl < 0] = np.nan
+        levels = np.where(np.isnan(levels), grl, levels)
+    if {"grade_min", "grade_max"} <= names:
+        low = np.asarray(table["grade_min"].to_pylist(), dtype=float)
+        high = np.asarray(table["grade_max"].to_pylist(), dtype=float)
+        levels = np.where(np.isnan(levels), (low + high) / 2 * 200.0 + 100.0, levels)
+    return None if np.isnan(levels).all() else levels
+
+
+def with_item_levels(data: InteractionData, items_path: Path) -> InteractionData:
+    """Attach levels from an items file; items absent from it stay NaN (unknown, never counted)."""
+    table = read_table(items_path)
+    item_col = resolve_column(table, "item", None, items_path, required=True)
+    levels = item_level_values(table)
+    if levels is None:
+        return data
+    ids = np.asarray(table[item_col].to_pylist(), dtype=object).astype(str)
+    lookup = dict(zip(ids, levels, strict=True))
+    aligned = np.array([lookup.get(item_id, np.nan) for item_id in data.item_ids], dtype=float)
+    return InteractionData(
+        data.matrix, data.user_ids, data.item_ids, data.timestamps, aligned, data.name, data.notes
+    )
