@@ -1,0 +1,95 @@
+"""``nextread evaluate``: the offline protocol on any interactions file (or, later, our store)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from nextread.evaluate.data import Columns, DataError, InteractionData, load_interactions
+from nextread.evaluate.models import DEFAULT_MODEL, select
+from nextread.evaluate.runner import evaluate, format_markdown, to_json
+
+
+def run_evaluation(
+    dataset: InteractionData,
+    seeds: int = 3,
+    budget: int = 12,
+    models: Sequence[str] | None = None,
+    time_split: bool = True,
+    out: Path | None = None,
+) -> dict[str, Any]:
+    """Everything after loading, so the CLI file path and the store path share one implementation."""
+    factories, grids = select(dataset, models)
+    results = evaluate(dataset, factories, grids, range(seeds), budget, time_split, progress=progress_line)
+    results["default_model"] = DEFAULT_MODEL
+    markdown = format_markdown(results)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.md").write_text(markdown)
+        (out / "results.json").write_text(to_json(results))
+    typer.echo(markdown)
+    return results
+
+
+def progress_line(line: str) -> None:
+    typer.echo(line, err=True)
+
+
+def model_names(values: list[str] | None) -> list[str] | None:
+    """``--models a --models b`` and ``--models a,b`` both work; names may contain spaces."""
+    if not values:
+        return None
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
+def reject_from_command_line(value: str) -> InteractionData:
+    """``loaded_dataset`` is a Python-level hook (the store path), never a command-line value."""
+    raise typer.BadParameter("not a command-line option; use --data")
+
+
+def evaluate_command(
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Interactions: CSV, TSV, Parquet, JSONL or RecBole .inter.")
+    ] = None,
+    items: Annotated[
+        Path | None, typer.Option("--items", help="Items file with levels (lexile, guided_reading_level…).")
+    ] = None,
+    user_column: Annotated[str | None, typer.Option(help="User column (default: auto-detect).")] = None,
+    item_column: Annotated[str | None, typer.Option(help="Item column (default: auto-detect).")] = None,
+    rating_column: Annotated[str | None, typer.Option(help="Rating/value column.")] = None,
+    timestamp_column: Annotated[str | None, typer.Option(help="Timestamp column.")] = None,
+    type_column: Annotated[str | None, typer.Option(help="Interaction type column.")] = None,
+    threshold: Annotated[float, typer.Option(help="Ratings at or above this count as positive.")] = 4.0,
+    min_positives: Annotated[int, typer.Option(help="Drop users with fewer positives.")] = 5,
+    seeds: Annotated[int, typer.Option(help="Number of seeds (splits) to average over.")] = 3,
+    budget: Annotated[int, typer.Option(help="Configurations tried per model on validation users.")] = 12,
+    models: Annotated[
+        list[str] | None, typer.Option("--models", help="Models to compare (default: all).")
+    ] = None,
+    time_split: Annotated[bool, typer.Option(help="Also run the global time-cutoff split.")] = True,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Directory for results.md and results.json.")
+    ] = None,
+    loaded_dataset: Annotated[
+        InteractionData | None, typer.Option(hidden=True, parser=reject_from_command_line)
+    ] = None,
+) -> None:
+    """Compare our default model with popularity, implicit item-kNN and tuned implicit iALS."""
+    # ``loaded_dataset``: callers that already hold the interactions (the store path) pass them here.
+    if loaded_dataset is None:
+        if data is None:
+            raise typer.BadParameter("give an interactions file", param_hint="--data")
+        columns = Columns(user_column, item_column, rating_column, timestamp_column, type_column)
+        try:
+            loaded_dataset = load_interactions(
+                data, columns, threshold, min_user_positives=min_positives, items_path=items
+            )
+        except DataError as error:
+            raise typer.BadParameter(str(error), param_hint="--data / --items") from error
+    try:
+        run_evaluation(loaded_dataset, seeds, budget, model_names(models), time_split, out)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error

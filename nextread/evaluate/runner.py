@@ -1,0 +1,206 @@
+"""The evaluation loop: split, tune on validation users, score test users, aggregate over seeds.
+
+Every model — ours and the peers — goes through the same code path with the same tuning budget, so a
+difference in the table is a difference between models, not between how hard each was tuned.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import json
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import scipy.sparse as sp
+
+from nextread.evaluate.data import InteractionData
+from nextread.evaluate.metrics import LIST_LENGTH, evaluate_rankings, item_popularity, top_k, user_level_bands
+from nextread.evaluate.splits import HeldOut, Split, strong_generalization_split, time_cutoff_split
+
+TUNING_METRIC = "NDCG@10"
+LEVEL_TOLERANCE = 100.0  # Lexile points of stretch on either side of what a reader already reads
+SCORE_BATCH = 1024
+
+
+class Recommender(Protocol):
+    def fit(self, interactions: sp.csr_matrix) -> Recommender: ...
+
+    def score(self, history: sp.csr_matrix) -> np.ndarray: ...
+
+
+Factory = Callable[..., Recommender]
+ParamGrid = Mapping[str, Sequence[Any]]
+
+
+def configurations(grid: ParamGrid, budget: int, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """The whole grid when it fits the budget, else ``budget`` distinct configurations drawn at random
+    (decoded from indices, so huge grids are never materialised)."""
+    names = list(grid)
+    sizes = [len(grid[name]) for name in names]
+    total = math.prod(sizes)
+    if total <= budget:
+        return [dict(zip(names, values, strict=True)) for values in itertools.product(*grid.values())]
+    chosen = []
+    for index in rng.choice(total, size=budget, replace=False):
+        values, rest = {}, int(index)
+        for name, size in zip(names, sizes, strict=True):
+            rest, position = divmod(rest, size)
+            values[name] = grid[name][position]
+        chosen.append(values)
+    return chosen
+
+
+def build_model(factory: Factory, params: Mapping[str, Any], seed: int) -> Recommender:
+    """Factories that accept a ``seed`` keyword get the run's seed, so random models vary across seeds."""
+    accepts_seed = "seed" in inspect.signature(factory).parameters
+    return factory(**params, seed=seed) if accepts_seed else factory(**params)
+
+
+def recommend(model: Recommender, fold_in: sp.csr_matrix, n: int = LIST_LENGTH) -> np.ndarray:
+    """Full-catalog ranking with the fold-in items excluded; scored in batches to bound memory."""
+    lists = []
+    for start in range(0, fold_in.shape[0], SCORE_BATCH):
+        rows = fold_in[start : start + SCORE_BATCH]
+        scores = np.array(model.score(rows), dtype=np.float64)
+        row_index, item_index = rows.nonzero()
+        scores[row_index, item_index] = -np.inf
+        lists.append(top_k(scores, n))
+    return np.vstack(lists)
+
+
+def validation_score(model: Recommender, held_out: HeldOut, popularity: np.ndarray) -> float:
+    return evaluate_rankings(recommend(model, held_out.fold_in), held_out.target, popularity)[TUNING_METRIC]
+
+
+def tune(
+    factory: Factory, grid: ParamGrid, split: Split, seed: int, budget: int
+) -> tuple[dict[str, Any], float, Recommender]:
+    """Best configuration by validation NDCG@10; returns the fitted model so that, when validation and
+    test share a training matrix (strong generalisation), it is not fitted twice."""
+    rng = np.random.default_rng(seed)
+    popularity = item_popularity(split.validation_train)
+    best: tuple[dict[str, Any], float, Recommender] | None = None
+    for params in configurations(grid, budget, rng):
+        model = build_model(factory, params, seed).fit(split.validation_train)
+        value = validation_score(model, split.validation, popularity)
+        if best is None or value > best[1]:
+            best = (params, value, model)
+    assert best is not None  # configurations() always yields at least the empty configuration
+    return best
+
+
+def run_model(
+    factory: Factory, grid: ParamGrid, split: Split, seed: int, budget: int, data: InteractionData
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    params, validation_value, model = tune(factory, grid, split, seed, budget)
+    if split.validation_train is not split.train:
+        model = build_model(factory, params, seed).fit(split.train)
+    lists = recommend(model, split.test.fold_in)
+    bands = None
+    if data.item_levels is not None:
+        bands = user_level_bands(split.test.fold_in, data.item_levels, LEVEL_TOLERANCE)
+    metrics = evaluate_rankings(
+        lists, split.test.target, item_popularity(split.train), data.item_levels, bands
+    )
+    return {
+        "params": params,
+        "validation": validation_value,
+        "metrics": metrics,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def make_splits(data: InteractionData, seed: int, time_split: bool) -> list[Split]:
+    splits = [strong_generalization_split(data, seed)]
+    if time_split and data.timestamps is not None:
+        splits.append(time_cutoff_split(data))
+    return splits
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and sample std over seeds per metric, with the per-seed values kept for inspection."""
+    names = runs[0]["metrics"].keys()
+    summary = {}
+    for name in names:
+        values = np.array([run["metrics"][name] for run in runs], dtype=float)
+        std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        summary[name] = {"mean": float(values.mean()), "std": std, "values": values.tolist()}
+    return {
+        "metrics": summary,
+        "params": [run["params"] for run in runs],
+        "validation": [run["validation"] for run in runs],
+        "seconds": float(np.mean([run["seconds"] for run in runs])),
+    }
+
+
+def evaluate(
+    data: InteractionData,
+    models: Mapping[str, Factory],
+    param_grids: Mapping[str, ParamGrid] | None = None,
+    seeds: Sequence[int] = (0, 1, 2),
+    budget: int = 12,
+    time_split: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run the protocol for every model; the time split is added when the data has timestamps."""
+    param_grids = param_grids or {}
+    per_split: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for seed in seeds:
+        for split in make_splits(data, seed, time_split):
+            for name, factory in models.items():
+                run = run_model(factory, param_grids.get(name, {}), split, seed, budget, data)
+                per_split.setdefault(split.name, {}).setdefault(name, []).append(run)
+                if progress is not None:
+                    value = run["metrics"][TUNING_METRIC]
+                    progress(f"{split.name} seed={seed} {name}: {TUNING_METRIC}={value:.4f}")
+    return {
+        "dataset": {"name": data.name, "users": data.n_users, "items": data.n_items, **data.notes},
+        "protocol": {"seeds": list(seeds), "budget": budget, "tuning_metric": TUNING_METRIC},
+        "splits": {
+            split: {name: summarise(runs) for name, runs in by_model.items()}
+            for split, by_model in per_split.items()
+        },
+    }
+
+
+MARKDOWN_METRICS = (
+    "NDCG@10",
+    "Recall@20",
+    "Recall@50",
+    "NDCG@100",
+    "MAP@10",
+    "HR@10",
+    "Coverage@10",
+    "MeanPop@10",
+    "LevelFit@10",
+)
+
+
+def format_markdown(results: Mapping[str, Any]) -> str:
+    """One table per split, models as rows, ``mean ± std`` over seeds in each cell."""
+    dataset = results["dataset"]
+    protocol = results["protocol"]
+    lines = [
+        f"### {dataset['name']}: {dataset['users']} users, {dataset['items']} items, "
+        f"{dataset.get('positive_pairs', '?')} positives — {len(protocol['seeds'])} seeds, "
+        f"tuning budget {protocol['budget']} configurations per model"
+    ]
+    for split, by_model in results["splits"].items():
+        present = [m for m in MARKDOWN_METRICS if m in next(iter(by_model.values()))["metrics"]]
+        lines += ["", f"**{split}**", "", "| model | " + " | ".join(present) + " | fit+tune s |"]
+        lines.append("|---" * (len(present) + 2) + "|")
+        for name, summary in by_model.items():
+            cells = [
+                f"{summary['metrics'][m]['mean']:.4f} ± {summary['metrics'][m]['std']:.4f}" for m in present
+            ]
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {summary['seconds']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def to_json(results: Mapping[str, Any]) -> str:
+    return json.dumps(results, indent=2, sort_keys=False, default=float)
