@@ -1,0 +1,66 @@
+"""Loading: column detection and overrides, binarisation by rating or type, user k-core, levels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nextread.evaluate.data import Columns, DataError, load_interactions
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("\n".join(json.dumps(row) for row in rows))
+    return path
+
+
+def test_recbole_inter_binarises_ratings_and_drops_light_users(tmp_path: Path) -> None:
+    lines = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
+    lines += [f"a\ti{n}\t{5 if n < 5 else 2}\t{100 + n}" for n in range(8)]  # 5 positives: kept
+    lines += [f"b\ti{n}\t5\t{200 + n}" for n in range(4)]  # 4 positives: dropped
+    path = tmp_path / "ratings.inter"
+    path.write_text("\n".join(lines))
+    data = load_interactions(path)
+    assert data.user_ids.tolist() == ["a"]
+    assert sorted(data.item_ids.tolist()) == [f"i{n}" for n in range(5)]
+    assert data.matrix.nnz == 5 and data.timestamps is not None
+    assert sorted(data.timestamps.tolist()) == [100.0, 101.0, 102.0, 103.0, 104.0]
+
+
+def test_typed_events_with_iso_times_and_levels(tmp_path: Path) -> None:
+    events = [
+        {"user_id": "s1", "item_id": f"b{n}", "type": "checkout", "timestamp": f"2024-01-0{n + 1}T10:00:00Z"}
+        for n in range(5)
+    ]
+    events += [
+        {"user_id": "s1", "item_id": "b5", "type": "view", "timestamp": "2024-01-07T10:00:00Z"},
+        {"user_id": "s1", "item_id": "b6", "type": "rating", "value": 2, "timestamp": "2024-01-07T10:00:00Z"},
+        {"user_id": "s1", "item_id": "b7", "type": "rating", "value": 5, "timestamp": "2024-01-08T10:00:00Z"},
+        {"user_id": "s1", "item_id": "b0", "type": "like", "timestamp": "2024-01-09T10:00:00Z"},
+    ]
+    items = [
+        {"item_id": "b0", "lexile": 500},
+        {"item_id": "b1", "guided_reading_level": "A"},
+        {"item_id": "b2", "grade_min": 2, "grade_max": 4},
+    ]
+    data = load_interactions(
+        write_jsonl(tmp_path / "events.jsonl", events), items_path=write_jsonl(tmp_path / "items.jsonl", items)
+    )
+    assert sorted(data.item_ids.tolist()) == ["b0", "b1", "b2", "b3", "b4", "b7"]  # view and low rating dropped
+    assert data.timestamps is not None and data.timestamps.min() == pytest.approx(1704103200.0)  # first b0
+    assert data.item_levels is not None
+    levels = dict(zip(data.item_ids.tolist(), data.item_levels.tolist(), strict=True))
+    assert levels["b0"] == 500 and levels["b1"] == 0 and levels["b2"] == 700 and np.isnan(levels["b3"])
+
+
+def test_column_overrides_and_clear_errors(tmp_path: Path) -> None:
+    path = tmp_path / "plays.csv"
+    path.write_text("listener,track,when\n" + "\n".join(f"x,t{n},{n}" for n in range(6)))
+    with pytest.raises(DataError, match="plays.csv: no user column"):
+        load_interactions(path)
+    with pytest.raises(DataError, match="column 'nope' for item not found"):
+        load_interactions(path, Columns(user="listener", item="nope"))
+    data = load_interactions(path, Columns(user="listener", item="track", timestamp="when"))
+    assert data.matrix.shape == (1, 6)
