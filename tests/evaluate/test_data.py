@@ -45,10 +45,10 @@ def test_typed_events_with_iso_times_and_levels(tmp_path: Path) -> None:
         {"item_id": "b1", "guided_reading_level": "A"},
         {"item_id": "b2", "grade_min": 2, "grade_max": 4},
     ]
-    data = load_interactions(
-        write_jsonl(tmp_path / "events.jsonl", events), items_path=write_jsonl(tmp_path / "items.jsonl", items)
-    )
-    assert sorted(data.item_ids.tolist()) == ["b0", "b1", "b2", "b3", "b4", "b7"]  # view and low rating dropped
+    items_path = write_jsonl(tmp_path / "items.jsonl", items)
+    data = load_interactions(write_jsonl(tmp_path / "events.jsonl", events), items_path=items_path)
+    # the view and the low rating are not positives
+    assert sorted(data.item_ids.tolist()) == ["b0", "b1", "b2", "b3", "b4", "b7"]
     assert data.timestamps is not None and data.timestamps.min() == pytest.approx(1704103200.0)  # first b0
     assert data.item_levels is not None
     levels = dict(zip(data.item_ids.tolist(), data.item_levels.tolist(), strict=True))
