@@ -37,6 +37,23 @@ class Settings(BaseSettings):
         20_000,
         description="Longest text accepted in any imported or posted field (longer rows are rejected).",
     )
+    half_life_days: float = Field(
+        45.0,
+        gt=0,
+        description="Time decay of interactions in training and fold-in: an event's weight halves every N days.",
+    )
+    embedder: str = Field(
+        "local",
+        description="Text embedder: `local` (bundled all-MiniLM-L6-v2, offline) or an OpenAI-compatible "
+        "endpoint as `openai+https://host/v1?model=text-embedding-3-small` (key in NEXTREAD_EMBEDDER_API_KEY).",
+    )
+    embedder_api_key: str = Field("", description="API key for an `openai+…` embedder endpoint.")
+    ease_max_items: int = Field(
+        20_000, description="Catalogs up to this size use EASE (closed form); larger ones use iALS."
+    )
+    model_refresh_seconds: float = Field(
+        5.0, description="How often an API process checks the registry for a newer model version."
+    )
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

@@ -1,0 +1,79 @@
+"""Which trained model each tenant is served by, in one API process.
+
+A request reads ``registry.current(tenant_id)`` once and uses that artifact to the end, while a newer
+version is loaded beside it and swapped in by a single reference assignment: requests in flight are
+never dropped and never see half of two models.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from nextread.config import Settings
+from nextread.observability import get_logger
+from nextread.recommend.training import Artifact, load_artifact, train_tenant
+from nextread.store.db import session_scope
+from nextread.store.models import Item, ModelVersion
+
+log = get_logger("nextread.registry")
+
+
+class ModelRegistry:
+    def __init__(self, sessions: sessionmaker[Session], settings: Settings):
+        self.sessions = sessions
+        self.settings = settings
+        self._artifacts: dict[int, Artifact] = {}
+        self._checked_at: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def current(self, tenant_id: int) -> Artifact | None:
+        """The newest ready artifact, re-checked at most every ``model_refresh_seconds``."""
+        now = time.monotonic()
+        if now - self._checked_at.get(tenant_id, -1e9) >= self.settings.model_refresh_seconds:
+            self._refresh(tenant_id)
+            self._checked_at[tenant_id] = now
+        return self._artifacts.get(tenant_id)
+
+    def ensure(self, tenant_id: int) -> Artifact | None:
+        """Serve something from the first request on: a tenant with items but no model yet gets one
+        trained now (seconds on a school catalog); large deployments train ahead with ``nextread train``."""
+        artifact = self.current(tenant_id)
+        if artifact is not None:
+            return artifact
+        with self._lock:
+            self._refresh(tenant_id)
+            if tenant_id not in self._artifacts and self._has_items(tenant_id):
+                self.train(tenant_id)
+        return self._artifacts.get(tenant_id)
+
+    def train(self, tenant_id: int) -> ModelVersion:
+        version = train_tenant(self.sessions, tenant_id, self.settings)
+        self._refresh(tenant_id)
+        return version
+
+    def _has_items(self, tenant_id: int) -> bool:
+        with session_scope(self.sessions) as session:
+            return session.scalar(select(Item.id).where(Item.tenant_id == tenant_id).limit(1)) is not None
+
+    def _refresh(self, tenant_id: int) -> None:
+        with session_scope(self.sessions) as session:
+            newest = session.execute(
+                select(ModelVersion.version, ModelVersion.path)
+                .where(ModelVersion.tenant_id == tenant_id, ModelVersion.status == "ready")
+                .order_by(ModelVersion.version.desc())
+                .limit(1)
+            ).first()
+        loaded = self._artifacts.get(tenant_id)
+        if newest is None or (loaded is not None and loaded.version >= newest.version):
+            return
+        try:
+            artifact = load_artifact(newest.path)
+        except (OSError, EOFError) as exc:
+            log.error("model_load_failed", tenant_id=tenant_id, version=newest.version, error=str(exc))
+            return
+        self._artifacts[tenant_id] = artifact
+        log.info("model_loaded", tenant_id=tenant_id, version=artifact.version)

@@ -1,0 +1,77 @@
+"""Reads what the algorithms need out of the store, as numpy arrays.
+
+This is the only module of ``recommend/`` that knows about the database; everything else works on arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nextread.store.models import GroupMember, Interaction, Item, User
+
+
+@dataclass
+class EventArrays:
+    """Interactions as parallel arrays; ``user``/``item`` hold internal primary keys."""
+
+    user: np.ndarray
+    item: np.ndarray
+    type: np.ndarray
+    value: np.ndarray
+    timestamp: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.user)
+
+
+def _event_arrays(rows: list[tuple]) -> EventArrays:
+    if not rows:
+        empty = np.zeros(0, dtype=np.int64)
+        return EventArrays(empty, empty, np.zeros(0, dtype=object), np.zeros(0), np.zeros(0))
+    users, items, types, values, times = zip(*rows, strict=True)
+    return EventArrays(
+        user=np.fromiter(users, dtype=np.int64, count=len(rows)),
+        item=np.fromiter(items, dtype=np.int64, count=len(rows)),
+        type=np.array(types, dtype=object),
+        value=np.array([np.nan if v is None else v for v in values], dtype=np.float64),
+        timestamp=np.array([t.timestamp() for t in times], dtype=np.float64),
+    )
+
+
+def _event_columns() -> tuple:
+    return (Interaction.user_id, Interaction.item_id, Interaction.type, Interaction.value, Interaction.occurred_at)
+
+
+def load_events(session: Session, tenant_id: int) -> EventArrays:
+    """All of a tenant's interactions, streamed in chunks to keep memory flat on big tables."""
+    statement = select(*_event_columns()).where(Interaction.tenant_id == tenant_id)
+    rows = [tuple(row) for row in session.execute(statement.execution_options(yield_per=50_000))]
+    return _event_arrays(rows)
+
+
+def load_user_events(session: Session, tenant_id: int, user_pks: list[int]) -> EventArrays:
+    """One user's (or a few users') events: read fresh on every request, which is what makes
+    recommendations real-time without any per-user state in the API process."""
+    statement = select(*_event_columns()).where(
+        Interaction.tenant_id == tenant_id, Interaction.user_id.in_(user_pks)
+    )
+    return _event_arrays([tuple(row) for row in session.execute(statement)])
+
+
+def load_items(session: Session, tenant_id: int) -> list[Item]:
+    return list(session.scalars(select(Item).where(Item.tenant_id == tenant_id).order_by(Item.id)))
+
+
+def load_users(session: Session, tenant_id: int) -> list[User]:
+    return list(session.scalars(select(User).where(User.tenant_id == tenant_id).order_by(User.id)))
+
+
+def classmates(session: Session, user_pk: int) -> list[int]:
+    """Users sharing at least one group with this user (the user excluded)."""
+    groups = select(GroupMember.group_id).where(GroupMember.user_id == user_pk)
+    statement = select(GroupMember.user_id).where(GroupMember.group_id.in_(groups), GroupMember.user_id != user_pk)
+    return sorted(set(session.scalars(statement)))

@@ -1,0 +1,187 @@
+"""Training pipeline: store → weighted user×item matrix → fitted models → versioned artifact + registry row.
+
+The artifact is a pickle under ``<data_dir>/models/<tenant>/v<N>.pkl``; the registry row (table
+``model_versions``) records its path, parameters and size, and the API serves the newest ``ready`` one.
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from nextread.config import Settings
+from nextread.recommend.store_data import EventArrays, load_events, load_items
+from nextread.store.db import session_scope
+from nextread.store.models import Item, ModelVersion, Tenant
+from nextread.store.tenants import interaction_weights
+
+SECONDS_PER_DAY = 86_400.0
+
+
+def event_weights(
+    events: EventArrays, type_weights: dict[str, float], half_life_days: float, now: float
+) -> np.ndarray:
+    """Weight of each event: its type's weight (ratings scaled by (stars − 3) / 2), halved every
+    ``half_life_days`` of age, so last month's checkout says more than last year's."""
+    base = np.array([type_weights.get(t, 0.0) for t in events.type], dtype=np.float64)
+    is_rating = events.type == "rating"
+    stars = np.nan_to_num(events.value, nan=3.0)
+    base = np.where(is_rating, base * (stars - 3.0) / 2.0, base)
+    age_days = np.maximum(now - events.timestamp, 0.0) / SECONDS_PER_DAY
+    return base * np.power(0.5, age_days / half_life_days)
+
+
+def weighted_matrix(
+    rows: np.ndarray, columns: np.ndarray, weights: np.ndarray, shape: tuple[int, int]
+) -> sp.csr_matrix:
+    """Sum event weights per (user, item); cells whose evidence nets out negative are dropped
+    (an abandoned book is not a positive signal however often it was checked out)."""
+    matrix = sp.csr_matrix((weights, (rows, columns)), shape=shape, dtype=np.float64)
+    matrix.sum_duplicates()
+    matrix.data[matrix.data < 0] = 0.0
+    matrix.eliminate_zeros()
+    return matrix.astype(np.float32)
+
+
+@dataclass
+class Artifact:
+    """Everything serving needs that is expensive to compute: index maps, the fitted CF model,
+    item embeddings and popularity. Catalog attributes that librarians edit (copies, staff picks)
+    are read fresh by the serving layer, not frozen here."""
+
+    tenant_id: int
+    version: int
+    trained_at: float
+    item_pks: np.ndarray
+    type_weights: dict[str, float]
+    half_life_days: float
+    cf: Any
+    popularity: np.ndarray
+    embeddings: np.ndarray | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    item_column: dict[int, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.item_column = {int(pk): column for column, pk in enumerate(self.item_pks)}
+
+    def history_matrix(self, events: EventArrays, now: float | None = None) -> sp.csr_matrix:
+        """A one-row matrix of a user's fresh events: the fold-in input of every model."""
+        known = np.array([pk in self.item_column for pk in events.item], dtype=bool)
+        columns = np.array([self.item_column[pk] for pk in events.item[known]], dtype=np.int64)
+        weights = event_weights(
+            _subset(events, known), self.type_weights, self.half_life_days, now or time.time()
+        )
+        return weighted_matrix(np.zeros(len(columns), dtype=np.int64), columns, weights, (1, len(self.item_pks)))
+
+
+def _subset(events: EventArrays, mask: np.ndarray) -> EventArrays:
+    return EventArrays(
+        events.user[mask], events.item[mask], events.type[mask], events.value[mask], events.timestamp[mask]
+    )
+
+
+def next_version(session: Session, tenant_id: int) -> int:
+    current = session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.tenant_id == tenant_id))
+    return (current or 0) + 1
+
+
+def item_texts(items: list[Item]) -> list[str]:
+    """What the content model reads about a book: title, authors, tags, then the description."""
+    return [
+        ". ".join(
+            part
+            for part in (item.title, ", ".join(item.authors or []), ", ".join(item.tags or []), item.description)
+            if part
+        )
+        for item in items
+    ]
+
+
+def train_tenant(sessions: sessionmaker[Session], tenant_id: int, settings: Settings) -> ModelVersion:
+    """Fit and register a new model version for one tenant; the previous version keeps serving
+    until this one is committed, so training never interrupts requests."""
+    from nextread.recommend.models import build_cf_model
+    from nextread.embed import get_embedder
+
+    started = time.perf_counter()
+    with session_scope(sessions) as session:
+        tenant = session.get(Tenant, tenant_id)
+        if tenant is None:
+            raise ValueError(f"tenant {tenant_id} does not exist")
+        items = load_items(session, tenant_id)
+        events = load_events(session, tenant_id)
+        type_weights = {name: weight for name, (weight, _) in interaction_weights(session, tenant_id).items()}
+        slug = tenant.slug
+    item_pks = np.array([item.id for item in items], dtype=np.int64)
+    item_column = {int(pk): column for column, pk in enumerate(item_pks)}
+    user_pks, user_rows = np.unique(events.user, return_inverse=True)
+    columns = np.array([item_column[int(pk)] for pk in events.item], dtype=np.int64)
+    now = time.time()
+    weights = event_weights(events, type_weights, settings.half_life_days, now)
+    matrix = weighted_matrix(user_rows, columns, weights, (len(user_pks), len(item_pks)))
+    cf = build_cf_model(len(item_pks), settings).fit(matrix)
+    embeddings = get_embedder(settings).embed(item_texts(items)) if items else None
+    artifact = Artifact(
+        tenant_id=tenant_id,
+        version=0,
+        trained_at=now,
+        item_pks=item_pks,
+        type_weights=type_weights,
+        half_life_days=settings.half_life_days,
+        cf=cf,
+        popularity=np.asarray((matrix > 0).sum(axis=0)).ravel().astype(np.float64),
+        embeddings=embeddings,
+        params={"cf_model": type(cf).__name__, "half_life_days": settings.half_life_days},
+    )
+    return _register(sessions, artifact, slug, settings, matrix, time.perf_counter() - started)
+
+
+def _register(
+    sessions: sessionmaker[Session],
+    artifact: Artifact,
+    slug: str,
+    settings: Settings,
+    matrix: sp.csr_matrix,
+    seconds: float,
+) -> ModelVersion:
+    with session_scope(sessions) as session:
+        artifact.version = next_version(session, artifact.tenant_id)
+        path = settings.data_dir / "models" / slug / f"v{artifact.version}.pkl"
+        save_artifact(artifact, path)
+        row = ModelVersion(
+            tenant_id=artifact.tenant_id,
+            version=artifact.version,
+            path=str(path),
+            status="ready",
+            params=artifact.params,
+            metrics={},
+            n_users=matrix.shape[0],
+            n_items=matrix.shape[1],
+            n_interactions=int(matrix.nnz),
+            training_seconds=round(seconds, 3),
+        )
+        session.add(row)
+        session.flush()
+        return row
+
+
+def save_artifact(artifact: Artifact, path: Path) -> None:
+    """Write to a temporary name and rename, so a reader never sees a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".tmp")
+    with partial.open("wb") as handle:
+        pickle.dump(artifact, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    partial.replace(path)
+
+
+def load_artifact(path: str | Path) -> Artifact:
+    with Path(path).open("rb") as handle:
+        return pickle.load(handle)
