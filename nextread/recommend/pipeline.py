@@ -171,6 +171,8 @@ def recommend(
     """Raw ``cf_scores``/``semantic_scores`` cover the whole catalogue (any scale; normalised here over
     the candidates). ``mmr_lambda`` = 1 turns diversity off; it also needs ``catalog.embeddings``.
     Pages (``offset``) are cut from one deterministic ranking, so they never overlap."""
+    if offset < 0:
+        raise ValueError(f"offset must be 0 or more, got {offset}")
     weights = weights or Weights()
     band = band or ReadingBand()
     now_year = decimal_year(datetime.now(UTC)) if now_year is None else now_year

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 if TYPE_CHECKING:
     from nextread.recommend.pipeline import Catalog, UserContext
@@ -48,6 +48,12 @@ class CandidateFilter(BaseModel):
     @classmethod
     def _language_keys(cls, languages: frozenset[str]) -> frozenset[str]:
         return frozenset(language_key(language) for language in languages)
+
+    @model_validator(mode="after")
+    def _ordered_level_range(self) -> CandidateFilter:
+        if self.level_min is not None and self.level_max is not None and self.level_min > self.level_max:
+            raise ValueError(f"level_min ({self.level_min}) is above level_max ({self.level_max})")
+        return self
 
     def mask(self, catalog: Catalog, user: UserContext) -> np.ndarray:
         """True for items this request may return."""

@@ -94,6 +94,11 @@ def test_grade_appropriateness_rule():
     assert grade_appropriate(grade_min, grade_max, 4).tolist() == [False, False, False, True, True]
 
 
+def test_inverted_level_range_is_a_clear_error():
+    with pytest.raises(ValueError, match="level_min"):
+        CandidateFilter(level_min=4.0, level_max=2.0)
+
+
 def test_language_filter_matches_locales_case_insensitively():
     catalog = Catalog.from_items([{"language": "EN-us"}, {"language": "es"}, {"language": None}, {}])
     mask = CandidateFilter(languages={"en"}).mask(catalog, UserContext())
