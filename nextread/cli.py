@@ -10,6 +10,7 @@ import uvicorn
 from sqlalchemy.orm import Session
 
 from nextread.config import Settings, get_settings
+from nextread.evaluate.commands import evaluate_command
 from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade
 from nextread.store.models import Tenant
 from nextread.store.tenants import ROLES, create_api_key, ensure_tenant, register_api_key
@@ -19,6 +20,9 @@ db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 keys_app = typer.Typer(help="API key commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.command("evaluate", help="Offline evaluation of our models and peers (docs/evaluation.md).")(
+    evaluate_command
+)
 
 HostOption = typer.Option("127.0.0.1", help="Interface to listen on.")
 PortOption = typer.Option(8000, help="Port to listen on.")
@@ -94,6 +98,24 @@ def _demo_keys(settings: Settings, session: Session, tenant: Tenant) -> dict[str
     key_file.write_text(json.dumps(keys, indent=2))
     os.chmod(key_file, 0o600)
     return keys
+
+
+@app.command()
+def train(tenant: str | None = TenantOption) -> None:
+    """Train a new model version for a tenant and register it (API processes pick it up by themselves)."""
+    from nextread.recommend.training import train_tenant
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    sessions = make_session_factory(engine)
+    with session_scope(sessions) as session:
+        tenant_id = ensure_tenant(session, tenant or settings.default_tenant).id
+    version = train_tenant(sessions, tenant_id, settings)
+    typer.echo(
+        f"trained version {version.version}: {version.n_users} users × {version.n_items} items, "
+        f"{version.n_interactions} cells, {version.params.get('cf_model')} in {version.training_seconds:.1f}s"
+    )
 
 
 @db_app.command("upgrade")

@@ -14,9 +14,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from nextread import __version__
-from nextread.api.routers import groups, health, interactions, items, users
+from nextread.api.routers import groups, health, interactions, items, recommendations, users
 from nextread.config import Settings, get_settings
+from nextread.embed.select import text_embedding_function
 from nextread.observability import HTTP_LATENCY, HTTP_REQUESTS, configure_logging, get_logger
+from nextread.recommend.registry import ModelRegistry
+from nextread.recommend.service import RecommendationService
 from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade
 from nextread.store.tenants import ensure_tenant, register_api_key
 
@@ -113,9 +116,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = session_factory
+    app.state.recommendations = RecommendationService(
+        ModelRegistry(session_factory, settings), embed_text=text_embedding_function(settings)
+    )
     install_error_handlers(app)
     install_middleware(app)
     app.include_router(health.router)
-    for module in (items, users, groups, interactions):
+    # recommendations first: its /v1/items/popular must win over /v1/items/{item_id}
+    for module in (recommendations, items, users, groups, interactions):
         app.include_router(module.router)
     return app

@@ -59,6 +59,8 @@ class Catalog:
     added_year: np.ndarray | None = None
     popularity: np.ndarray | None = None
     embeddings: np.ndarray | None = None
+    active: np.ndarray | None = None
+    """False for items that may not be served at all (e.g. deleted since the model was trained)."""
     series_keys: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -201,6 +203,8 @@ def _candidates(
     catalog: Catalog, user: UserContext, band: ReadingBand, filters: CandidateFilter
 ) -> np.ndarray:
     keep = filters.mask(catalog, user)
+    if catalog.active is not None:
+        keep &= catalog.active
     if band.hard and user.level is not None:
         keep &= band.contains(catalog.levels, user.level)
     return np.flatnonzero(keep)

@@ -43,7 +43,13 @@ def _event_arrays(rows: list[tuple]) -> EventArrays:
 
 
 def _event_columns() -> tuple:
-    return (Interaction.user_id, Interaction.item_id, Interaction.type, Interaction.value, Interaction.occurred_at)
+    return (
+        Interaction.user_id,
+        Interaction.item_id,
+        Interaction.type,
+        Interaction.value,
+        Interaction.occurred_at,
+    )
 
 
 def load_events(session: Session, tenant_id: int) -> EventArrays:
@@ -73,5 +79,7 @@ def load_users(session: Session, tenant_id: int) -> list[User]:
 def classmates(session: Session, user_pk: int) -> list[int]:
     """Users sharing at least one group with this user (the user excluded)."""
     groups = select(GroupMember.group_id).where(GroupMember.user_id == user_pk)
-    statement = select(GroupMember.user_id).where(GroupMember.group_id.in_(groups), GroupMember.user_id != user_pk)
+    statement = select(GroupMember.user_id).where(
+        GroupMember.group_id.in_(groups), GroupMember.user_id != user_pk
+    )
     return sorted(set(session.scalars(statement)))

@@ -79,7 +79,9 @@ class Artifact:
         weights = event_weights(
             _subset(events, known), self.type_weights, self.half_life_days, now or time.time()
         )
-        return weighted_matrix(np.zeros(len(columns), dtype=np.int64), columns, weights, (1, len(self.item_pks)))
+        return weighted_matrix(
+            np.zeros(len(columns), dtype=np.int64), columns, weights, (1, len(self.item_pks))
+        )
 
 
 def _subset(events: EventArrays, mask: np.ndarray) -> EventArrays:
@@ -89,7 +91,9 @@ def _subset(events: EventArrays, mask: np.ndarray) -> EventArrays:
 
 
 def next_version(session: Session, tenant_id: int) -> int:
-    current = session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.tenant_id == tenant_id))
+    current = session.scalar(
+        select(func.max(ModelVersion.version)).where(ModelVersion.tenant_id == tenant_id)
+    )
     return (current or 0) + 1
 
 
@@ -98,7 +102,12 @@ def item_texts(items: list[Item]) -> list[str]:
     return [
         ". ".join(
             part
-            for part in (item.title, ", ".join(item.authors or []), ", ".join(item.tags or []), item.description)
+            for part in (
+                item.title,
+                ", ".join(item.authors or []),
+                ", ".join(item.tags or []),
+                item.description,
+            )
             if part
         )
         for item in items
@@ -108,8 +117,8 @@ def item_texts(items: list[Item]) -> list[str]:
 def train_tenant(sessions: sessionmaker[Session], tenant_id: int, settings: Settings) -> ModelVersion:
     """Fit and register a new model version for one tenant; the previous version keeps serving
     until this one is committed, so training never interrupts requests."""
+    from nextread.embed.select import get_embedder
     from nextread.recommend.models import build_cf_model
-    from nextread.embed import get_embedder
 
     started = time.perf_counter()
     with session_scope(sessions) as session:

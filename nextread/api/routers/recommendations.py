@@ -1,0 +1,324 @@
+"""Recommendations: per user, similar items, popular items, and the model registry."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from nextread.api.deps import AdminDep, ReaderDep, SessionDep
+from nextread.api.routers.items import find_item
+from nextread.api.routers.users import find_user
+from nextread.levels import item_level
+from nextread.recommend.hybrid import ReadingBand, Weights
+from nextread.recommend.service import Reader, RecommendationRequest, RecommendationService, Served
+from nextread.recommend.shaping import CandidateFilter
+from nextread.recommend.store_data import EventArrays
+from nextread.schemas import ExternalId, Grade, GuidedLevel, Lexile
+from nextread.store.models import Interaction, Item, ModelVersion
+from nextread.store.tenants import interaction_weights
+
+router = APIRouter(prefix="/v1", tags=["recommendations"])
+
+
+class RecommendedItem(BaseModel):
+    id: str
+    title: str
+    authors: list[str]
+    cover_url: str | None
+    score: float
+    components: dict[str, float] | None = None
+    explanation: str | None = None
+
+
+class RecommendationsOut(BaseModel):
+    user_id: str | None
+    model_version: int
+    data: list[RecommendedItem]
+
+
+class ModelVersionOut(BaseModel):
+    version: int
+    status: str
+    created_at: Any
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    n_users: int
+    n_items: int
+    n_interactions: int
+    training_seconds: float
+
+
+def service(request: Request) -> RecommendationService:
+    return request.app.state.recommendations
+
+
+def parse_weights(raw: str | None) -> Weights | None:
+    """``weights=cf:0.2,reading_match:0.6`` or a JSON object; unknown names are a 422, not ignored."""
+    if not raw:
+        return None
+    try:
+        overrides = (
+            json.loads(raw)
+            if raw.lstrip().startswith("{")
+            else {
+                name.strip(): float(value) for name, value in (pair.split(":", 1) for pair in raw.split(","))
+            }
+        )
+        return Weights().merged(overrides)
+    except (ValueError, ValidationError) as exc:
+        raise HTTPException(422, f"weights: {exc}") from exc
+
+
+def _tags(raw: str | None) -> frozenset[str]:
+    return frozenset(tag.strip() for tag in raw.split(",") if tag.strip()) if raw else frozenset()
+
+
+def build_request(
+    n: Annotated[int, Query(ge=1, le=200, description="How many to return.")] = 10,
+    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+    weights: Annotated[
+        str | None, Query(description="Override weights, e.g. `cf:0.2,reading_match:0.6`.")
+    ] = None,
+    include_tags: Annotated[str | None, Query(description="Comma-separated; any of them must match.")] = None,
+    exclude_tags: Annotated[str | None, Query(description="Comma-separated; none may match.")] = None,
+    language: Annotated[str | None, Query(description="Comma-separated language codes.")] = None,
+    available_only: bool = True,
+    exclude_seen: bool = True,
+    level_min: Annotated[float | None, Query(description="Lowest level, in grade units (K = 0).")] = None,
+    level_max: Annotated[float | None, Query(description="Highest level, in grade units.")] = None,
+    strict_level: Annotated[bool, Query(description="Only books inside the reader's band.")] = False,
+    stretch_above: Annotated[float, Query(gt=0, le=6)] = 1.0,
+    stretch_below: Annotated[float, Query(gt=0, le=6)] = 0.5,
+    diversity: Annotated[
+        float, Query(ge=0, le=1, description="0 = pure relevance, 1 = maximal variety.")
+    ] = 0.2,
+) -> RecommendationRequest:
+    try:
+        filters = CandidateFilter(
+            exclude_seen=exclude_seen,
+            include_tags=_tags(include_tags),
+            exclude_tags=_tags(exclude_tags),
+            languages=_tags(language),
+            available_only=available_only,
+            level_min=level_min,
+            level_max=level_max,
+        )
+    except ValidationError as exc:
+        raise HTTPException(422, f"level_min/level_max: {exc.errors()[0]['msg']}") from exc
+    return RecommendationRequest(
+        n=n,
+        offset=offset,
+        weights=parse_weights(weights),
+        band=ReadingBand(stretch_above=stretch_above, stretch_below=stretch_below, hard=strict_level),
+        filters=filters,
+        diversity=diversity,
+    )
+
+
+RequestDep = Annotated[RecommendationRequest, Depends(build_request)]
+
+
+def _no_catalog() -> HTTPException:
+    return HTTPException(
+        status.HTTP_404_NOT_FOUND, "the catalog is empty: add items before asking for recommendations"
+    )
+
+
+def _respond(session: Session, served: Served, user_id: str | None, explain: bool) -> RecommendationsOut:
+    pks = [int(served.artifact.item_pks[rec.item_index]) for rec in served.results]
+    items = {item.id: item for item in session.scalars(select(Item).where(Item.id.in_(pks)))}
+    data = [
+        RecommendedItem(
+            id=items[pk].external_id,
+            title=items[pk].title,
+            authors=items[pk].authors,
+            cover_url=items[pk].cover_url,
+            score=round(rec.score, 6),
+            components={k: round(v, 4) for k, v in rec.components.items()} if explain else None,
+            explanation=(rec.explanation or None) if explain else None,
+        )
+        for rec, pk in zip(served.results, pks, strict=True)
+        if pk in items
+    ]
+    return RecommendationsOut(user_id=user_id, model_version=served.artifact.version, data=data)
+
+
+@router.get(
+    "/users/{user_id}/recommendations",
+    response_model=RecommendationsOut,
+    summary="Personal recommendations with component scores and a one-sentence reason",
+)
+def user_recommendations(
+    user_id: str,
+    request: Request,
+    session: SessionDep,
+    principal: ReaderDep,
+    params: RequestDep,
+    explain: bool = True,
+) -> RecommendationsOut:
+    user = find_user(session, principal.tenant_id, user_id)
+    served = service(request).for_user(session, principal.tenant_id, user, params)
+    if served is None:
+        raise _no_catalog()
+    return _respond(session, served, user_id, explain)
+
+
+class SessionReader(BaseModel):
+    """An anonymous reader (a session, a kiosk, a new student): what they touched and who they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item_ids: list[ExternalId] = Field(default_factory=list, max_length=500)
+    interests: str | None = Field(None, max_length=2000)
+    grade: Grade = None
+    lexile: Lexile = None
+    guided_reading_level: GuidedLevel = None
+
+
+@router.post(
+    "/recommendations",
+    response_model=RecommendationsOut,
+    summary="Recommendations for an anonymous reader (items touched, interests text, grade or level)",
+)
+def session_recommendations(
+    body: SessionReader,
+    request: Request,
+    session: SessionDep,
+    principal: ReaderDep,
+    params: RequestDep,
+    explain: bool = True,
+) -> RecommendationsOut:
+    found = dict(
+        session.execute(
+            select(Item.external_id, Item.id).where(
+                Item.tenant_id == principal.tenant_id, Item.external_id.in_(body.item_ids)
+            )
+        ).all()
+    )
+    missing = [item_id for item_id in body.item_ids if item_id not in found]
+    if missing:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"item_ids: unknown item id(s) {', '.join(missing[:10])}"
+        )
+    now = time.time()
+    pks = np.array([found[item_id] for item_id in body.item_ids], dtype=np.int64)
+    events = EventArrays(
+        user=np.zeros(len(pks), dtype=np.int64),
+        item=pks,
+        type=np.array(["like"] * len(pks), dtype=object),
+        value=np.full(len(pks), np.nan),
+        timestamp=np.full(len(pks), now),
+    )
+    reader = Reader(body.lexile, body.guided_reading_level, body.grade, body.interests)
+    served = service(request).for_reader(session, principal.tenant_id, reader, events, params)
+    if served is None:
+        raise _no_catalog()
+    return _respond(session, served, None, explain)
+
+
+@router.get("/items/{item_id}/similar", response_model=RecommendationsOut, summary="Books like this one")
+def similar_items(
+    item_id: str,
+    request: Request,
+    session: SessionDep,
+    principal: ReaderDep,
+    n: Annotated[int, Query(ge=1, le=200)] = 10,
+) -> RecommendationsOut:
+    item = find_item(session, principal.tenant_id, item_id)
+    served = service(request).similar_items(session, principal.tenant_id, item, n)
+    if served is None:
+        raise _no_catalog()
+    return _respond(session, served, None, explain=False)
+
+
+@router.get("/models", response_model=list[ModelVersionOut], summary="Trained model versions, newest first")
+def list_models(session: SessionDep, principal: ReaderDep) -> list[ModelVersionOut]:
+    rows = session.scalars(
+        select(ModelVersion)
+        .where(ModelVersion.tenant_id == principal.tenant_id)
+        .order_by(ModelVersion.version.desc())
+    )
+    return [ModelVersionOut.model_validate(row, from_attributes=True) for row in rows]
+
+
+@router.post(
+    "/models/train", response_model=ModelVersionOut, status_code=201, summary="Train a new version now"
+)
+def train_model(request: Request, principal: AdminDep) -> ModelVersionOut:
+    version = service(request).registry.train(principal.tenant_id)
+    return ModelVersionOut.model_validate(version, from_attributes=True)
+
+
+class PopularOut(BaseModel):
+    window_days: int | None
+    data: list[RecommendedItem]
+
+
+@router.get(
+    "/items/popular", response_model=PopularOut, summary="Most read items, optionally recent and per level"
+)
+def popular_items(
+    session: SessionDep,
+    principal: ReaderDep,
+    n: Annotated[int, Query(ge=1, le=200)] = 10,
+    window_days: Annotated[int | None, Query(ge=1, le=3650, description="Only the last N days.")] = None,
+    level_min: Annotated[float | None, Query(description="Lowest level, in grade units (K = 0).")] = None,
+    level_max: Annotated[float | None, Query(description="Highest level, in grade units.")] = None,
+) -> PopularOut:
+    """Distinct readers with a positive interaction (checkout, finished, good rating, like…) per item."""
+    if level_min is not None and level_max is not None and level_min > level_max:
+        raise HTTPException(422, "level_min: must not be above level_max")
+    positive = [
+        name
+        for name, (_, is_positive) in interaction_weights(session, principal.tenant_id).items()
+        if is_positive
+    ]
+    readers = func.count(func.distinct(Interaction.user_id)).label("readers")
+    statement = select(Interaction.item_id, readers).where(
+        Interaction.tenant_id == principal.tenant_id, Interaction.type.in_(positive)
+    )
+    if window_days is not None:
+        statement = statement.where(
+            Interaction.occurred_at >= datetime.now(UTC) - timedelta(days=window_days)
+        )
+    counts = session.execute(
+        statement.group_by(Interaction.item_id).order_by(readers.desc(), Interaction.item_id)
+    ).all()
+    items = {
+        item.id: item
+        for item in session.scalars(select(Item).where(Item.id.in_([row.item_id for row in counts])))
+    }
+    data = []
+    for row in counts:
+        item = items[row.item_id]
+        if (level_min is not None or level_max is not None) and not _in_range(item, level_min, level_max):
+            continue
+        data.append(
+            RecommendedItem(
+                id=item.external_id,
+                title=item.title,
+                authors=item.authors,
+                cover_url=item.cover_url,
+                score=float(row.readers),
+            )
+        )
+        if len(data) == n:
+            break
+    return PopularOut(window_days=window_days, data=data)
+
+
+def _in_range(item: Item, level_min: float | None, level_max: float | None) -> bool:
+    level = item_level(
+        item.lexile, item.guided_reading_level, item.grade_min, item.grade_max, item.age_min, item.age_max
+    )
+    if level is None:
+        return False
+    return (level_min is None or level >= level_min) and (level_max is None or level <= level_max)

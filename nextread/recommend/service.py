@@ -1,0 +1,232 @@
+"""Serving: turns a request into arrays for the pipeline and its answer back into catalog rows.
+
+A user's events are read fresh from the store on every request and folded into the serving model
+(``model.score(history_row)``), so a new interaction changes the very next recommendation with no
+retraining and no per-user state in the process. Catalog attributes librarians edit (copies, staff
+picks, levels) are re-read when the items table changes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import scipy.sparse as sp
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from nextread.levels import level_from
+from nextread.recommend.hybrid import ReadingBand, Weights, normalise_scores
+from nextread.recommend.pipeline import Catalog, Recommendation, UserContext, recommend
+from nextread.recommend.registry import ModelRegistry
+from nextread.recommend.shaping import CandidateFilter
+from nextread.recommend.store_data import EventArrays, classmates, load_items, load_user_events
+from nextread.recommend.training import Artifact, item_texts
+from nextread.store.models import Group, GroupMember, Item, User
+
+# Events that mean "this reader has had the book": excluded from their lists when exclude_seen is on.
+# A view, save ("I want to read this") or share does not mean they read it.
+NOT_CONSUMED = frozenset({"view", "save", "share"})
+
+
+@dataclass
+class ServedCatalog:
+    version: int
+    items_changed_at: object
+    catalog: Catalog
+    external_ids: list[str]
+    present: np.ndarray
+
+
+@dataclass
+class Served:
+    """A ranked answer plus the catalog and model version it was computed with."""
+
+    results: list[Recommendation]
+    catalog: ServedCatalog
+    artifact: Artifact
+
+
+@dataclass(frozen=True)
+class Reader:
+    lexile: int | None = None
+    guided_reading_level: str | None = None
+    grade: int | None = None
+    interests: str | None = None
+    user_pk: int | None = None
+
+
+@dataclass
+class RecommendationRequest:
+    n: int = 10
+    offset: int = 0
+    weights: Weights | None = None
+    band: ReadingBand | None = None
+    filters: CandidateFilter | None = None
+    diversity: float = 0.2
+
+
+class RecommendationService:
+    def __init__(self, registry: ModelRegistry, embed_text: Callable[[str], np.ndarray] | None = None):
+        self.registry = registry
+        self.embed_text = lru_cache(maxsize=4096)(embed_text) if embed_text else None
+        self._catalogs: dict[int, ServedCatalog] = {}
+        self._checked_at: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def for_user(
+        self, session: Session, tenant_id: int, user: User, request: RecommendationRequest
+    ) -> Served | None:
+        reader = Reader(user.lexile, user.guided_reading_level, user.grade, user.interests, user.id)
+        return self.for_reader(
+            session, tenant_id, reader, load_user_events(session, tenant_id, [user.id]), request
+        )
+
+    def for_reader(
+        self,
+        session: Session,
+        tenant_id: int,
+        reader: Reader,
+        events: EventArrays,
+        request: RecommendationRequest,
+    ) -> Served | None:
+        """Recommendations for any reader: a stored user, or an anonymous session described only by
+        the books it touched, its interests text and a grade or level (cold start)."""
+        artifact = self.registry.ensure(tenant_id)
+        if artifact is None:
+            return None
+        served = self.catalog(session, tenant_id, artifact)
+        history = artifact.history_matrix(events)
+        context = self._user_context(session, artifact, reader, events, history)
+        results = recommend(
+            served.catalog,
+            context,
+            cf_scores=artifact.cf.score(history)[0] if history.nnz else None,
+            weights=request.weights,
+            band=request.band,
+            filters=request.filters,
+            n=request.n,
+            offset=request.offset,
+            mmr_lambda=1.0 - request.diversity,
+        )
+        return Served(results, served, artifact)
+
+    def similar_items(self, session: Session, tenant_id: int, item: Item, n: int) -> Served | None:
+        """Neighbours of a book: what a one-book history scores highest (collaborative), blended with
+        embedding similarity; a book added after training is embedded on the fly, so it has content
+        neighbours immediately."""
+        artifact = self.registry.ensure(tenant_id)
+        if artifact is None:
+            return None
+        served = self.catalog(session, tenant_id, artifact)
+        column = artifact.item_column.get(item.id)
+        scores = np.zeros(len(artifact.item_pks))
+        if column is not None:
+            one = sp.csr_matrix(([1.0], ([0], [column])), shape=(1, len(artifact.item_pks)))
+            scores += normalise_scores(np.asarray(artifact.cf.score(one)[0], dtype=np.float64))
+        vector = self._item_vector(artifact, item, column)
+        if vector is not None:
+            scores += normalise_scores(artifact.embeddings @ vector)
+        if column is not None:
+            scores[column] = -np.inf
+        scores[~served.present] = -np.inf
+        order = np.argsort(-scores, kind="stable")[:n]
+        picks = [Recommendation(int(i), float(scores[i]), {}, "") for i in order if np.isfinite(scores[i])]
+        return Served(picks, served, artifact)
+
+    def _item_vector(self, artifact: Artifact, item: Item, column: int | None) -> np.ndarray | None:
+        if artifact.embeddings is None:
+            return None
+        if column is not None:
+            return artifact.embeddings[column]
+        return self.embed_text(item_texts([item])[0]) if self.embed_text else None
+
+    def catalog(self, session: Session, tenant_id: int, artifact: Artifact) -> ServedCatalog:
+        """The catalog arrays aligned with the artifact's item columns, rebuilt when either changes."""
+        served = self._catalogs.get(tenant_id)
+        now = time.monotonic()
+        fresh = now - self._checked_at.get(tenant_id, -1e9) < self.registry.settings.model_refresh_seconds
+        if served is not None and served.version == artifact.version and fresh:
+            return served
+        changed_at = (
+            session.scalar(select(func.max(Item.updated_at)).where(Item.tenant_id == tenant_id)),
+            session.scalar(select(func.count(Item.id)).where(Item.tenant_id == tenant_id)),
+        )
+        if served is None or served.version != artifact.version or served.items_changed_at != changed_at:
+            with self._lock:
+                served = _build_catalog(session, tenant_id, artifact, changed_at)
+                self._catalogs[tenant_id] = served
+        self._checked_at[tenant_id] = now
+        return served
+
+    def _user_context(
+        self,
+        session: Session,
+        artifact: Artifact,
+        reader: Reader,
+        events: EventArrays,
+        history: sp.csr_matrix,
+    ) -> UserContext:
+        columns = artifact.item_column
+        consumed = [
+            columns[pk]
+            for pk, kind in zip(events.item.tolist(), events.type, strict=True)
+            if pk in columns and kind not in NOT_CONSUMED
+        ]
+        peers = classmates(session, reader.user_pk) if reader.user_pk is not None else []
+        interests = self.embed_text(reader.interests) if self.embed_text and reader.interests else None
+        return UserContext(
+            level=level_from(
+                lexile=reader.lexile, guided_reading_level=reader.guided_reading_level, grade=reader.grade
+            ),
+            grade=reader.grade,
+            seen=np.unique(np.array(consumed, dtype=np.intp)),
+            enjoyed=history.indices.astype(np.intp),
+            enjoyed_weights=history.data.astype(np.float64),
+            peer_counts=self._peer_counts(session, artifact, peers) if peers else None,
+            group_name=_group_name(session, reader.user_pk) if reader.user_pk is not None else None,
+            interests_embedding=interests,
+        )
+
+    def _peer_counts(self, session: Session, artifact: Artifact, peers: list[int]) -> np.ndarray:
+        """How many classmates enjoyed each book (net positive evidence, same weights as training)."""
+        events = load_user_events(session, artifact.tenant_id, peers)
+        counts = np.zeros(len(artifact.item_pks))
+        for peer in np.unique(events.user):
+            mask = events.user == peer
+            row = artifact.history_matrix(_subset(events, mask))
+            counts[row.indices] += 1
+        return counts
+
+
+def _subset(events: EventArrays, mask: np.ndarray) -> EventArrays:
+    return EventArrays(
+        events.user[mask], events.item[mask], events.type[mask], events.value[mask], events.timestamp[mask]
+    )
+
+
+def _group_name(session: Session, user_pk: int) -> str | None:
+    return session.scalar(
+        select(Group.name)
+        .join(GroupMember, GroupMember.group_id == Group.id)
+        .where(GroupMember.user_id == user_pk)
+        .order_by(Group.id)
+        .limit(1)
+    )
+
+
+def _build_catalog(session: Session, tenant_id: int, artifact: Artifact, changed_at: object) -> ServedCatalog:
+    by_pk = {item.id: item for item in load_items(session, tenant_id)}
+    rows = []
+    for pk in artifact.item_pks:
+        item = by_pk.get(int(pk))
+        rows.append({c.name: getattr(item, c.name) for c in Item.__table__.c} if item else {"title": ""})
+    present = np.array([int(pk) in by_pk for pk in artifact.item_pks], dtype=bool)
+    catalog = Catalog.from_items(rows, popularity=artifact.popularity, embeddings=artifact.embeddings)
+    catalog.active = present
+    external_ids = [row.get("external_id") or "" for row in rows]
+    return ServedCatalog(artifact.version, changed_at, catalog, external_ids, present)

@@ -1,0 +1,167 @@
+"""Recommendation endpoints over a small hand-made library where the right answers are known."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import READ_KEY
+
+DRAGONS = [f"dragon-{n}" for n in range(5)]
+SPACE = [f"space-{n}" for n in range(5)]
+
+
+def _library(client: TestClient) -> None:
+    for n, item_id in enumerate(DRAGONS):
+        client.post(
+            "/v1/items",
+            json={
+                "id": item_id,
+                "title": f"The Dragon Egg {n}",
+                "authors": ["Ada Quill"],
+                "tags": ["dragons", "fantasy"],
+                "description": "A young dragon hatches and learns to fly over the castle.",
+                "lexile": 300 + 20 * n,
+                "grade_min": 1,
+                "grade_max": 3,
+                "available_copies": 2,
+            },
+        )
+    for n, item_id in enumerate(SPACE):
+        client.post(
+            "/v1/items",
+            json={
+                "id": item_id,
+                "title": f"Rocket Kids {n}",
+                "authors": ["Bo Stellar"],
+                "tags": ["space", "science"],
+                "description": "Astronauts fly a rocket to the moon and study the planets.",
+                "lexile": 320 + 20 * n,
+                "grade_min": 1,
+                "grade_max": 3,
+                "available_copies": 2,
+            },
+        )
+    events = []
+    for reader in range(8):
+        shelf = DRAGONS if reader < 4 else SPACE
+        client.post("/v1/users", json={"id": f"st-{reader}", "grade": 2})
+        events += [{"user_id": f"st-{reader}", "item_id": item, "type": "finished"} for item in shelf[:4]]
+    client.post("/v1/users", json={"id": "new-dragon-fan", "grade": 2})
+    events += [{"user_id": "new-dragon-fan", "item_id": item, "type": "finished"} for item in DRAGONS[:2]]
+    assert client.post("/v1/interactions/batch", json=events).json()["rejected"] == []
+
+
+@pytest.fixture
+def library(client: TestClient) -> TestClient:
+    _library(client)
+    return client
+
+
+def _ids(response) -> list[str]:  # type: ignore[no-untyped-def]
+    assert response.status_code == 200, response.text
+    return [row["id"] for row in response.json()["data"]]
+
+
+def test_recommends_the_readers_cluster_first_and_never_what_they_read(library: TestClient) -> None:
+    response = library.get("/v1/users/new-dragon-fan/recommendations", params={"n": 3, "diversity": 0})
+    ids = _ids(response)
+    assert set(ids) <= set(DRAGONS[2:]), ids
+    top = response.json()["data"][0]
+    assert top["components"]["cf"] >= 0.9
+    assert "Because you enjoyed *The Dragon Egg" in top["explanation"]
+    assert response.json()["model_version"] == 1
+
+
+def test_a_new_interaction_changes_the_next_list_without_retraining(library: TestClient) -> None:
+    before = _ids(library.get("/v1/users/new-dragon-fan/recommendations", params={"n": 3}))
+    library.post(
+        "/v1/interactions", json={"user_id": "new-dragon-fan", "item_id": before[0], "type": "finished"}
+    )
+    after = library.get("/v1/users/new-dragon-fan/recommendations", params={"n": 3})
+    assert before[0] not in _ids(after)
+    assert after.json()["model_version"] == 1
+
+
+def test_weights_override_and_unknown_weight(library: TestClient) -> None:
+    zero = "cf:0,semantic:0,reading_match:0,rating:0,social:0,recency:0,staff_pick:0,series:0"
+
+    def ranking(weights: str) -> list[str]:
+        params = {"n": 4, "diversity": 0, "weights": weights}
+        return _ids(library.get("/v1/users/new-dragon-fan/recommendations", params=params))
+
+    content_only = ranking(zero.replace("semantic:0", "semantic:1"))
+    assert set(content_only[:3]) == set(DRAGONS[2:])
+    level_only = ranking(zero.replace("reading_match:0", "reading_match:1"))
+    assert level_only[0] in {"space-0", "dragon-2"}  # 320L/340L: nearest the 2nd-grade level
+    assert content_only != level_only
+    bad = library.get("/v1/users/new-dragon-fan/recommendations", params={"weights": "charm:1"})
+    assert bad.status_code == 422
+    assert "charm" in bad.json()["detail"]
+
+
+def test_filters_never_leak(library: TestClient) -> None:
+    library.patch("/v1/items/space-4", json={"available_copies": 0})
+    ids = _ids(
+        library.get("/v1/users/new-dragon-fan/recommendations", params={"n": 20, "exclude_tags": "dragons"})
+    )
+    assert ids and not any(item.startswith("dragon") for item in ids)
+    assert "space-4" not in ids
+    unavailable = _ids(
+        library.get("/v1/users/st-0/recommendations", params={"n": 20, "available_only": False})
+    )
+    assert "space-4" in unavailable
+
+
+def test_unknown_user_and_item_are_404(library: TestClient) -> None:
+    missing_user = library.get("/v1/users/ghost/recommendations")
+    assert missing_user.status_code == 404
+    assert "ghost" in missing_user.json()["detail"]
+    assert library.get("/v1/items/ghost/similar").status_code == 404
+    assert library.post("/v1/recommendations", json={"item_ids": ["ghost"]}).status_code == 404
+
+
+def test_similar_items_and_a_new_book_gets_content_neighbours(library: TestClient) -> None:
+    assert set(_ids(library.get("/v1/items/dragon-0/similar", params={"n": 4}))) == set(DRAGONS[1:])
+    library.get("/v1/users/st-0/recommendations")  # a model exists from here on
+    library.post(
+        "/v1/items",
+        json={
+            "id": "dragon-new",
+            "title": "Dragon Hatchling Adventures",
+            "tags": ["dragons"],
+            "description": "A baby dragon hatches from an egg and flies over the castle.",
+        },
+    )
+    neighbours = _ids(library.get("/v1/items/dragon-new/similar", params={"n": 3}))
+    assert all(item.startswith("dragon") for item in neighbours), neighbours
+
+
+def test_cold_start_session_from_interests_text(library: TestClient) -> None:
+    response = library.post(
+        "/v1/recommendations",
+        json={"interests": "rockets, astronauts and the moon", "grade": 2},
+        params={"n": 3},
+    )
+    assert all(item.startswith("space") for item in _ids(response)), response.json()
+
+
+def test_popular_items_with_window_and_level(library: TestClient) -> None:
+    popular = library.get("/v1/items/popular", params={"n": 3}).json()["data"]
+    assert popular[0]["score"] == 5  # dragon-0 and dragon-1 were finished by 4 readers + the new fan
+    assert popular[0]["id"] in {"dragon-0", "dragon-1"}
+    assert library.get("/v1/items/popular", params={"level_min": 9}).json()["data"] == []
+    assert library.get("/v1/items/popular", params={"level_min": 3, "level_max": 1}).status_code == 422
+
+
+def test_models_are_listed_and_training_needs_an_admin(library: TestClient, anonymous: TestClient) -> None:
+    reader = {"Authorization": f"Bearer {READ_KEY}"}
+    assert anonymous.post("/v1/models/train", headers=reader).status_code == 403
+    trained = library.post("/v1/models/train")
+    assert trained.status_code == 201
+    assert trained.json()["n_items"] == 10
+    second = library.post("/v1/models/train").json()
+    assert second["version"] == trained.json()["version"] + 1
+    versions = library.get("/v1/models").json()
+    assert [row["version"] for row in versions][:2] == [second["version"], trained.json()["version"]]
+    assert library.get("/v1/users/st-0/recommendations").json()["model_version"] == second["version"]
