@@ -1,4 +1,4 @@
-"""The README stays true: every setting is documented, and the CI entry point runs the README's test command."""
+"""The README stays true: every setting is documented; CI runs the README's test command."""
 
 from __future__ import annotations
 

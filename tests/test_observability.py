@@ -16,7 +16,9 @@ def json_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"log_format": "json", "log_level": "INFO"})
 
 
-def test_request_log_is_json_with_request_id(json_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+def test_request_log_is_json_with_request_id(
+    json_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
     with TestClient(create_app(json_settings)) as client:
         client.get("/healthz", headers={"X-Request-ID": "abc-42"})
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]

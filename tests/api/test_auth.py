@@ -31,9 +31,12 @@ def test_read_key_reads_but_cannot_write(client: TestClient, anonymous: TestClie
     assert denied.status_code == 403
     assert "read-only" in denied.json()["detail"]
     assert anonymous.delete("/v1/items/bk-1", headers=reader).status_code == 403
-    assert anonymous.post(
-        "/v1/interactions", json={"user_id": "u", "item_id": "bk-1", "type": "view"}, headers=reader
-    ).status_code == 403
+    assert (
+        anonymous.post(
+            "/v1/interactions", json={"user_id": "u", "item_id": "bk-1", "type": "view"}, headers=reader
+        ).status_code
+        == 403
+    )
 
 
 def test_probes_need_no_key(anonymous: TestClient) -> None:
@@ -58,10 +61,10 @@ def test_tenants_cannot_see_or_touch_each_others_rows(
     assert anonymous.delete("/v1/items/bk-1", headers=other).status_code == 404
     assert anonymous.patch("/v1/users/st-1", json={"grade": 3}, headers=other).status_code == 404
     # Their own item with the same id is a different row; events cannot reference our item.
-    assert anonymous.post("/v1/items", json={"id": "bk-1", "title": "Theirs"}, headers=other).status_code == 201
-    cross = anonymous.post(
-        "/v1/groups", json={"id": "g-2", "name": "x", "members": ["st-1"]}, headers=other
+    assert (
+        anonymous.post("/v1/items", json={"id": "bk-1", "title": "Theirs"}, headers=other).status_code == 201
     )
+    cross = anonymous.post("/v1/groups", json={"id": "g-2", "name": "x", "members": ["st-1"]}, headers=other)
     assert cross.status_code == 422
 
     assert client.get("/v1/items/bk-1").json()["title"] == "Ours"
@@ -78,6 +81,11 @@ def test_request_id_is_echoed_or_generated(client: TestClient) -> None:
 
 def test_openapi_documents_the_v1_api(anonymous: TestClient) -> None:
     paths = anonymous.get("/openapi.json").json()["paths"]
-    for path in ("/v1/items", "/v1/users/{user_id}/history", "/v1/users/{user_id}/profile", "/v1/interactions/batch"):
+    for path in (
+        "/v1/items",
+        "/v1/users/{user_id}/history",
+        "/v1/users/{user_id}/profile",
+        "/v1/interactions/batch",
+    ):
         assert path in paths
     assert anonymous.get("/docs").status_code == 200

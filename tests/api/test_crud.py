@@ -125,7 +125,8 @@ def test_group_membership(client: TestClient) -> None:
     for n in range(3):
         client.post("/v1/users", json={"id": f"st-{n}"})
     created = client.post(
-        "/v1/groups", json={"id": "2b", "name": "Ms. Lee's 2nd Grade", "grade": 2, "members": ["st-0", "st-1"]}
+        "/v1/groups",
+        json={"id": "2b", "name": "Ms. Lee's 2nd Grade", "grade": 2, "members": ["st-0", "st-1"]},
     )
     assert created.status_code == 201, created.text
     assert created.json()["members"] == ["st-0", "st-1"]

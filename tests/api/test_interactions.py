@@ -10,7 +10,9 @@ from nextread.config import Settings
 def _seed(client: TestClient) -> None:
     client.post("/v1/users", json={"id": "st-1", "grade": 2, "lexile": 480})
     for n, tags in enumerate([["dragons"], ["dragons", "humor"], ["space"]]):
-        client.post("/v1/items", json={"id": f"bk-{n}", "title": f"Book {n}", "tags": tags, "lexile": 400 + n * 50})
+        client.post(
+            "/v1/items", json={"id": f"bk-{n}", "title": f"Book {n}", "tags": tags, "lexile": 400 + n * 50}
+        )
 
 
 def test_single_interaction_and_history(client: TestClient) -> None:
@@ -32,7 +34,9 @@ def test_single_interaction_and_history(client: TestClient) -> None:
 
 def test_interaction_errors(client: TestClient) -> None:
     _seed(client)
-    unknown_item = client.post("/v1/interactions", json={"user_id": "st-1", "item_id": "nope", "type": "view"})
+    unknown_item = client.post(
+        "/v1/interactions", json={"user_id": "st-1", "item_id": "nope", "type": "view"}
+    )
     assert unknown_item.status_code == 404
     assert "item_id" in unknown_item.json()["detail"]
     bad_rating = client.post(
@@ -40,7 +44,9 @@ def test_interaction_errors(client: TestClient) -> None:
     )
     assert bad_rating.status_code == 422
     assert "value" in bad_rating.json()["detail"]
-    bad_type = client.post("/v1/interactions", json={"user_id": "st-1", "item_id": "bk-0", "type": "Drop Table"})
+    bad_type = client.post(
+        "/v1/interactions", json={"user_id": "st-1", "item_id": "bk-0", "type": "Drop Table"}
+    )
     assert bad_type.status_code == 422
     assert "type" in bad_type.json()["detail"]
     assert client.get("/v1/users/st-1/history").json()["data"] == []
@@ -48,7 +54,9 @@ def test_interaction_errors(client: TestClient) -> None:
 
 def test_unknown_user_is_created_on_first_event(client: TestClient) -> None:
     _seed(client)
-    response = client.post("/v1/interactions", json={"user_id": "visitor-9", "item_id": "bk-0", "type": "view"})
+    response = client.post(
+        "/v1/interactions", json={"user_id": "visitor-9", "item_id": "bk-0", "type": "view"}
+    )
     assert response.status_code == 201
     assert client.get("/v1/users/visitor-9").status_code == 200
 

@@ -20,4 +20,12 @@ def test_migrated_schema_matches_models(database: Database) -> None:
 def test_upgrade_is_idempotent(database: Database) -> None:
     upgrade(database.engine)
     tables = set(inspect(database.engine).get_table_names())
-    assert {"tenants", "items", "users", "groups", "group_members", "interactions", "model_versions"} <= tables
+    assert {
+        "tenants",
+        "items",
+        "users",
+        "groups",
+        "group_members",
+        "interactions",
+        "model_versions",
+    } <= tables
