@@ -73,15 +73,18 @@ def evaluate_command(
     out: Annotated[
         Path | None, typer.Option("--out", help="Directory for results.md and results.json.")
     ] = None,
+    tenant: Annotated[
+        str | None, typer.Option(help="Without --data: evaluate this tenant's stored interactions.")
+    ] = None,
     loaded_dataset: Annotated[
         InteractionData | None, typer.Option(hidden=True, parser=reject_from_command_line)
     ] = None,
 ) -> None:
     """Compare our default model with popularity, implicit item-kNN and tuned implicit iALS."""
     # ``loaded_dataset``: callers that already hold the interactions (the store path) pass them here.
+    if loaded_dataset is None and data is None:
+        loaded_dataset = _store_dataset(tenant, threshold, min_positives)
     if loaded_dataset is None:
-        if data is None:
-            raise typer.BadParameter("give an interactions file", param_hint="--data")
         columns = Columns(user_column, item_column, rating_column, timestamp_column, type_column)
         try:
             loaded_dataset = load_interactions(
@@ -93,3 +96,14 @@ def evaluate_command(
         run_evaluation(loaded_dataset, seeds, budget, model_names(models), time_split, out)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
+
+
+def _store_dataset(tenant: str | None, threshold: float, min_positives: int) -> InteractionData:
+    from nextread.config import get_settings
+    from nextread.evaluate.store import load_store_dataset
+
+    settings = get_settings()
+    try:
+        return load_store_dataset(settings, tenant or settings.default_tenant, threshold, min_positives)
+    except DataError as error:
+        raise typer.BadParameter(str(error), param_hint="--tenant / --data") from error

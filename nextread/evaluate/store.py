@@ -1,0 +1,51 @@
+"""``nextread evaluate`` without ``--data``: the protocol on a tenant's own interactions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nextread.config import Settings
+from nextread.evaluate.data import InteractionData, from_arrays
+from nextread.levels import item_level, level_to_lexile
+from nextread.recommend.store_data import load_events, load_items
+from nextread.store.db import make_engine, make_session_factory, session_scope
+from nextread.store.models import Item
+from nextread.store.tenants import ensure_tenant, interaction_weights
+
+
+def load_store_dataset(
+    settings: Settings, tenant: str, threshold: float, min_positives: int
+) -> InteractionData:
+    """Positives are the tenant's positive interaction types (ratings only at or above ``threshold``);
+    item levels are Lexile measures (given, or converted from guided reading level / grade range)."""
+    engine = make_engine(settings.database_url)
+    with session_scope(make_session_factory(engine)) as session:
+        tenant_id = ensure_tenant(session, tenant).id
+        events = load_events(session, tenant_id)
+        positive_types = {
+            name for name, (_, positive) in interaction_weights(session, tenant_id).items() if positive
+        }
+        items = load_items(session, tenant_id)
+    engine.dispose()
+    positive = np.isin(events.type, list(positive_types))
+    positive &= (events.type != "rating") | (np.nan_to_num(events.value) >= threshold)
+    data = from_arrays(
+        events.user[positive],
+        events.item[positive],
+        events.timestamp[positive],
+        min_positives,
+        f"store:{tenant}",
+    )
+    lexiles = {item.id: _lexile(item) for item in items}
+    levels = np.array([lexiles.get(int(pk), np.nan) for pk in data.item_ids], dtype=float)
+    data.item_levels = None if np.isnan(levels).all() else levels
+    return data
+
+
+def _lexile(item: Item) -> float:
+    if item.lexile is not None:
+        return float(item.lexile)
+    level = item_level(
+        None, item.guided_reading_level, item.grade_min, item.grade_max, item.age_min, item.age_max
+    )
+    return np.nan if level is None else float(level_to_lexile(level))
