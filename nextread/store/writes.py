@@ -42,15 +42,18 @@ def _chunks(rows: Sequence[Any], columns: int) -> list[Sequence[Any]]:
     return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 
-def _upsert(session: Session, model: type, tenant_id: int, records: list[dict[str, Any]]) -> int:
-    """Insert or update by (tenant_id, external_id); returns how many rows were inserted or changed."""
+def _upsert(session: Session, model: type, tenant_id: int, records: list[dict[str, Any]]) -> set[int]:
+    """Insert or update by (tenant_id, external_id); returns the ids of rows inserted or changed."""
     if not records:
-        return 0
+        return set()
     table = model.__table__
-    changed = 0
+    changed: set[int] = set()
     for chunk in _chunks(records, len(records[0]) + 3):
         stmt = _insert(session, table).values(
-            [{**record, "tenant_id": tenant_id, "created_at": utcnow(), "updated_at": utcnow()} for record in chunk]
+            [
+                {**record, "tenant_id": tenant_id, "created_at": utcnow(), "updated_at": utcnow()}
+                for record in chunk
+            ]
         )
         columns = [name for name in chunk[0] if name != "external_id"]
         differs = or_(*(table.c[name].is_distinct_from(stmt.excluded[name]) for name in columns))
@@ -59,7 +62,7 @@ def _upsert(session: Session, model: type, tenant_id: int, records: list[dict[st
             set_={**{name: stmt.excluded[name] for name in columns}, "updated_at": utcnow()},
             where=differs,
         ).returning(table.c.id)
-        changed += len(session.execute(stmt).all())
+        changed.update(row.id for row in session.execute(stmt))
     return changed
 
 
@@ -74,14 +77,14 @@ def _dedupe_last(rows: Sequence[Any]) -> list[tuple[int, Any]]:
 def upsert_items(session: Session, tenant_id: int, items: Sequence[ItemIn]) -> WriteResult:
     kept = _dedupe_last(items)
     records = [{"external_id": item.id, **item.model_dump(exclude={"id"})} for _, item in kept]
-    written = _upsert(session, Item, tenant_id, records)
+    written = len(_upsert(session, Item, tenant_id, records))
     return WriteResult(written=written, unchanged=len(items) - written)
 
 
 def upsert_users(session: Session, tenant_id: int, users: Sequence[UserIn]) -> WriteResult:
     kept = _dedupe_last(users)
     records = [{"external_id": user.id, **user.model_dump(exclude={"id"})} for _, user in kept]
-    written = _upsert(session, User, tenant_id, records)
+    written = len(_upsert(session, User, tenant_id, records))
     return WriteResult(written=written, unchanged=len(users) - written)
 
 
@@ -91,7 +94,9 @@ def resolve_ids(session: Session, model: type, tenant_id: int, external_ids: set
     ids = sorted(external_ids)
     for chunk in _chunks(ids, 1):
         rows = session.execute(
-            select(model.external_id, model.id).where(model.tenant_id == tenant_id, model.external_id.in_(chunk))
+            select(model.external_id, model.id).where(
+                model.tenant_id == tenant_id, model.external_id.in_(chunk)
+            )
         )
         found.update({row.external_id: row.id for row in rows})
     return found
@@ -111,20 +116,22 @@ def upsert_groups(session: Session, tenant_id: int, groups: Sequence[GroupIn]) -
             accepted.append(group)
     kept = _dedupe_last(accepted)
     records = [{"external_id": g.id, **g.model_dump(exclude={"id", "members"})} for _, g in kept]
-    result.written = _upsert(session, Group, tenant_id, records)
+    changed = _upsert(session, Group, tenant_id, records)
     group_ids = resolve_ids(session, Group, tenant_id, {g.id for _, g in kept})
     for _, group in kept:
-        if group.members is not None:
-            result.written += _replace_members(session, group_ids[group.id], {known_users[m] for m in group.members})
-    result.unchanged = len(accepted) - min(result.written, len(accepted))
+        members = {known_users[m] for m in group.members or []}
+        if group.members is not None and _replace_members(session, group_ids[group.id], members):
+            changed.add(group_ids[group.id])
+    result.written = len(changed)
+    result.unchanged = len(accepted) - result.written
     return result
 
 
-def _replace_members(session: Session, group_id: int, user_ids: set[int]) -> int:
-    """Returns 1 when the membership changed, 0 when it already matched."""
+def _replace_members(session: Session, group_id: int, user_ids: set[int]) -> bool:
+    """True when the membership changed, False when it already matched."""
     current = set(session.scalars(select(GroupMember.user_id).where(GroupMember.group_id == group_id)))
     if current == user_ids:
-        return 0
+        return False
     removed = current - user_ids
     if removed:
         session.execute(
@@ -132,10 +139,12 @@ def _replace_members(session: Session, group_id: int, user_ids: set[int]) -> int
         )
     added = user_ids - current
     if added:
-        session.execute(_insert(session, GroupMember.__table__).values(
-            [{"group_id": group_id, "user_id": uid, "role": "student"} for uid in added]
-        ))
-    return 1
+        session.execute(
+            _insert(session, GroupMember.__table__).values(
+                [{"group_id": group_id, "user_id": uid, "role": "student"} for uid in added]
+            )
+        )
+    return True
 
 
 def derive_event_id(row: InteractionIn, occurred_at: datetime) -> str:
@@ -191,7 +200,13 @@ def write_interactions(
 
 def _insert_users_if_absent(session: Session, tenant_id: int, users: Sequence[UserIn]) -> None:
     records = [
-        {"external_id": u.id, "tenant_id": tenant_id, "extra": {}, "created_at": utcnow(), "updated_at": utcnow()}
+        {
+            "external_id": u.id,
+            "tenant_id": tenant_id,
+            "extra": {},
+            "created_at": utcnow(),
+            "updated_at": utcnow(),
+        }
         for u in users
     ]
     for chunk in _chunks(records, 5):
