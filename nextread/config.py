@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     )
     embedder_api_key: str = Field("", description="API key for an `openai+…` embedder endpoint.")
     ease_max_items: int = Field(
-        20_000, description="Catalogs up to this size use EASE (closed form); larger ones use iALS."
+        10_000, description="Catalogs up to this size use EASE (closed form); larger ones use iALS."
     )
     model_refresh_seconds: float = Field(
         5.0, description="How often an API process checks the registry for a newer model version."

@@ -11,48 +11,19 @@ from collections.abc import Sequence
 from functools import partial
 
 import numpy as np
-import scipy.sparse as sp
 
 from nextread.evaluate.data import InteractionData
-from nextread.evaluate.peers import ImplicitIALS, ImplicitItemKNN, PopularityPeer
 from nextread.evaluate.runner import Factory, ParamGrid
 from nextread.recommend.blend import LevelAffinity, ScoreBlend
+from nextread.recommend.collaborative import EASE, IALS, ItemKNN, Popularity
 
 DEFAULT_MODEL = "nextread"
-EASE_MAX_ITEMS = 8000  # dense item×item inverse: 8000² float32 ≈ 256 MB, about a minute on 2 cores
-
-
-class ClosedFormEASE:
-    """EASE (Steck 2019): B = I − P·diag(1/diag(P)), P = (XᵀX + λI)⁻¹. It wins under strong
-    generalisation because a held-out user is scored by ``history @ B`` with no per-user fitting.
-    Only the ``max_items`` most popular items get a regression (the inverse is cubic in items); the
-    rest of the catalog scores 0, i.e. below any item the history supports."""
-
-    def __init__(self, l2: float = 200.0, max_items: int = EASE_MAX_ITEMS):
-        self.l2, self.max_items = l2, max_items
-
-    def fit(self, interactions: sp.csr_matrix) -> ClosedFormEASE:
-        binary = (interactions > 0).astype(np.float32).tocsc()
-        counts = np.asarray(binary.sum(axis=0)).ravel()
-        self.n_items = binary.shape[1]
-        self.head = np.sort(np.argsort(-counts, kind="stable")[: self.max_items])
-        gram = (binary[:, self.head].T @ binary[:, self.head]).toarray().astype(np.float64)
-        gram[np.diag_indices_from(gram)] += self.l2
-        precision = np.linalg.inv(gram)
-        self.weights = (precision / -np.diag(precision)).astype(np.float32)
-        np.fill_diagonal(self.weights, 0.0)
-        return self
-
-    def score(self, history: sp.csr_matrix) -> np.ndarray:
-        scores = np.zeros((history.shape[0], self.n_items), dtype=np.float32)
-        scores[:, self.head] = (history.tocsc()[:, self.head] > 0).astype(np.float32) @ self.weights
-        return scores
 
 
 def nextread_default(
     l2: float, level_weight: float = 0.0, item_levels: np.ndarray | None = None
 ) -> ScoreBlend:
-    components: list[tuple[ClosedFormEASE | LevelAffinity, float]] = [(ClosedFormEASE(l2), 1.0)]
+    components: list[tuple[EASE | LevelAffinity, float]] = [(EASE(l2), 1.0)]
     if item_levels is not None:
         components.append((LevelAffinity(item_levels), level_weight))
     return ScoreBlend(components)
@@ -74,16 +45,16 @@ def registry(data: InteractionData) -> dict[str, tuple[Factory, ParamGrid]]:
     if data.item_levels is not None:
         default_grid = {"l2": EASE_L2, "level_weight": [0.0, 0.25, 0.5, 1.0]}
     return {
-        "popularity": (PopularityPeer, {}),
+        "popularity": (Popularity, {}),
         "implicit item-kNN (cosine)": (
-            partial(ImplicitItemKNN, similarity="cosine"),
+            partial(ItemKNN, similarity="cosine"),
             {"neighbours": [10, 20, 50, 100, 200, 400, 800]},
         ),
         "implicit item-kNN (BM25)": (
-            partial(ImplicitItemKNN, similarity="bm25"),
+            partial(ItemKNN, similarity="bm25"),
             {"neighbours": [20, 50, 100, 200, 400], "k1": [0.3, 0.6, 1.2, 2.0], "b": [0.25, 0.5, 0.75, 1.0]},
         ),
-        "implicit iALS": (ImplicitIALS, IALS_GRID),
+        "implicit iALS": (IALS, IALS_GRID),
         DEFAULT_MODEL: (partial(nextread_default, item_levels=data.item_levels), default_grid),
     }
 

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from nextread.evaluate.commands import evaluate_command
 from nextread.evaluate.data import InteractionData, from_arrays
 from nextread.evaluate.models import DEFAULT_MODEL, select
-from nextread.evaluate.peers import PopularityPeer
 from nextread.evaluate.runner import configurations, evaluate, format_markdown, to_json
+from nextread.recommend.collaborative import Popularity
 
 
 class RandomScores:
@@ -63,7 +63,7 @@ def clustered_interactions(n_users: int = 500, n_items: int = 80, seed: int = 0)
 @pytest.fixture(scope="module")
 def results() -> dict:
     data = clustered_interactions()
-    models = {"random": RandomScores, "popularity": PopularityPeer, "co-occurrence": CoOccurrence}
+    models = {"random": RandomScores, "popularity": Popularity, "co-occurrence": CoOccurrence}
     grids = {"co-occurrence": {"shrink": [0.0, 1.0, 2.0]}}
     return evaluate(data, models, grids, seeds=(0, 1), budget=2)
 

@@ -1,0 +1,156 @@
+"""Collaborative models. Each is a small class: ``fit(X)`` on a users×items matrix, ``score(history)``
+for ARBITRARY history rows (a user unseen in training is just a row: that is how held-out users are
+evaluated and how a live user's newest events are folded in), and ``similar_items``.
+
+Item-kNN and iALS are implicit's own implementations (the field's reference library); only the fold-in
+of new users is ours, and it is the exact iALS least-squares step. EASE is closed form in numpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from implicit.cpu.als import AlternatingLeastSquares
+from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, ItemItemRecommender
+
+EASE_MAX_ITEMS = 8000  # dense item×item inverse: 8000² float32 ≈ 256 MB, about a minute on 2 cores
+
+
+class SimilarByHistory:
+    """Items similar to one item are what a one-item history scores highest."""
+
+    def score(self, history: sp.csr_matrix) -> np.ndarray:
+        raise NotImplementedError
+
+    def similar_items(self, item_index: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        n_items = self.n_items  # type: ignore[attr-defined]
+        history = sp.csr_matrix(([1.0], ([0], [item_index])), shape=(1, n_items), dtype=np.float32)
+        scores = np.asarray(self.score(history), dtype=np.float64)[0]
+        scores[item_index] = -np.inf
+        order = np.argsort(-scores, kind="stable")[:n]
+        return order, scores[order]
+
+
+class Popularity(SimilarByHistory):
+    """Most-positives-first, the same list for everyone: the floor any personalised model must clear."""
+
+    def fit(self, interactions: sp.csr_matrix) -> Popularity:
+        self.counts = np.asarray((interactions > 0).sum(axis=0), dtype=np.float64).ravel()
+        self.n_items = interactions.shape[1]
+        return self
+
+    def score(self, history: sp.csr_matrix) -> np.ndarray:
+        return np.tile(self.counts, (history.shape[0], 1))
+
+
+class ItemKNN(SimilarByHistory):
+    """implicit's item-item neighbourhood model; scoring a history is ``history @ similarity``, which is
+    what implicit's own ``recommend`` computes for a known user."""
+
+    def __init__(self, similarity: str = "bm25", neighbours: int = 100, k1: float = 1.2, b: float = 0.75):
+        self.model: ItemItemRecommender
+        if similarity == "bm25":
+            self.model = BM25Recommender(K=neighbours, K1=k1, B=b, num_threads=1)
+        elif similarity == "cosine":
+            self.model = CosineRecommender(K=neighbours, num_threads=1)
+        else:
+            raise ValueError(f"unknown item-kNN similarity {similarity!r} (use bm25 or cosine)")
+
+    def fit(self, interactions: sp.csr_matrix) -> ItemKNN:
+        self.model.fit(interactions.tocsr().astype(np.float32), show_progress=False)
+        self.n_items = interactions.shape[1]
+        return self
+
+    def score(self, history: sp.csr_matrix) -> np.ndarray:
+        return np.asarray((history.astype(np.float32) @ self.model.similarity).todense())
+
+
+def als_fold_in(
+    item_factors: np.ndarray, history: sp.csr_matrix, regularization: float, alpha: float
+) -> np.ndarray:
+    """User factors that minimise implicit's iALS loss with the items fixed (confidence = alpha × value,
+    as in implicit 0.7): x = (YᵀY + λI + Σ (c−1) y yᵀ)⁻¹ Σ c y. Batched solves, one system per user."""
+    factors = item_factors.shape[1]
+    gram = item_factors.T @ item_factors + regularization * np.eye(factors)
+    confidence = history.tocsr().astype(np.float64) * alpha
+    users = np.zeros((history.shape[0], factors))
+    for start in range(0, history.shape[0], 512):
+        rows = confidence[start : start + 512]
+        systems = np.repeat(gram[None], rows.shape[0], axis=0)
+        right = np.asarray(rows @ item_factors)
+        for offset in range(rows.shape[0]):
+            items = rows.indices[rows.indptr[offset] : rows.indptr[offset + 1]]
+            weights = rows.data[rows.indptr[offset] : rows.indptr[offset + 1]] - 1.0
+            block = item_factors[items]
+            systems[offset] += (block * weights[:, None]).T @ block
+        users[start : start + rows.shape[0]] = np.linalg.solve(systems, right[..., None])[..., 0]
+    return users
+
+
+class IALS(SimilarByHistory):
+    """implicit's CPU iALS; held-out users are folded in with ``als_fold_in``."""
+
+    def __init__(
+        self,
+        factors: int = 64,
+        regularization: float = 0.01,
+        alpha: float = 1.0,
+        iterations: int = 15,
+        seed: int = 0,
+    ):
+        self.regularization, self.alpha = regularization, alpha
+        self.model = AlternatingLeastSquares(
+            factors=factors,
+            regularization=regularization,
+            alpha=alpha,
+            iterations=iterations,
+            random_state=seed,
+            num_threads=1,
+        )
+
+    def fit(self, interactions: sp.csr_matrix) -> IALS:
+        self.model.fit(interactions.tocsr().astype(np.float32), show_progress=False)
+        self.item_factors = np.asarray(self.model.item_factors, dtype=np.float64)
+        self.n_items = interactions.shape[1]
+        return self
+
+    def score(self, history: sp.csr_matrix) -> np.ndarray:
+        users = als_fold_in(self.item_factors, history, self.regularization, self.alpha)
+        return users @ self.item_factors.T
+
+    def similar_items(self, item_index: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine between item factors, as implicit does: a one-item fold-in is dominated by the
+        regulariser and says little about the item itself."""
+        norms = np.linalg.norm(self.item_factors, axis=1)
+        scores = self.item_factors @ self.item_factors[item_index]
+        scores = np.divide(scores, norms * norms[item_index], out=np.zeros_like(scores), where=norms > 0)
+        scores[item_index] = -np.inf
+        order = np.argsort(-scores, kind="stable")[:n]
+        return order, scores[order]
+
+
+class EASE(SimilarByHistory):
+    """EASE (Steck 2019): B = I − P·diag(1/diag(P)), P = (XᵀX + λI)⁻¹. It wins under strong
+    generalisation because a held-out user is scored by ``history @ B`` with no per-user fitting.
+    Only the ``max_items`` most popular items get a regression (the inverse is cubic in items); the
+    rest of the catalog scores 0, i.e. below any item the history supports."""
+
+    def __init__(self, l2: float = 200.0, max_items: int = EASE_MAX_ITEMS):
+        self.l2, self.max_items = l2, max_items
+
+    def fit(self, interactions: sp.csr_matrix) -> EASE:
+        binary = (interactions > 0).astype(np.float32).tocsc()
+        counts = np.asarray(binary.sum(axis=0)).ravel()
+        self.n_items = binary.shape[1]
+        self.head = np.sort(np.argsort(-counts, kind="stable")[: self.max_items])
+        gram = (binary[:, self.head].T @ binary[:, self.head]).toarray().astype(np.float64)
+        gram[np.diag_indices_from(gram)] += self.l2
+        precision = np.linalg.inv(gram)
+        self.weights = (precision / -np.diag(precision)).astype(np.float32)
+        np.fill_diagonal(self.weights, 0.0)
+        return self
+
+    def score(self, history: sp.csr_matrix) -> np.ndarray:
+        scores = np.zeros((history.shape[0], self.n_items), dtype=np.float32)
+        scores[:, self.head] = (history.tocsc()[:, self.head] > 0).astype(np.float32) @ self.weights
+        return scores

@@ -1,0 +1,71 @@
+"""Every collaborative model on tiny matrices where the right answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from nextread.recommend.collaborative import EASE, IALS, ItemKNN, Popularity
+
+# Users 0-5 read items 0-3 (cluster A); users 6-11 read items 4-7 (cluster B). Each user misses one item.
+ROWS, COLS = [], []
+for user in range(12):
+    cluster = range(0, 4) if user < 6 else range(4, 8)
+    for item in cluster:
+        if item != cluster[user % 4]:
+            ROWS.append(user)
+            COLS.append(item)
+TRAIN = sp.csr_matrix((np.ones(len(ROWS), dtype=np.float32), (ROWS, COLS)), shape=(12, 8))
+
+MODELS = {
+    "ease": lambda: EASE(l2=1.0),
+    "ials": lambda: IALS(factors=4, regularization=0.1, alpha=10.0, iterations=30, seed=1),
+    "knn-cosine": lambda: ItemKNN(similarity="cosine", neighbours=8),
+    "knn-bm25": lambda: ItemKNN(similarity="bm25", neighbours=8),
+}
+
+
+def _row(items: list[int]) -> sp.csr_matrix:
+    return sp.csr_matrix((np.ones(len(items), dtype=np.float32), ([0] * len(items), items)), shape=(1, 8))
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_a_new_reader_of_cluster_a_gets_cluster_a_first(name: str) -> None:
+    model = MODELS[name]().fit(TRAIN)
+    scores = model.score(_row([0, 1]))[0]
+    assert set(np.argsort(-scores)[:2]) <= {0, 1, 2, 3}
+    assert min(scores[2], scores[3]) > max(scores[4:])
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_fold_in_follows_the_newest_history(name: str) -> None:
+    model = MODELS[name]().fit(TRAIN)
+    before = model.score(_row([0]))[0]
+    after = model.score(_row([0, 4, 5, 6]))[0]
+    assert before[1] > before[7]
+    assert after[7] > after[1], "after reading three cluster-B books, the fourth must outrank cluster A"
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_similar_items_are_cluster_mates(name: str) -> None:
+    model = MODELS[name]().fit(TRAIN)
+    neighbours, scores = model.similar_items(5, n=3)
+    assert set(neighbours) == {4, 6, 7}
+    assert 5 not in neighbours
+    assert list(scores) == sorted(scores, reverse=True)
+
+
+def test_ease_has_a_zero_diagonal_and_scores_are_history_times_b() -> None:
+    model = EASE(l2=1.0).fit(TRAIN)
+    assert np.allclose(np.diag(model.weights), 0.0)
+    history = _row([0, 2])
+    assert np.allclose(model.score(history)[0], model.weights[0] + model.weights[2], atol=1e-5)
+
+
+def test_popularity_ranks_by_positive_users() -> None:
+    matrix = sp.csr_matrix(np.array([[1, 0, 1], [1, 0, 0], [1, 1, 0]], dtype=np.float32))
+    model = Popularity().fit(matrix)
+    scores = model.score(sp.csr_matrix((2, 3), dtype=np.float32))
+    assert scores.shape == (2, 3)
+    assert scores[0].tolist() == scores[1].tolist() == [3.0, 1.0, 1.0]

@@ -1,0 +1,72 @@
+"""Interaction weighting and the training pipeline against a real store."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nextread.config import Settings
+from nextread.recommend.store_data import EventArrays
+from nextread.recommend.training import event_weights, load_artifact, train_tenant, weighted_matrix
+from nextread.schemas import InteractionIn, ItemIn
+from nextread.store.db import session_scope
+from nextread.store.tenants import ensure_tenant
+from nextread.store.writes import upsert_items, write_interactions
+from tests.conftest import Database
+
+DAY = 86_400.0
+WEIGHTS = {"checkout": 3.0, "rating": 4.0, "abandoned": -2.0, "view": 0.5}
+
+
+def _events(types: list[str], values: list[float | None], ages_days: list[float], now: float) -> EventArrays:
+    n = len(types)
+    return EventArrays(
+        user=np.zeros(n, dtype=np.int64),
+        item=np.arange(n, dtype=np.int64),
+        type=np.array(types, dtype=object),
+        value=np.array([np.nan if v is None else v for v in values]),
+        timestamp=np.array([now - age * DAY for age in ages_days]),
+    )
+
+
+def test_event_weights_by_type_rating_and_half_life() -> None:
+    now = 1_800_000_000.0
+    events = _events(
+        ["checkout", "checkout", "rating", "rating", "custom"],
+        [None, None, 5, 1, None],
+        [0, 45, 0, 0, 0],
+        now,
+    )
+    weights = event_weights(events, WEIGHTS, half_life_days=45, now=now)
+    assert np.allclose(weights, [3.0, 1.5, 4.0, -4.0, 0.0])
+
+
+def test_negative_evidence_removes_the_cell() -> None:
+    rows = np.array([0, 0, 0, 1])
+    columns = np.array([0, 0, 1, 1])
+    matrix = weighted_matrix(rows, columns, np.array([3.0, -4.0, 2.0, 0.5]), (2, 2))
+    assert matrix.toarray().tolist() == [[0.0, 2.0], [0.0, 0.5]]
+    assert matrix.nnz == 3 - 1
+
+
+def test_train_registers_a_loadable_version(database: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(data_dir=tmp_path, database_url=database.url)
+    with session_scope(database.sessions) as session:
+        tenant_id = ensure_tenant(session, "school").id
+        upsert_items(session, tenant_id, [ItemIn(id=f"bk-{n}", title=f"Book {n}") for n in range(4)])
+        write_interactions(
+            session,
+            tenant_id,
+            [
+                InteractionIn(user_id=f"st-{u}", item_id=f"bk-{i}", type="checkout")
+                for u in range(3)
+                for i in range(3)
+            ],
+        )
+    first = train_tenant(database.sessions, tenant_id, settings)
+    second = train_tenant(database.sessions, tenant_id, settings)
+    assert (first.version, second.version) == (1, 2)
+    assert (second.n_users, second.n_items, second.n_interactions) == (3, 4, 9)
+    artifact = load_artifact(second.path)
+    assert artifact.version == 2
+    assert artifact.embeddings is not None and artifact.embeddings.shape == (4, 384)
+    assert artifact.popularity.tolist() == [3.0, 3.0, 3.0, 0.0]
