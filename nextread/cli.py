@@ -71,6 +71,7 @@ def prepare_demo(settings: Settings) -> tuple[dict[str, int], dict[str, str]]:
     ``<data_dir>/demo-keys.json`` (mode 0600) so every later ``nextread demo`` prints the same ones.
     """
     from nextread.demo import demo_is_needed, load_demo
+    from nextread.recommend.training import next_version, train_tenant
 
     engine = make_engine(settings.database_url)
     upgrade(engine)
@@ -79,6 +80,9 @@ def prepare_demo(settings: Settings) -> tuple[dict[str, int], dict[str, str]]:
         tenant = ensure_tenant(session, settings.default_tenant)
         counts = load_demo(session, tenant.id) if demo_is_needed(session, tenant.id) else {}
         keys = _demo_keys(settings, session, tenant)
+        tenant_id, untrained = tenant.id, next_version(session, tenant.id) == 1
+    if untrained:
+        train_tenant(sessions, tenant_id, settings)
     engine.dispose()
     return counts, keys
 

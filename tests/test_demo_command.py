@@ -37,6 +37,10 @@ def test_demo_loads_once_and_serves(settings: Settings) -> None:
         assert profile["interactions"] >= len(history)
         classes = client.get("/v1/groups", headers=reader).json()["data"]
         assert sum(len(group["members"]) for group in classes) == counts["users"]
+        recommended = client.get(f"/v1/users/{student['id']}/recommendations", headers=reader).json()
+        assert recommended["model_version"] == 1
+        assert len(recommended["data"]) == 10
+        assert all(row["explanation"] for row in recommended["data"])
         write = client.post("/v1/items", json={"id": "x", "title": "x"}, headers=reader)
         assert write.status_code == 403
         admin = {"Authorization": f"Bearer {keys['admin']}"}
