@@ -240,7 +240,13 @@ def item_level_values(table: pa.Table) -> np.ndarray | None:
 def with_item_levels(data: InteractionData, items_path: Path) -> InteractionData:
     """Attach levels from an items file; items absent from it stay NaN (unknown, never counted)."""
     table = read_table(items_path)
-    item_col = resolve_column(table, "item", None, items_path, required=True)
+    # An items file (ours included) often names its key plain "id"; an interactions file never can.
+    plain_id = (
+        "id"
+        if "id" in table.column_names and resolve_column(table, "item", None, items_path, False) is None
+        else None
+    )
+    item_col = resolve_column(table, "item", plain_id, items_path, required=True)
     levels = item_level_values(table)
     if levels is None:
         return data
