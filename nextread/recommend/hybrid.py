@@ -146,16 +146,23 @@ def profile_similarity(
     interests_weight: float = 1.0,
 ) -> np.ndarray | None:
     """Cosine similarity of every item to the reader's profile: the weighted mean of what they enjoyed
-    plus their interests text, all unit length so a long description does not dominate. ``None`` when
-    there is nothing to build a profile from."""
-    unit = _unit_rows(np.asarray(embeddings, dtype=np.float64))
-    parts = [np.asarray(enjoyed_weights, dtype=np.float64) @ unit[enjoyed]] if len(enjoyed) else []
+    plus their interests text, all unit length so a long description does not dominate. ``embeddings``
+    rows must be unit length (``Catalog`` makes them so once, not per request). ``None`` when there is
+    nothing to build a profile from."""
+    parts = (
+        [
+            np.asarray(enjoyed_weights, dtype=np.float64)
+            @ _unit_rows(np.asarray(embeddings[enjoyed], dtype=np.float64))
+        ]
+        if len(enjoyed)
+        else []
+    )
     if interests_embedding is not None:
         parts.append(interests_weight * _unit_rows(np.asarray(interests_embedding)[None, :])[0])
     if not parts:
         return None
-    profile = _unit_rows(np.sum(parts, axis=0)[None, :])[0]
-    return unit @ profile
+    profile = _unit_rows(np.sum(parts, axis=0)[None, :])[0].astype(np.float32)
+    return (embeddings @ profile).astype(np.float64)
 
 
 def level_band_popularity(

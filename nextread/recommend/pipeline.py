@@ -69,6 +69,12 @@ class Catalog:
             if item_field.init and value is not None and len(value) != self.n_items:
                 raise ValueError(f"Catalog.{item_field.name} has {len(value)} rows, expected {self.n_items}")
         self.series_keys = np.array([name.strip().casefold() for name in self.series_names], dtype=object)
+        if self.embeddings is not None:
+            # Unit rows once, here, so every request's cosine is a single float32 matrix-vector product.
+            norms = np.linalg.norm(self.embeddings, axis=1, keepdims=True)
+            self.embeddings = np.divide(
+                self.embeddings, norms, out=np.zeros(self.embeddings.shape, dtype=np.float32), where=norms > 0
+            ).astype(np.float32)
 
     @property
     def n_items(self) -> int:
@@ -192,7 +198,7 @@ def recommend(
     scorer = HybridScorer(weights)
     total = scorer.score(components)
     selected = _rank_and_shape(catalog, candidates, total, offset + n, mmr_lambda)[offset:]
-    position = {int(item): index for index, item in enumerate(candidates)}
+    position = dict(zip(selected.tolist(), np.searchsorted(candidates, selected).tolist(), strict=True))
     return [
         _recommendation(catalog, user, scorer, int(item), position[int(item)], total, now_year)
         for item in selected
@@ -260,12 +266,13 @@ def _rank_and_shape(
     catalog: Catalog, candidates: np.ndarray, total: np.ndarray, depth: int, mmr_lambda: float
 ) -> np.ndarray:
     """Best first, ties by item index so pages are stable; one book per series; then MMR on the head."""
-    ranked = one_per_series(candidates[np.lexsort((candidates, -total))], catalog.series_keys)
+    ranked = one_per_series(
+        candidates[np.lexsort((candidates, -total))], catalog.series_keys, limit=max(depth, MMR_POOL)
+    )
     if catalog.embeddings is None or mmr_lambda >= 1.0:
         return ranked[:depth]
     pool = ranked[:MMR_POOL]
-    score_of = dict(zip(candidates.tolist(), total.tolist(), strict=True))
-    pool_scores = np.array([score_of[int(item)] for item in pool])
+    pool_scores = total[np.searchsorted(candidates, pool)]
     head = mmr(pool, pool_scores, catalog.embeddings, lambda_=mmr_lambda, n=min(depth, len(pool)))
     return np.concatenate([head, ranked[len(pool) : depth]])
 

@@ -125,12 +125,15 @@ def series_boost(
     return boost
 
 
-def one_per_series(ranked: np.ndarray, series_keys: np.ndarray) -> np.ndarray:
+def one_per_series(ranked: np.ndarray, series_keys: np.ndarray, limit: int | None = None) -> np.ndarray:
     """Keeps the best-ranked book of each series: a list of five volumes of one series is one
-    recommendation repeated. Items without a series all stay."""
+    recommendation repeated. Items without a series all stay. ``limit`` stops after that many kept,
+    since nobody pages through the whole catalog."""
     seen_series: set[str] = set()
-    keep = []
+    keep: list[int] = []
     for index in ranked:
+        if limit is not None and len(keep) >= limit:
+            break
         key = series_keys[index]
         if key in seen_series:
             continue
@@ -149,7 +152,7 @@ def mmr(
     ``embeddings`` rows are indexed by item index. Items without an embedding count as dissimilar."""
     candidates = np.asarray(candidates, dtype=np.intp)
     relevance = np.asarray(scores, dtype=np.float64)
-    vectors = np.asarray(embeddings, dtype=np.float64)[candidates]
+    vectors = np.asarray(embeddings[candidates], dtype=np.float64)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
     max_similarity = np.zeros(len(candidates))
