@@ -8,10 +8,27 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Protocol
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import numpy as np
 
 from nextread.config import Settings
+from nextread.embed.openai import EmbedderError, OpenAIEmbedder
+
+__all__ = ["Embedder", "EmbedderError", "LocalEmbedder", "OpenAIEmbedder", "get_embedder"]
+
+OPENAI_PREFIX = "openai+"
+OPENAI_PARAMETERS = {"model", "dimensions"}
+
+
+class Embedder(Protocol):
+    """What training and serving need from any embedder: unit float32 rows, one per text."""
+
+    @property
+    def dimension(self) -> int | None: ...
+
+    def embed(self, texts: list[str]) -> np.ndarray: ...
 
 
 class LocalEmbedder:
@@ -32,13 +49,41 @@ class LocalEmbedder:
 
 
 @lru_cache(maxsize=4)
-def _embedder(spec: str, api_key: str) -> LocalEmbedder:
+def _embedder(spec: str, api_key: str) -> Embedder:
     if spec == "local":
         return LocalEmbedder()
-    raise ValueError(f"NEXTREAD_EMBEDDER: unknown embedder {spec!r}")
+    if spec.startswith(OPENAI_PREFIX):
+        return _openai_embedder(spec, api_key)
+    raise ValueError(
+        f"NEXTREAD_EMBEDDER: unknown embedder {spec!r}; expected 'local' or "
+        "'openai+https://host/v1?model=NAME'"
+    )
 
 
-def get_embedder(settings: Settings) -> LocalEmbedder:
+def _openai_embedder(spec: str, api_key: str) -> OpenAIEmbedder:
+    """``openai+https://host/v1?model=M[&dimensions=D]``: the URL without the prefix and query is the
+    API base. Mistakes fail here, at the first embedding, rather than as a 404 from the provider."""
+    url = urlsplit(spec.removeprefix(OPENAI_PREFIX))
+    if url.scheme not in {"http", "https"} or not url.netloc:
+        raise ValueError(f"NEXTREAD_EMBEDDER: {spec!r} needs an http:// or https:// URL after 'openai+'")
+    query = parse_qs(url.query, keep_blank_values=True)
+    unknown = sorted(set(query) - OPENAI_PARAMETERS)
+    if unknown:
+        raise ValueError(f"NEXTREAD_EMBEDDER: unknown parameter(s) {unknown} in {spec!r}")
+    model = query.get("model", [""])[-1]
+    if not model:
+        raise ValueError(f"NEXTREAD_EMBEDDER: {spec!r} needs ?model=NAME")
+    dimensions = None
+    if "dimensions" in query:
+        raw = query["dimensions"][-1]
+        if not raw.isdigit() or int(raw) < 1:
+            raise ValueError(f"NEXTREAD_EMBEDDER: dimensions must be a positive integer, got {raw!r}")
+        dimensions = int(raw)
+    base_url = urlunsplit((url.scheme, url.netloc, url.path, "", ""))
+    return OpenAIEmbedder(base_url, model, api_key, dimensions=dimensions)
+
+
+def get_embedder(settings: Settings) -> Embedder:
     return _embedder(settings.embedder, settings.embedder_api_key)
 
 

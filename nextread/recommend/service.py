@@ -118,24 +118,42 @@ class RecommendationService:
     def similar_items(self, session: Session, tenant_id: int, item: Item, n: int) -> Served | None:
         """Neighbours of a book: what a one-book history scores highest (collaborative), blended with
         embedding similarity; a book added after training is embedded on the fly, so it has content
-        neighbours immediately."""
+        neighbours immediately.
+
+        Only the best ``max(200, 4n)`` of each signal are candidates, so a large catalog costs one index
+        query and one partial sort, not a scan; both signals are min-max normalised over the union of
+        candidates, which for a catalog that small is the whole catalog, as before."""
         artifact = self.registry.ensure(tenant_id)
         if artifact is None:
             return None
         served = self.catalog(session, tenant_id, artifact)
         column = artifact.item_column.get(item.id)
-        scores = np.zeros(len(artifact.item_pks))
+        size = len(artifact.item_pks)
+        depth = min(size, max(200, 4 * n))
+        cf = None
         if column is not None:
-            one = sp.csr_matrix(([1.0], ([0], [column])), shape=(1, len(artifact.item_pks)))
-            scores += normalise_scores(np.asarray(artifact.cf.score(one)[0], dtype=np.float64))
+            one = sp.csr_matrix(([1.0], ([0], [column])), shape=(1, size))
+            cf = np.asarray(artifact.cf.score(one)[0], dtype=np.float64)
         vector = self._item_vector(artifact, item, column)
-        if vector is not None:
-            scores += normalise_scores(artifact.embeddings @ vector)
-        if column is not None:
-            scores[column] = -np.inf
-        scores[~served.present] = -np.inf
+        index = artifact.index() if vector is not None else None
+        parts: list[np.ndarray] = []
+        if index is not None:
+            parts.append(index.search(vector, depth, exclude=column)[0])
+        if cf is not None and depth:
+            parts.append(np.argpartition(-cf, depth - 1)[:depth] if depth < size else np.arange(size))
+        candidates = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+        candidates = candidates[served.present[candidates] & (candidates != column)]
+        scores = np.zeros(len(candidates))
+        if cf is not None:
+            scores += normalise_scores(cf[candidates])
+        if index is not None:
+            scores += normalise_scores(index.vectors[candidates] @ vector)
         order = np.argsort(-scores, kind="stable")[:n]
-        picks = [Recommendation(int(i), float(scores[i]), {}, "") for i in order if np.isfinite(scores[i])]
+        picks = [
+            Recommendation(int(candidates[i]), float(scores[i]), {}, "")
+            for i in order
+            if np.isfinite(scores[i])
+        ]
         return Served(picks, served, artifact)
 
     def _item_vector(self, artifact: Artifact, item: Item, column: int | None) -> np.ndarray | None:

@@ -7,10 +7,11 @@ The artifact is a pickle under ``<data_dir>/models/<tenant>/v<N>.pkl``; the regi
 from __future__ import annotations
 
 import pickle
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -23,7 +24,11 @@ from nextread.store.db import session_scope
 from nextread.store.models import Item, ModelVersion, Tenant
 from nextread.store.tenants import interaction_weights
 
+if TYPE_CHECKING:
+    from nextread.embed.index import VectorIndex
+
 SECONDS_PER_DAY = 86_400.0
+_INDEX_LOCK = threading.Lock()
 
 
 def event_weights(
@@ -68,9 +73,31 @@ class Artifact:
     embeddings: np.ndarray | None = None
     params: dict[str, Any] = field(default_factory=dict)
     item_column: dict[int, int] = field(init=False)
+    _index: VectorIndex | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.item_column = {int(pk): column for column, pk in enumerate(self.item_pks)}
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The search index is derived from ``embeddings``; pickling it would store them twice."""
+        state = self.__dict__.copy()
+        state["_index"] = None
+        return state
+
+    def index(self) -> VectorIndex | None:
+        """Nearest-neighbour search over ``embeddings``, built on first use in each process (artifacts
+        pickled before the index existed have no ``_index`` attribute, hence ``getattr``)."""
+        from nextread.embed.index import VectorIndex
+
+        if self.embeddings is None or len(self.embeddings) == 0:
+            return None
+        index = getattr(self, "_index", None)
+        if index is None:
+            with _INDEX_LOCK:
+                index = getattr(self, "_index", None)
+                if index is None:
+                    index = self._index = VectorIndex(self.embeddings)
+        return index
 
     def history_matrix(self, events: EventArrays, now: float | None = None) -> sp.csr_matrix:
         """A one-row matrix of a user's fresh events: the fold-in input of every model."""
