@@ -116,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = session_factory
+    app.state.auth_cache = {}
     app.state.recommendations = RecommendationService(
         ModelRegistry(session_factory, settings), embed_text=text_embedding_function(settings)
     )

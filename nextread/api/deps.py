@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -43,12 +44,30 @@ def get_principal(
             "missing API key: send 'Authorization: Bearer <key>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    principal = authenticate(session, credentials.credentials)
+    principal = _cached_principal(request, session, credentials.credentials)
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"}
         )
     request.state.principal = principal
+    return principal
+
+
+AUTH_CACHE_SECONDS = 10.0
+
+
+def _cached_principal(request: Request, session: Session, key: str) -> Principal | None:
+    """Keys are checked against the database at most every few seconds per process: a hot path saves a
+    query per request, and a revoked key stops working within ``AUTH_CACHE_SECONDS``."""
+    cache: dict[str, tuple[float, Principal | None]] = request.app.state.auth_cache
+    now = time.monotonic()
+    hit = cache.get(key)
+    if hit is not None and now - hit[0] < AUTH_CACHE_SECONDS:
+        return hit[1]
+    principal = authenticate(session, key)
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[key] = (now, principal)
     return principal
 
 
