@@ -31,6 +31,7 @@ from nextread.store.models import Group, GroupMember, Item, User
 # Events that mean "this reader has had the book": excluded from their lists when exclude_seen is on.
 # A view, save ("I want to read this") or share does not mean they read it.
 NOT_CONSUMED = frozenset({"view", "save", "share"})
+PEER_COUNTS_SECONDS = 30.0
 
 
 @dataclass
@@ -76,6 +77,7 @@ class RecommendationService:
         self.embed_text = lru_cache(maxsize=4096)(embed_text) if embed_text else None
         self._catalogs: dict[int, ServedCatalog] = {}
         self._checked_at: dict[int, float] = {}
+        self._peer_cache: dict[tuple, tuple[float, np.ndarray]] = {}
         self._lock = threading.Lock()
 
     def for_user(
@@ -211,20 +213,23 @@ class RecommendationService:
         )
 
     def _peer_counts(self, session: Session, artifact: Artifact, peers: list[int]) -> np.ndarray:
-        """How many classmates enjoyed each book (net positive evidence, same weights as training)."""
-        events = load_user_events(session, artifact.tenant_id, peers)
-        counts = np.zeros(len(artifact.item_pks))
-        for peer in np.unique(events.user):
-            mask = events.user == peer
-            row = artifact.history_matrix(_subset(events, mask))
-            counts[row.indices] += 1
+        """How many classmates enjoyed each book (net positive evidence, same weights as training).
+        A class's taste moves slowly, so the counts are reused for ``PEER_COUNTS_SECONDS``."""
+        key = (artifact.tenant_id, artifact.version, tuple(peers))
+        cached = self._peer_cache.get(key)
+        if cached is not None and time.monotonic() - cached[0] < PEER_COUNTS_SECONDS:
+            return cached[1]
+        counts = self._count_peers(session, artifact, peers)
+        if len(self._peer_cache) > 1_000:
+            self._peer_cache.clear()
+        self._peer_cache[key] = (time.monotonic(), counts)
         return counts
 
-
-def _subset(events: EventArrays, mask: np.ndarray) -> EventArrays:
-    return EventArrays(
-        events.user[mask], events.item[mask], events.type[mask], events.value[mask], events.timestamp[mask]
-    )
+    def _count_peers(self, session: Session, artifact: Artifact, peers: list[int]) -> np.ndarray:
+        events = load_user_events(session, artifact.tenant_id, peers)
+        readers, rows = np.unique(events.user, return_inverse=True)
+        matrix = artifact.users_matrix(events, rows, len(readers))
+        return np.bincount(matrix.indices, minlength=len(artifact.item_pks)).astype(np.float64)
 
 
 def _group_name(session: Session, user_pk: int) -> str | None:

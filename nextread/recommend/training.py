@@ -101,14 +101,19 @@ class Artifact:
 
     def history_matrix(self, events: EventArrays, now: float | None = None) -> sp.csr_matrix:
         """A one-row matrix of a user's fresh events: the fold-in input of every model."""
-        known = np.array([pk in self.item_column for pk in events.item], dtype=bool)
-        columns = np.array([self.item_column[pk] for pk in events.item[known]], dtype=np.int64)
+        return self.users_matrix(events, np.zeros(len(events), dtype=np.int64), 1, now)
+
+    def users_matrix(
+        self, events: EventArrays, rows: np.ndarray, n_rows: int, now: float | None = None
+    ) -> sp.csr_matrix:
+        """Events weighted exactly as in training, one row per reader (``rows[i]`` is event i's row);
+        items unknown to this model version are ignored."""
+        known = np.array([pk in self.item_column for pk in events.item.tolist()], dtype=bool)
+        columns = np.array([self.item_column[pk] for pk in events.item[known].tolist()], dtype=np.int64)
         weights = event_weights(
             _subset(events, known), self.type_weights, self.half_life_days, now or time.time()
         )
-        return weighted_matrix(
-            np.zeros(len(columns), dtype=np.int64), columns, weights, (1, len(self.item_pks))
-        )
+        return weighted_matrix(rows[known], columns, weights, (n_rows, len(self.item_pks)))
 
 
 def _subset(events: EventArrays, mask: np.ndarray) -> EventArrays:
