@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from nextread.config import Settings, get_settings
 from nextread.evaluate.commands import evaluate_command
 from nextread.ingest.commands import export_command, import_command
+from nextread.observability import configure_logging
 from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade
 from nextread.store.models import Tenant
 from nextread.store.tenants import ROLES, create_api_key, ensure_tenant, register_api_key
@@ -26,6 +27,13 @@ app.command("export", help="Export a tenant's rows (re-importable).")(export_com
 app.command("evaluate", help="Offline evaluation of our models and peers (docs/evaluation.md).")(
     evaluate_command
 )
+
+@app.callback()
+def _configure() -> None:
+    """nextread: explainable, reading-level aware recommendations."""
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+
 
 HostOption = typer.Option("127.0.0.1", help="Interface to listen on.")
 PortOption = typer.Option(8000, help="Port to listen on.")
