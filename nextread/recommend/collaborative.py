@@ -8,10 +8,13 @@ of new users is ours, and it is the exact iALS least-squares step. EASE is close
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, ItemItemRecommender
+from implicit.utils import ParameterWarning
 from scipy.linalg import lapack
 
 EASE_MAX_ITEMS = 8000  # dense item×item inverse: 8000² float32 ≈ 256 MB, about a minute on 2 cores
@@ -72,7 +75,10 @@ class ItemKNN(SimilarByHistory):
             raise ValueError(f"unknown item-kNN similarity {similarity!r} (use bm25 or cosine)")
 
     def fit(self, interactions: sp.csr_matrix) -> ItemKNN:
-        self.model.fit(interactions.tocsr().astype(np.float32), show_progress=False)
+        with warnings.catch_warnings():
+            # implicit re-weights BM25/cosine into a COO matrix internally and then warns about it.
+            warnings.simplefilter("ignore", ParameterWarning)
+            self.model.fit(interactions.tocsr().astype(np.float32), show_progress=False)
         self.n_items = interactions.shape[1]
         return self
 
