@@ -1,4 +1,4 @@
-"""Import speed: goodbooks-10k books.csv and a generated one-million-interaction CSV, on SQLite and PostgreSQL.
+"""Import speed: goodbooks-10k books.csv and a generated 1M-interaction CSV, on SQLite and PostgreSQL.
 
     .venv/bin/python bench/bench_import.py [--interactions 1000000] [--batch-size 5000] [--skip-postgres]
 
@@ -102,7 +102,7 @@ def run_backend(url: str, interactions: Path, workdir: Path, batch_size: int) ->
 
 
 def print_table(results: dict[str, list[tuple[str, int, float]]]) -> None:
-    print(f"\n| backend | phase | rows | seconds | rows/s |\n|---|---|---:|---:|---:|")
+    print("\n| backend | phase | rows | seconds | rows/s |\n|---|---|---:|---:|---:|")
     for backend, phases in results.items():
         for name, rows, seconds in phases:
             print(f"| {backend} | {name} | {rows:,} | {seconds:.1f} | {rows / seconds:,.0f} |")
@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> None:
         interactions = workdir / "interactions.csv"
         started = time.perf_counter()
         generate_interactions(interactions, args.interactions)
-        print(f"generated {args.interactions:,} interactions in {time.perf_counter() - started:.1f}s", flush=True)
+        seconds = time.perf_counter() - started
+        print(f"generated {args.interactions:,} interactions in {seconds:.1f}s", flush=True)
         backends = [("sqlite", sqlite_url(workdir))]
         if not args.skip_postgres:
             backends.append(("postgresql", postgres_url()))
