@@ -40,12 +40,14 @@ class Settings(BaseSettings):
     half_life_days: float = Field(
         45.0,
         gt=0,
-        description="Time decay of interactions in training and fold-in: an event's weight halves every N days.",
+        description="Time decay of interactions in training and fold-in: "
+        "an event's weight halves every N days.",
     )
     embedder: str = Field(
         "local",
         description="Text embedder: `local` (bundled all-MiniLM-L6-v2, offline) or an OpenAI-compatible "
-        "endpoint as `openai+https://host/v1?model=text-embedding-3-small` (key in NEXTREAD_EMBEDDER_API_KEY).",
+        "endpoint as `openai+https://host/v1?model=text-embedding-3-small` "
+        "(key in NEXTREAD_EMBEDDER_API_KEY).",
     )
     embedder_api_key: str = Field("", description="API key for an `openai+…` embedder endpoint.")
     ease_max_items: int = Field(
