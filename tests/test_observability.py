@@ -34,5 +34,5 @@ def test_request_log_is_json_with_request_id(
 def test_metrics_count_requests_by_route(client: TestClient) -> None:
     client.get("/v1/items/does-not-exist")
     text = client.get("/metrics").text
-    assert 'nextread_http_requests_total{method="GET",route="/v1/items/{item_id}",status="404"}' in text
+    assert 'nextread_http_requests_total{method="GET",route="/v1/items/{external_id}",status="404"}' in text
     assert "nextread_http_request_duration_seconds_bucket" in text

@@ -5,79 +5,24 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import Query
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nextread.api.deps import AdminDep, ReaderDep, SessionDep
-from nextread.api.pagination import CursorQuery, LimitQuery, decode_cursor, next_cursor, paginate
-from nextread.api.patching import apply_patch
+from nextread.api.crud import Resource, crud_router
+from nextread.api.deps import ReaderDep, SessionDep
+from nextread.api.pagination import CursorQuery, LimitQuery, decode_cursor, next_cursor
 from nextread.schemas import InteractionOut, Page, ProfileOut, UserIn, UserOut, UserPatch
 from nextread.store.models import Interaction, Item, User
 from nextread.store.tenants import interaction_weights
 from nextread.store.writes import upsert_users
 
-router = APIRouter(prefix="/v1/users", tags=["users"])
-
-
-def _out(user: User) -> UserOut:
-    return UserOut.model_validate({**user.__dict__, "id": user.external_id})
+USERS = Resource("user", User, UserIn, UserOut, UserPatch, upsert_users)
+router = crud_router(USERS, "/v1/users", "users")
 
 
 def find_user(session: Session, tenant_id: int, user_id: str) -> User:
-    user = session.scalar(select(User).where(User.tenant_id == tenant_id, User.external_id == user_id))
-    if user is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {user_id!r} not found")
-    return user
-
-
-@router.get("", response_model=Page[UserOut], summary="List users (cursor pagination)")
-def list_users(
-    session: SessionDep, principal: ReaderDep, limit: int = LimitQuery, cursor: str | None = CursorQuery
-) -> Page[UserOut]:
-    statement = paginate(select(User).where(User.tenant_id == principal.tenant_id), User.id, limit, cursor)
-    rows, cursor_out = next_cursor(list(session.scalars(statement)), limit)
-    return Page[UserOut](data=[_out(row) for row in rows], next_cursor=cursor_out)
-
-
-@router.post("", response_model=UserOut, status_code=201, summary="Create a user (409 if the id exists)")
-def create_user(body: UserIn, session: SessionDep, principal: AdminDep) -> UserOut:
-    exists = session.scalar(
-        select(User.id).where(User.tenant_id == principal.tenant_id, User.external_id == body.id)
-    )
-    if exists is not None:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"user {body.id!r} already exists; use PUT to replace it"
-        )
-    upsert_users(session, principal.tenant_id, [body])
-    return _out(find_user(session, principal.tenant_id, body.id))
-
-
-@router.get("/{user_id}", response_model=UserOut)
-def get_user(user_id: str, session: SessionDep, principal: ReaderDep) -> UserOut:
-    return _out(find_user(session, principal.tenant_id, user_id))
-
-
-@router.put("/{user_id}", response_model=UserOut, summary="Create or replace a user")
-def put_user(user_id: str, body: UserIn, session: SessionDep, principal: AdminDep) -> UserOut:
-    if body.id != user_id:
-        raise HTTPException(422, f"id: body id {body.id!r} does not match the path id {user_id!r}")
-    upsert_users(session, principal.tenant_id, [body])
-    return _out(find_user(session, principal.tenant_id, user_id))
-
-
-@router.patch("/{user_id}", response_model=UserOut, summary="Change some fields of a user")
-def patch_user(user_id: str, body: UserPatch, session: SessionDep, principal: AdminDep) -> UserOut:
-    user = find_user(session, principal.tenant_id, user_id)
-    apply_patch(user, body)
-    session.flush()
-    return _out(user)
-
-
-@router.delete("/{user_id}", status_code=204, summary="Delete a user, their memberships and interactions")
-def delete_user(user_id: str, session: SessionDep, principal: AdminDep) -> Response:
-    session.delete(find_user(session, principal.tenant_id, user_id))
-    return Response(status_code=204)
+    return USERS.find(session, tenant_id, user_id)
 
 
 @router.get(
