@@ -80,6 +80,6 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Bring the schema to ``revision`` with Alembic (safe to call on every start)."""
     command.upgrade(alembic_config(engine), revision)
