@@ -56,6 +56,30 @@ class Settings(BaseSettings):
     model_refresh_seconds: float = Field(
         5.0, description="How often an API process checks the registry for a newer model version."
     )
+    event_bus_url: str = Field(
+        "memory://",
+        description="Event bus: `memory://` (in-process), `redis://host:6379/0` (Redis Streams) "
+        "or `kafka://host:9092[,host:9092]`.",
+    )
+    event_bus_dead_letter_topic: str = Field(
+        "", description="Stream/topic for poison events; empty means `<topic>.dead`."
+    )
+    event_bus_claim_idle_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="A delivered event unacked this long is taken over by another worker "
+        "(its worker crashed); Redis and memory buses.",
+    )
+    event_bus_max_len: int = Field(
+        1_000_000, gt=0, description="Approximate cap on retained stream entries (Redis MAXLEN ~, memory)."
+    )
+    worker_batch_size: int = Field(500, gt=0, description="Events a worker takes from the bus per batch.")
+    worker_max_attempts: int = Field(
+        5, ge=1, description="Tries per event (in-process retries and redeliveries) before dead-lettering."
+    )
+    worker_retry_base_seconds: float = Field(
+        0.1, ge=0, description="First retry delay of a failed event; doubles on each further try."
+    )
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
