@@ -242,3 +242,31 @@ class ModelVersion(Base):
     n_interactions: Mapped[int] = mapped_column(default=0)
     training_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UiAccount(Base):
+    """A dashboard sign-in created by an admin. Only a scrypt hash of the password is kept; a student
+    account is tied to its own ``users`` row and sees nothing else."""
+
+    __tablename__ = "ui_accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class TenantSetting(Base):
+    """A tenant's own value for a tunable (scoring weights, level scale, LLM switch), read by the
+    serving code at request time so a change applies without a restart."""
+
+    __tablename__ = "tenant_settings"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
