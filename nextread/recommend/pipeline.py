@@ -181,12 +181,47 @@ def recommend(
     Pages (``offset``) are cut from one deterministic ranking, so they never overlap."""
     if offset < 0:
         raise ValueError(f"offset must be 0 or more, got {offset}")
+    now_year = decimal_year(datetime.now(UTC)) if now_year is None else now_year
+    candidates, total, scorer = score_candidates(
+        catalog,
+        user,
+        cf_scores=cf_scores,
+        semantic_scores=semantic_scores,
+        weights=weights,
+        band=band,
+        filters=filters,
+        now_year=now_year,
+    )
+    if not len(candidates) or n <= 0:
+        return []
+    selected = _rank_and_shape(catalog, candidates, total, offset + n, mmr_lambda)[offset:]
+    position = dict(zip(selected.tolist(), np.searchsorted(candidates, selected).tolist(), strict=True))
+    return [
+        _recommendation(catalog, user, scorer, int(item), position[int(item)], total, now_year)
+        for item in selected
+    ]
+
+
+def score_candidates(
+    catalog: Catalog,
+    user: UserContext,
+    *,
+    cf_scores: np.ndarray | None = None,
+    semantic_scores: np.ndarray | None = None,
+    weights: Weights | None = None,
+    band: ReadingBand | None = None,
+    filters: CandidateFilter | None = None,
+    now_year: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, HybridScorer]:
+    """The hybrid score of every candidate (item indices, ascending) before any shaping: what a class
+    list needs from each student, whose scores are combined across the class instead of cut to a page."""
     weights = weights or Weights()
     band = band or ReadingBand()
     now_year = decimal_year(datetime.now(UTC)) if now_year is None else now_year
     candidates = _candidates(catalog, user, band, filters or CandidateFilter())
-    if not len(candidates) or n <= 0:
-        return []
+    scorer = HybridScorer(weights)
+    if not len(candidates):
+        return candidates, np.zeros(0), scorer
     components = _components(catalog, user, candidates, cf_scores, semantic_scores, band, now_year)
     if not user.has_history:
         weights = cold_start_weights(weights, has_semantic="semantic" in components)
@@ -195,14 +230,7 @@ def recommend(
         components["popularity"] = level_band_popularity(
             popularity[candidates], catalog.levels[candidates], user.level, band
         )
-    scorer = HybridScorer(weights)
-    total = scorer.score(components)
-    selected = _rank_and_shape(catalog, candidates, total, offset + n, mmr_lambda)[offset:]
-    position = dict(zip(selected.tolist(), np.searchsorted(candidates, selected).tolist(), strict=True))
-    return [
-        _recommendation(catalog, user, scorer, int(item), position[int(item)], total, now_year)
-        for item in selected
-    ]
+    return candidates, scorer.score(components, weights), scorer
 
 
 def _candidates(
