@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     model_refresh_seconds: float = Field(
         5.0, description="How often an API process checks the registry for a newer model version."
     )
+    level_scale: Literal["grade", "lexile", "guided_reading", "atos"] = Field(
+        "grade",
+        description="Reading-level scale levels are shown in (input accepts any): `grade` (US grade "
+        "equivalent, K = 0), `lexile`, `guided_reading` (Fountas & Pinnell A–Z) or `atos` (AR book level).",
+    )
     event_bus_url: str = Field(
         "memory://",
         description="Event bus: `memory://` (in-process), `redis://host:6379/0` (Redis Streams) "

@@ -1,5 +1,14 @@
-"""Reading levels: Lexile, guided reading letters and grades on one grade-equivalent scale."""
+"""Reading levels: Lexile, guided reading letters, ATOS and grades on one grade-equivalent scale."""
 
+from nextread.levels.convert import (
+    SCALES,
+    LevelView,
+    Scale,
+    atos_to_level,
+    level_to_atos,
+    parse_level,
+    show_level,
+)
 from nextread.levels.scale import (
     GRL_LEVELS,
     MAX_LEVEL,
@@ -18,6 +27,13 @@ from nextread.levels.scale import (
 )
 
 __all__ = [
+    "SCALES",
+    "LevelView",
+    "Scale",
+    "atos_to_level",
+    "level_to_atos",
+    "parse_level",
+    "show_level",
     "GRL_LEVELS",
     "MAX_LEVEL",
     "format_lexile",

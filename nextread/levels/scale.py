@@ -11,32 +11,25 @@ Vectorised helpers take arrays where NaN (or ``None`` for letters) means "unknow
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Iterable
+from importlib import resources
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-MAX_LEVEL = 12.0
+# The conversion table, with its published sources, lives in data/levels.toml (see its comments).
+TABLE = tomllib.loads(resources.files("nextread.levels").joinpath("data/levels.toml").read_text("utf-8"))
 
-# Lexile → grade equivalent. Source: MetaMetrics, "Typical Reader Measures, by Grade" (mid-year,
-# 25th–75th percentile of U.S. students; lexile.com Grade Level Charts): 1st up to 300L, 2nd
-# 140L–500L, 3rd 330L–700L, 4th 445L–810L, 5th 565L–910L, 6th 665L–1000L, 7th 735L–1065L,
-# 8th 805L–1100L, 9th 855L–1165L, 10th 905L–1195L, 11th–12th 940L–1210L.
-# Each band's midpoint is taken as the mid-year (g + 0.5) measure; 1st grade's "up to 300L" is read as
-# 0L–300L. Beginning-reader (BR, i.e. negative) measures are spread over kindergarten down to BR400L.
-# Reader measures rather than the CCSS text bands because "at your level" means where students of a
-# grade actually read independently, not the stretch target; one table serves readers and books so that
-# an equal Lexile always means an equal level.
-_LEXILE_ANCHORS = np.array(
-    [-400.0, 0.0, 150.0, 320.0, 515.0, 627.5, 737.5, 832.5, 900.0, 952.5, 1010.0, 1050.0, 1075.0]
-)
-_LEXILE_GRADES = np.array([0.0, 1.0, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5, 10.5, 12.0])
+MIN_LEVEL = float(TABLE["scale"]["min"])
+MAX_LEVEL = float(TABLE["scale"]["max"])
 
-# Fountas & Pinnell guided reading level → grade. Source: Fountas & Pinnell, "F&P Text Level Ladder /
-# Instructional Level Expectations for Reading" grade-level equivalence: A–D K, E–J 1st, K–M 2nd,
-# N–P 3rd, Q–S 4th, T–V 5th, W–Y 6th, Z 7th and up. Letters are spread evenly inside their grade,
-# each at the centre of its share of the year (so D is late K, E early 1st).
-_GRL_BY_GRADE = ("ABCD", "EFGHIJ", "KLM", "NOP", "QRS", "TUV", "WXY", "Z")
+_LEXILE_ANCHORS, _LEXILE_GRADES = np.array(TABLE["lexile"]["anchors"], dtype=np.float64).T
+LEXILE_PRECISION = int(TABLE["lexile"]["precision"])
+_ATOS_ANCHORS, _ATOS_GRADES = np.array(TABLE["atos"]["anchors"], dtype=np.float64).T
+ATOS_PRECISION = float(TABLE["atos"]["precision"])
+
+_GRL_BY_GRADE: list[str] = TABLE["guided_reading"]["letters_by_grade"]
 GRL_LEVELS: dict[str, float] = {
     letter: grade + (position + 0.5) / len(letters)
     for grade, letters in enumerate(_GRL_BY_GRADE)
@@ -45,8 +38,8 @@ GRL_LEVELS: dict[str, float] = {
 _GRL_LETTERS = np.array(list(GRL_LEVELS))
 _GRL_VALUES = np.array(list(GRL_LEVELS.values()))
 
-# U.S. kindergarteners are 5 at the start of the year, so a grade is an age minus five.
-KINDERGARTEN_AGE = 5
+KINDERGARTEN_AGE = int(TABLE["grade"]["kindergarten_age"])
+READER_OFFSET = float(TABLE["grade"]["reader_offset"])
 
 
 def lexile_to_level(lexile: float) -> float:
@@ -77,7 +70,7 @@ def grls_to_levels(guided_reading_levels: Iterable[str | None]) -> np.ndarray:
 
 def grade_to_level(grade: float) -> float:
     """A student known only by grade is placed mid-year, where that grade's typical reader is."""
-    return float(np.clip(grade + 0.5, 0.0, MAX_LEVEL))
+    return float(np.clip(grade + READER_OFFSET, MIN_LEVEL, MAX_LEVEL))
 
 
 def grade_range_to_level(grade_min: float | None, grade_max: float | None) -> float | None:
@@ -92,7 +85,8 @@ def grade_range_to_level(grade_min: float | None, grade_max: float | None) -> fl
 def level_to_lexile(level: float) -> int:
     """Rounded to 10L, the precision Lexile measures are reported in; ≤ 0 is shown as BR (see
     :func:`format_lexile`)."""
-    return int(round(float(np.interp(level, _LEXILE_GRADES, _LEXILE_ANCHORS)) / 10.0) * 10)
+    lexile = float(np.interp(level, _LEXILE_GRADES, _LEXILE_ANCHORS))
+    return int(round(lexile / LEXILE_PRECISION) * LEXILE_PRECISION)
 
 
 def format_lexile(lexile: int) -> str:

@@ -1,0 +1,121 @@
+"""Any scale in, the school's scale out.
+
+Librarians type levels the way their school speaks ("540L", "BR100L", "level M", "ATOS 3.4",
+"2nd grade"); everything is stored and compared on the one grade-equivalent scale of
+:mod:`nextread.levels.scale` and shown back in the scale the school chose (``NEXTREAD_LEVEL_SCALE``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, get_args
+
+import numpy as np
+from pydantic import BaseModel
+
+from nextread.levels.scale import (
+    _ATOS_ANCHORS,
+    _ATOS_GRADES,
+    ATOS_PRECISION,
+    MAX_LEVEL,
+    MIN_LEVEL,
+    format_lexile,
+    grade_to_level,
+    grl_to_level,
+    level_to_grl,
+    level_to_lexile,
+    lexile_to_level,
+)
+
+Scale = Literal["grade", "lexile", "guided_reading", "atos"]
+SCALES: tuple[str, ...] = get_args(Scale)
+
+_LEXILE = re.compile(r"^(?:lexile\s*:?\s*)?(br)?\s*(-?\d{1,4})\s*(l?)$")
+_GRL = re.compile(r"^(?:(?:grl|f&p|f\s*&\s*p|guided\s+reading(?:\s+level)?|level)\s*:?\s*)?([a-z])\+?$")
+_ATOS = re.compile(r"^(?:atos|ar|bl|book\s+level)\s*:?\s*(\d{1,2}(?:\.\d+)?)$")
+_GRADE = re.compile(r"^(?:grade\s*(\d{1,2}(?:\.\d+)?)|(\d{1,2})(?:st|nd|rd|th)?\s*grade|k|kindergarten)$")
+
+
+class LevelView(BaseModel):
+    """A level as the school reads it: ``{"scale": "lexile", "value": 540, "label": "540L"}``."""
+
+    scale: Scale
+    value: float | int | str
+    label: str
+
+
+def atos_to_level(atos: float) -> float:
+    return float(np.interp(atos, _ATOS_ANCHORS, _ATOS_GRADES))
+
+
+def level_to_atos(level: float) -> float:
+    atos = float(np.interp(level, _ATOS_GRADES, _ATOS_ANCHORS))
+    return round(round(atos / ATOS_PRECISION) * ATOS_PRECISION, 1)
+
+
+def show_level(level: float, scale: Scale) -> LevelView:
+    """The same level in any scale; grade equivalents keep one decimal ("grade 2.7", "grade K.4")."""
+    if scale == "lexile":
+        lexile = level_to_lexile(level)
+        return LevelView(scale=scale, value=lexile, label=format_lexile(lexile))
+    if scale == "guided_reading":
+        letter = level_to_grl(level)
+        return LevelView(scale=scale, value=letter, label=f"level {letter}")
+    if scale == "atos":
+        atos = level_to_atos(level)
+        return LevelView(scale=scale, value=atos, label=f"ATOS {atos:.1f}")
+    value = round(float(np.clip(level, MIN_LEVEL, MAX_LEVEL)), 1)
+    whole = int(value)
+    label = f"grade K.{round((value - whole) * 10)}" if whole == 0 else f"grade {value:.1f}"
+    return LevelView(scale="grade", value=value, label=label)
+
+
+def parse_level(value: str | float | int, scale: Scale | None = None) -> float:
+    """A level written in any scale, onto the grade-equivalent scale.
+
+    With ``scale`` a bare number is read in that scale (``parse_level(540, "lexile")``); without it the
+    text must say which scale it is in ("540L", "BR100L", "lexile 540", "level M", "M", "ATOS 3.4",
+    "grade 2", "2nd grade", "K"). A grade label is placed mid-year like a reader known only by grade;
+    a decimal grade ("grade 2.3") is taken as a grade equivalent. Raises ``ValueError`` saying what
+    was expected."""
+    if scale is not None and scale not in SCALES:
+        raise ValueError(f"unknown level scale {scale!r}; expected one of {', '.join(SCALES)}")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _number_in_scale(float(value), scale)
+    text = str(value).strip().lower()
+    if scale is not None and re.fullmatch(r"-?\d+(?:\.\d+)?", text):
+        return _number_in_scale(float(text), scale)
+    return _parse_labelled(text, value)
+
+
+def _number_in_scale(number: float, scale: Scale | None) -> float:
+    if not np.isfinite(number):
+        raise ValueError(f"level {number!r} is not a finite number")
+    if scale == "lexile":
+        return lexile_to_level(number)
+    if scale == "atos":
+        return atos_to_level(number)
+    if scale == "grade":
+        return grade_to_level(number) if number.is_integer() else float(np.clip(number, MIN_LEVEL, MAX_LEVEL))
+    raise ValueError(
+        f"level {number:g} has no scale; say which (e.g. '{number:g}L' for Lexile, 'ATOS {number:g}', "
+        f"'grade {number:g}')"
+    )
+
+
+def _parse_labelled(text: str, original: object) -> float:
+    if (match := _LEXILE.match(text)) and (match.group(1) or match.group(3) or text.startswith("lexile")):
+        number = float(match.group(2))
+        return lexile_to_level(-abs(number) if match.group(1) else number)
+    if match := _GRL.match(text):
+        return grl_to_level(match.group(1))
+    if match := _ATOS.match(text):
+        return atos_to_level(float(match.group(1)))
+    if match := _GRADE.match(text):
+        if match.group(1):
+            return _number_in_scale(float(match.group(1)), "grade")
+        return grade_to_level(float(match.group(2)) if match.group(2) else 0.0)
+    raise ValueError(
+        f"level {original!r} is not a level in a known scale; expected e.g. '540L', 'BR100L', 'level M', "
+        "'ATOS 3.4' or 'grade 2'"
+    )
