@@ -1,0 +1,141 @@
+"""The serving cache: per-user recommendation lists and other hot, shared answers.
+
+One small interface over the backends in :mod:`nextread.cache.backends`. Whoever writes a user's
+interactions (the API directly, and the event worker) calls :meth:`ServingCache.invalidate_user`.
+
+Invalidation is O(1) and race-free through a per-user *generation token*: every entry of a user is
+stored under ``…:<token>:…``, and invalidating deletes only the token key. The next lookup mints a
+fresh random token, so every older entry becomes unreachable (and expires by its TTL). A request that
+read the old token before the invalidation and finishes after it writes under the old token, which
+nobody reads any more: a stale list can never be cached past an invalidation. Random tokens (not
+counters) mean an evicted or expired token can never be reborn and resurrect old entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from nextread.cache.backends import CacheBackend, MemoryCache, NullCache, RedisCache, open_backend
+from nextread.cache.metrics import CACHE_HIT_RATIO, CACHE_INVALIDATIONS, CACHE_LOOKUPS
+from nextread.config import Settings
+
+__all__ = [
+    "CacheBackend",
+    "MemoryCache",
+    "NullCache",
+    "RedisCache",
+    "ServingCache",
+    "UserEntry",
+    "invalidate_after_commit",
+    "open_cache",
+]
+
+
+@dataclass(frozen=True)
+class UserEntry:
+    """Where a user's answer for one request variant lives (``key`` None: caching is off)."""
+
+    key: str | None
+    value: bytes | None
+
+
+class ServingCache:
+    def __init__(self, backend: CacheBackend, ttl_seconds: float = 300.0, prefix: str = "nextread"):
+        self.backend = backend
+        self.ttl_seconds = ttl_seconds
+        self.prefix = prefix
+        self.enabled = not isinstance(backend, NullCache)
+        self._counts: dict[str, list[int]] = {}
+        self._count_lock = threading.Lock()
+
+    def lookup_user(self, tenant_id: int, user_external_id: str, variant: str) -> UserEntry:
+        """The cached answer for this user and request variant (every parameter that changes the
+        answer, model and catalog version included), or a miss with the key to store it under."""
+        token = self._user_token(tenant_id, user_external_id)
+        if token is None:
+            self._record("recommendations", hit=False)
+            return UserEntry(None, None)
+        key = f"{self.prefix}:rec:{tenant_id}:{user_external_id}:{token}:{_digest(variant)}"
+        value = self.backend.get(key)
+        self._record("recommendations", hit=value is not None)
+        return UserEntry(key, value)
+
+    def store_user(self, entry: UserEntry, value: bytes) -> None:
+        if entry.key is not None:
+            self.backend.set(entry.key, value, self.ttl_seconds)
+
+    def invalidate_user(self, tenant_id: int, user_external_id: str) -> None:
+        """Forget every cached answer of this user (call after their new interaction is committed)."""
+        self.invalidate_users(tenant_id, [user_external_id])
+
+    def invalidate_users(self, tenant_id: int, user_external_ids: Iterable[str]) -> None:
+        keys = [self._token_key(tenant_id, user) for user in set(user_external_ids)]
+        if keys and self.enabled:
+            self.backend.delete_many(keys)
+            CACHE_INVALIDATIONS.inc(len(keys))
+
+    def get(self, cache: str, tenant_id: int, variant: str) -> bytes | None:
+        """A shared (not per-user) answer, e.g. a book's similar items; its variant names every input."""
+        value = self.backend.get(self._shared_key(cache, tenant_id, variant))
+        self._record(cache, hit=value is not None)
+        return value
+
+    def put(self, cache: str, tenant_id: int, variant: str, value: bytes) -> None:
+        self.backend.set(self._shared_key(cache, tenant_id, variant), value, self.ttl_seconds)
+
+    def hit_ratio(self, cache: str = "recommendations") -> float:
+        hits, lookups = self._counts.get(cache, [0, 0])
+        return hits / lookups if lookups else 0.0
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def _user_token(self, tenant_id: int, user_external_id: str) -> str | None:
+        key = self._token_key(tenant_id, user_external_id)
+        token = self.backend.get(key)
+        if token is None:
+            # Tokens outlive the entries written under them, so a live entry always has its token.
+            token = self.backend.add(key, uuid.uuid4().hex.encode(), 2 * self.ttl_seconds)
+        return token.decode() if token is not None else None
+
+    def _token_key(self, tenant_id: int, user_external_id: str) -> str:
+        return f"{self.prefix}:gen:{tenant_id}:{user_external_id}"
+
+    def _shared_key(self, cache: str, tenant_id: int, variant: str) -> str:
+        return f"{self.prefix}:{cache}:{tenant_id}:{_digest(variant)}"
+
+    def _record(self, cache: str, hit: bool) -> None:
+        CACHE_LOOKUPS.labels(cache, "hit" if hit else "miss").inc()
+        with self._count_lock:
+            counts = self._counts.setdefault(cache, [0, 0])
+            counts[0] += hit
+            counts[1] += 1
+            CACHE_HIT_RATIO.labels(cache).set(counts[0] / counts[1])
+
+
+def _digest(variant: str) -> str:
+    return hashlib.blake2b(variant.encode(), digest_size=12).hexdigest()
+
+
+def open_cache(settings: Settings) -> ServingCache:
+    """The cache configured by ``NEXTREAD_CACHE_URL`` (``memory://`` by default)."""
+    backend = open_backend(settings.cache_url, settings.cache_max_entries)
+    return ServingCache(backend, settings.cache_ttl_seconds, settings.cache_key_prefix)
+
+
+def invalidate_after_commit(
+    session: Session, cache: ServingCache, tenant_id: int, user_external_ids: Iterable[str]
+) -> None:
+    """Invalidate once the session commits: invalidating earlier would let a concurrent request
+    recompute from the not-yet-committed store and cache the old answer under the new token."""
+    users = sorted(set(user_external_ids))
+    if not users or not cache.enabled:
+        return
+    event.listen(session, "after_commit", lambda _s: cache.invalidate_users(tenant_id, users), once=True)

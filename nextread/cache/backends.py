@@ -1,0 +1,179 @@
+"""Key/value stores behind the serving cache, chosen by ``NEXTREAD_CACHE_URL``.
+
+``memory://`` is a bounded LRU with per-entry expiry inside one process (the embedded default);
+``redis://…`` is shared by every API and worker process, so an invalidation made by one of them is
+seen by all; ``none://`` stores nothing (every lookup is a miss), which is how serving is checked to be
+correct without a cache. A cache is an optimisation: a backend that fails reports a miss and logs,
+it never fails the request.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Protocol
+from urllib.parse import parse_qs, urlsplit
+
+from nextread.cache.metrics import CACHE_ERRORS
+from nextread.observability import get_logger
+
+log = get_logger("nextread.cache")
+
+# After a Redis error, skip Redis for this long instead of paying a timeout on every request.
+REDIS_RETRY_AFTER_SECONDS = 1.0
+
+
+class CacheBackend(Protocol):
+    def get(self, key: str) -> bytes | None: ...
+
+    def set(self, key: str, value: bytes, ttl_seconds: float) -> None: ...
+
+    def add(self, key: str, value: bytes, ttl_seconds: float) -> bytes | None:
+        """Store ``value`` unless the key exists; return what the key holds afterwards
+        (None when the backend could not tell)."""
+        ...
+
+    def delete_many(self, keys: list[str]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class NullCache:
+    """Caching off: nothing is kept, so every request is computed from the store."""
+
+    def get(self, key: str) -> bytes | None:
+        return None
+
+    def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        return None
+
+    def add(self, key: str, value: bytes, ttl_seconds: float) -> bytes | None:
+        return None
+
+    def delete_many(self, keys: list[str]) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class MemoryCache:
+    """A thread-safe LRU of at most ``max_entries`` keys, each with its own expiry time.
+
+    FastAPI runs sync endpoints on a thread pool, so every operation holds one lock; each is O(1)."""
+
+    def __init__(self, max_entries: int = 10_000):
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[0] <= time.monotonic():
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        with self._lock:
+            self._put(key, value, ttl_seconds)
+
+    def add(self, key: str, value: bytes, ttl_seconds: float) -> bytes | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] > time.monotonic():
+                return entry[1]
+            self._put(key, value, ttl_seconds)
+            return value
+
+    def delete_many(self, keys: list[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._entries.pop(key, None)
+
+    def close(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _put(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        self._entries[key] = (time.monotonic() + ttl_seconds, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+
+class RedisCache:
+    """Plain string keys with an expiry (``SET … PX``); no KEYS or SCAN anywhere.
+
+    Socket timeouts are short: a slow or dead Redis turns into misses, not slow requests, and after
+    an error Redis is left alone for ``REDIS_RETRY_AFTER_SECONDS``."""
+
+    def __init__(self, url: str, timeout_seconds: float = 0.25):
+        import redis
+
+        self._redis = redis.Redis.from_url(
+            url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds
+        )
+        self._errors = (redis.RedisError, OSError)
+        self._down_until = 0.0
+
+    def get(self, key: str) -> bytes | None:
+        return self._call("get", lambda: self._redis.get(key))
+
+    def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        self._call("set", lambda: self._redis.set(key, value, px=_millis(ttl_seconds)))
+
+    def add(self, key: str, value: bytes, ttl_seconds: float) -> bytes | None:
+        # SET NX GET (Redis ≥ 7.0): returns the old value if there was one, else stores ours.
+        old = self._call(
+            "add", lambda: self._redis.set(key, value, px=_millis(ttl_seconds), nx=True, get=True)
+        )
+        if old is None and self._available():
+            return value
+        return old
+
+    def delete_many(self, keys: list[str]) -> None:
+        if keys:
+            self._call("delete", lambda: self._redis.delete(*keys))
+
+    def close(self) -> None:
+        self._redis.close()
+
+    def _available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def _call(self, operation: str, action):  # type: ignore[no-untyped-def]
+        if not self._available():
+            return None
+        try:
+            return action()
+        except self._errors as exc:
+            self._down_until = time.monotonic() + REDIS_RETRY_AFTER_SECONDS
+            CACHE_ERRORS.labels(operation).inc()
+            log.warning("cache_unavailable", operation=operation, error=str(exc))
+            return None
+
+
+def _millis(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+def open_backend(url: str, max_entries: int = 10_000) -> CacheBackend:
+    """``memory://[?max_entries=N]`` | ``redis://[:password@]host:port/db`` (or ``rediss://``) | ``none://``."""
+    scheme = urlsplit(url).scheme
+    if scheme == "memory":
+        options = parse_qs(urlsplit(url).query)
+        return MemoryCache(int(options.get("max_entries", [max_entries])[0]))
+    if scheme in {"redis", "rediss", "unix"}:
+        return RedisCache(url)
+    if scheme == "none":
+        return NullCache()
+    raise ValueError(f"NEXTREAD_CACHE_URL: unknown cache scheme {scheme!r} (memory://, redis://, none://)")
