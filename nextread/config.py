@@ -66,6 +66,34 @@ class Settings(BaseSettings):
         description="Event bus: `memory://` (in-process), `redis://host:6379/0` (Redis Streams) "
         "or `kafka://host:9092[,host:9092]`.",
     )
+    cache_url: str = Field(
+        "memory://",
+        description="Serving cache: `memory://` (per-process LRU), `redis://host:6379/0` (shared by every "
+        "process; use it with more than one API process) or `none://` (off).",
+    )
+    cache_ttl_seconds: float = Field(
+        300.0, gt=0, description="How long a cached recommendation list or similar-items answer lives."
+    )
+    cache_max_entries: int = Field(10_000, gt=0, description="Capacity of the `memory://` cache (LRU).")
+    cache_key_prefix: str = Field("nextread", description="Prefix of every Redis cache key.")
+    scheduler_enabled: bool = Field(
+        True, description="Run the retraining scheduler inside `nextread serve` (one run at a time)."
+    )
+    retrain_cron: str = Field(
+        "0 2 * * *", description="Cron expression (UTC) for scheduled retraining; empty: never by clock."
+    )
+    retrain_after_interactions: int = Field(
+        10_000, ge=0, description="Retrain once this many interactions arrived since the last model (0: off)."
+    )
+    scheduler_poll_seconds: float = Field(
+        30.0, gt=0, description="How often the scheduler checks the clock and the interaction count."
+    )
+    job_lease_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="Lock lease of a running job, renewed while it runs; a crashed holder's lock "
+        "expires after this.",
+    )
     event_bus_dead_letter_topic: str = Field(
         "", description="Stream/topic for poison events; empty means `<topic>.dead`."
     )
