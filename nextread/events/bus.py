@@ -106,7 +106,7 @@ def bus_from_url(
 
         return MemoryBus(url, **options, claim_idle_ms=claim_idle_ms, max_len=max_len)
     if scheme in {"redis", "rediss", "unix"}:
-        from nextread.events.redis import RedisBus
+        from nextread.events.redis_streams import RedisBus
 
         return RedisBus(url, **options, claim_idle_ms=claim_idle_ms, max_len=max_len)
     if scheme == "kafka":

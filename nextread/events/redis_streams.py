@@ -1,0 +1,203 @@
+"""``redis://``: Redis Streams with consumer groups.
+
+One stream per topic; each entry holds the partition key (``k``) and the JSON payload (``p``). Consumer
+groups give each entry to one consumer (``XREADGROUP``); entries a crashed consumer never acked are taken
+over with ``XAUTOCLAIM`` once idle longer than the claim time, and their delivery count (``XPENDING``)
+becomes ``Message.attempts``. Acked entries are trimmed (``XTRIM MINID``) once every group has passed
+them; ``MAXLEN ~`` on ``XADD`` is only a safety cap against a group that never comes back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ResponseError
+from redis.retry import Retry
+
+from nextread.events.bus import DeadLetter, Message
+
+CONNECT_TIMEOUT_S = 2.0
+TRIM_EVERY_S = 5.0
+LAG_SCAN_LIMIT = 100_000  # when Redis cannot tell a group's lag (after trimming), count at most this many
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class RedisBus:
+    """Consumer-group bus on one Redis stream (plus a dead-letter stream)."""
+
+    def __init__(
+        self, url: str, *, topic: str, dead_letter_topic: str, claim_idle_ms: int, max_len: int
+    ) -> None:
+        self.topic = topic
+        self.dead_letter_topic = dead_letter_topic
+        self._claim_idle_ms = claim_idle_ms
+        self._max_len = max_len
+        # Few, short retries: a dead Redis must show up quickly in /readyz and in the relay's error path.
+        self._redis = aioredis.from_url(
+            url,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
+        )
+        self._groups: set[str] = set()
+        self._last_claim: dict[str, float] = {}
+        self._claim_cursor: dict[str, str] = {}
+        self._last_trim = 0.0
+
+    async def publish(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        if not messages:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key, payload in messages:
+                pipe.xadd(self.topic, {"k": key, "p": payload}, maxlen=self._max_len, approximate=True)
+            await pipe.execute()
+
+    async def consume(
+        self, group: str, consumer: str, max_messages: int = 500, block_ms: int = 1000
+    ) -> list[Message]:
+        await self._ensure_group(group)
+        batch = await self._claim_stale(group, consumer, max_messages)
+        if len(batch) < max_messages:
+            batch += await self._read_new(group, consumer, max_messages - len(batch), block_ms, not batch)
+        await self._trim_acked()
+        return batch
+
+    async def ack(self, group: str, messages: Sequence[Message]) -> None:
+        if messages:
+            await self._redis.xack(self.topic, group, *[message.id for message in messages])
+
+    async def dead_letter(self, group: str, message: Message, reason: str) -> None:
+        """Park and ack in one MULTI/EXEC, so a crash cannot leave it both parked and pending."""
+        fields = {
+            "k": message.key,
+            "p": message.payload,
+            "reason": reason,
+            "group": group,
+            "id": message.id,
+            "attempts": message.attempts,
+        }
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(self.dead_letter_topic, fields, maxlen=self._max_len, approximate=True)
+            pipe.xack(self.topic, group, message.id)
+            await pipe.execute()
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        entries = await self._redis.xrange(self.dead_letter_topic, "-", "+", count=limit)
+        return [
+            DeadLetter(
+                key=_text(fields[b"k"]),
+                payload=fields[b"p"],
+                reason=_text(fields[b"reason"]),
+                group=_text(fields[b"group"]),
+                original_id=_text(fields[b"id"]),
+                attempts=int(fields[b"attempts"]),
+            )
+            for _, fields in entries
+        ]
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._redis.ping())
+        except Exception:  # noqa: BLE001 - any failure means "not reachable", never a crash of /readyz
+            return False
+
+    async def lag(self, group: str) -> int:
+        try:
+            groups = await self._redis.xinfo_groups(self.topic)
+        except ResponseError:  # the stream does not exist yet: nothing was published
+            return 0
+        info = next((entry for entry in groups if _text(entry["name"]) == group), None)
+        if info is None:
+            return int(await self._redis.xlen(self.topic))
+        undelivered = info.get("lag")
+        if undelivered is None:  # Redis lost track after a trim; count what follows the group's cursor
+            after = f"({_text(info['last-delivered-id'])}"
+            undelivered = len(await self._redis.xrange(self.topic, after, "+", count=LAG_SCAN_LIMIT))
+        return int(undelivered) + int(info["pending"])
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    async def _ensure_group(self, group: str) -> None:
+        """Groups start at the stream's beginning so events published before the first worker count."""
+        if group in self._groups:
+            return
+        try:
+            await self._redis.xgroup_create(self.topic, group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._groups.add(group)
+
+    async def _claim_stale(self, group: str, consumer: str, limit: int) -> list[Message]:
+        """Take over entries idle past the claim time; scanned at most twice per claim period."""
+        cursor = self._claim_cursor.get(group, "0-0")
+        now = time.monotonic()
+        if cursor == "0-0" and now - self._last_claim.get(group, 0.0) < self._claim_idle_ms / 2000:
+            return []
+        self._last_claim[group] = now
+        next_cursor, entries, _deleted = await self._redis.xautoclaim(
+            self.topic, group, consumer, min_idle_time=self._claim_idle_ms, start_id=cursor, count=limit
+        )
+        self._claim_cursor[group] = _text(next_cursor)
+        entries = [(entry_id, fields) for entry_id, fields in entries if fields]
+        if not entries:
+            return []
+        first, last = entries[0][0], entries[-1][0]
+        pending = await self._redis.xpending_range(
+            self.topic, group, min=first, max=last, count=len(entries), consumername=consumer
+        )
+        deliveries = {_text(row["message_id"]): int(row["times_delivered"]) for row in pending}
+        return [self._message(entry, fields, deliveries.get(_text(entry), 2)) for entry, fields in entries]
+
+    async def _read_new(
+        self, group: str, consumer: str, limit: int, block_ms: int, may_block: bool
+    ) -> list[Message]:
+        try:
+            response = await self._read(group, consumer, limit, block_ms if may_block else None)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self._groups.discard(group)  # the stream was deleted under us: recreate and read again
+            await self._ensure_group(group)
+            response = await self._read(group, consumer, limit, None)
+        return [self._message(entry_id, fields, 1) for _, entries in response for entry_id, fields in entries]
+
+    async def _read(self, group: str, consumer: str, limit: int, block_ms: int | None) -> list[Any]:
+        return await self._redis.xreadgroup(group, consumer, {self.topic: ">"}, count=limit, block=block_ms)
+
+    async def _trim_acked(self) -> None:
+        """Drop entries every group has acked: the stream holds the backlog, not the history."""
+        now = time.monotonic()
+        if now - self._last_trim < TRIM_EVERY_S:
+            return
+        self._last_trim = now
+        groups = await self._redis.xinfo_groups(self.topic)
+        horizons = []
+        for info in groups:
+            name = _text(info["name"])
+            oldest_pending = (await self._redis.xpending(self.topic, name))["min"]
+            delivered = _text(info["last-delivered-id"])
+            horizons.append(_text(oldest_pending) if oldest_pending else _after(delivered))
+        if horizons:
+            await self._redis.xtrim(self.topic, minid=min(horizons, key=_id_order), approximate=True)
+
+    def _message(self, entry_id: bytes | str, fields: dict[bytes, bytes], attempts: int) -> Message:
+        return Message(id=_text(entry_id), key=_text(fields[b"k"]), payload=fields[b"p"], attempts=attempts)
+
+
+def _id_order(entry_id: str) -> tuple[int, int]:
+    millis, _, sequence = entry_id.partition("-")
+    return int(millis), int(sequence or 0)
+
+
+def _after(entry_id: str) -> str:
+    """The smallest id greater than ``entry_id``: everything before it was delivered and acked."""
+    millis, sequence = _id_order(entry_id)
+    return f"{millis}-{sequence + 1}"
