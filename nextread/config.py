@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     model_refresh_seconds: float = Field(
         5.0, description="How often an API process checks the registry for a newer model version."
     )
+    ui_storage_secret: str = Field(
+        "",
+        description="Secret that signs the dashboard's session cookie; empty: generated once and kept in "
+        "`<data_dir>/ui-secret` (mode 0600).",
+    )
     level_scale: Literal["grade", "lexile", "guided_reading", "atos"] = Field(
         "grade",
         description="Reading-level scale levels are shown in (input accepts any): `grade` (US grade "
