@@ -27,6 +27,7 @@ from nextread.recommend.shaping import CandidateFilter
 from nextread.recommend.store_data import EventArrays, classmates, load_items, load_user_events
 from nextread.recommend.training import Artifact, item_texts
 from nextread.store.models import Group, GroupMember, Item, User
+from nextread.store.tenant_settings import load_tenant_settings
 
 # Events that mean "this reader has had the book": excluded from their lists when exclude_seen is on.
 # A view, save ("I want to read this") or share does not mean they read it.
@@ -78,6 +79,7 @@ class RecommendationService:
         self._catalogs: dict[int, ServedCatalog] = {}
         self._checked_at: dict[int, float] = {}
         self._peer_cache: dict[tuple, tuple[float, np.ndarray]] = {}
+        self._tenant_weights: dict[int, tuple[float, Weights]] = {}
         self._lock = threading.Lock()
 
     def for_user(
@@ -108,7 +110,7 @@ class RecommendationService:
             served.catalog,
             context,
             cf_scores=artifact.cf.score(history)[0] if history.nnz else None,
-            weights=request.weights,
+            weights=request.weights or self.tenant_weights(session, tenant_id),
             band=request.band,
             filters=request.filters,
             n=request.n,
@@ -116,6 +118,20 @@ class RecommendationService:
             mmr_lambda=1.0 - request.diversity,
         )
         return Served(results, served, artifact)
+
+    def tenant_weights(self, session: Session, tenant_id: int) -> Weights:
+        """The tenant's saved scoring weights (dashboard Settings), used when a request brings none.
+        Re-read every ``model_refresh_seconds`` so a change reaches every process without a restart."""
+        hit = self._tenant_weights.get(tenant_id)
+        if hit is not None and time.monotonic() - hit[0] < self.registry.settings.model_refresh_seconds:
+            return hit[1]
+        weights = load_tenant_settings(session, tenant_id).weights
+        self._tenant_weights[tenant_id] = (time.monotonic(), weights)
+        return weights
+
+    def forget_tenant_settings(self, tenant_id: int) -> None:
+        """Drop this process's copy after a save, so the next request here sees it at once."""
+        self._tenant_weights.pop(tenant_id, None)
 
     def similar_items(self, session: Session, tenant_id: int, item: Item, n: int) -> Served | None:
         """Neighbours of a book: what a one-book history scores highest (collaborative), blended with
