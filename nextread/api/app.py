@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from nextread import __version__
 from nextread.api.routers import groups, health, interactions, items, recommendations, users
+from nextread.cache import open_cache
 from nextread.config import Settings, get_settings
 from nextread.embed.select import text_embedding_function
 from nextread.observability import HTTP_LATENCY, HTTP_REQUESTS, configure_logging, get_logger
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upgrade(engine)
         bootstrap(settings, session_factory)
         yield
+        app.state.cache.close()
         engine.dispose()
 
     app = FastAPI(
@@ -117,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = session_factory
     app.state.auth_cache = {}
+    app.state.cache = open_cache(settings)
     app.state.recommendations = RecommendationService(
         ModelRegistry(session_factory, settings), embed_text=text_embedding_function(settings)
     )
@@ -124,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_middleware(app)
     app.include_router(health.router)
     # recommendations first: its /v1/items/popular must win over /v1/items/{item_id}
-    for module in (recommendations, items, users, groups, interactions):
+    for module in (recommendations, items, groups, interactions):
         app.include_router(module.router)
+    app.include_router(users.router, dependencies=[Depends(users.invalidate_written_user)])
     return app

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, HTTPException, status
+from fastapi import APIRouter, Body, HTTPException, Request, status
 from pydantic import ValidationError
 
 from nextread.api.deps import AdminDep, SessionDep, SettingsDep
+from nextread.cache import invalidate_after_commit
 from nextread.schemas import BatchResult, InteractionIn
 from nextread.store.writes import write_interactions
 
@@ -16,9 +17,10 @@ router = APIRouter(prefix="/v1/interactions", tags=["interactions"])
 
 @router.post("", response_model=BatchResult, status_code=201, summary="Record one interaction")
 def post_interaction(
-    body: InteractionIn, session: SessionDep, principal: AdminDep, settings: SettingsDep
+    body: InteractionIn, request: Request, session: SessionDep, principal: AdminDep, settings: SettingsDep
 ) -> BatchResult:
     result = write_interactions(session, principal.tenant_id, [body], settings.auto_create_users)
+    invalidate_after_commit(session, request.app.state.cache, principal.tenant_id, [body.user_id])
     if result.errors:
         field, reason = result.errors[0]
         code = (
@@ -39,6 +41,7 @@ def post_interaction(
     "`event_id` is already stored count as duplicates, so retrying a batch is safe.",
 )
 def post_batch(
+    request: Request,
     session: SessionDep,
     principal: AdminDep,
     settings: SettingsDep,
@@ -61,6 +64,7 @@ def post_batch(
             field = ".".join(str(part) for part in error["loc"]) or "body"
             rejected.append({"index": index, "field": field, "reason": error["msg"]})
     result = write_interactions(session, principal.tenant_id, valid, settings.auto_create_users)
+    invalidate_after_commit(session, request.app.state.cache, principal.tenant_id, [r.user_id for r in valid])
     for row_index, (field, reason) in result.errors.items():
         rejected.append({"index": positions[row_index], "field": field, "reason": reason})
     rejected.sort(key=lambda row: row["index"])

@@ -6,9 +6,10 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import numpy as np
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -16,6 +17,8 @@ from sqlalchemy.orm import Session
 from nextread.api.deps import AdminDep, ReaderDep, SessionDep
 from nextread.api.routers.items import find_item
 from nextread.api.routers.users import find_user
+from nextread.cache import ServingCache, UserEntry
+from nextread.cache.items import ItemMetadataCache
 from nextread.levels import item_level
 from nextread.recommend.hybrid import ReadingBand, Weights
 from nextread.recommend.service import Reader, RecommendationRequest, RecommendationService, Served
@@ -26,6 +29,8 @@ from nextread.store.models import Interaction, Item, ModelVersion
 from nextread.store.tenants import interaction_weights
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
+# Keyed by tenant and catalog stamp (model version, newest item edit, item count): never stale across edits.
+_item_metadata = ItemMetadataCache()
 
 
 class RecommendedItem(BaseModel):
@@ -132,9 +137,33 @@ def _no_catalog() -> HTTPException:
     )
 
 
+def _cache(request: Request) -> ServingCache:
+    return request.app.state.cache
+
+
+def catalog_stamp(request: Request, session: Session, tenant_id: int) -> str | None:
+    """Model version and catalog state (newest item edit, item count) that an answer was computed
+    from; part of every cache key, so a new model or an edited catalog is never served stale."""
+    svc = service(request)
+    artifact = svc.registry.ensure(tenant_id)
+    if artifact is None:
+        return None
+    return f"{artifact.version}|{svc.catalog(session, tenant_id, artifact).items_changed_at}"
+
+
+def _variant(request: Request, stamp: str) -> str:
+    """Every query parameter changes the answer, so all of them (order-independent) are in the key."""
+    return f"{stamp}|{urlencode(sorted(request.query_params.multi_items()))}"
+
+
+def _json(out: RecommendationsOut) -> Response:
+    return Response(out.model_dump_json().encode(), media_type="application/json")
+
+
 def _respond(session: Session, served: Served, user_id: str | None, explain: bool) -> RecommendationsOut:
     pks = [int(served.artifact.item_pks[rec.item_index]) for rec in served.results]
-    items = {item.id: item for item in session.scalars(select(Item).where(Item.id.in_(pks)))}
+    stamp = f"{served.artifact.version}|{served.catalog.items_changed_at}"
+    items = _item_metadata.cards(session, served.artifact.tenant_id, stamp, pks)
     data = [
         RecommendedItem(
             id=items[pk].external_id,
@@ -163,12 +192,22 @@ def user_recommendations(
     principal: ReaderDep,
     params: RequestDep,
     explain: bool = True,
-) -> RecommendationsOut:
+) -> Response:
+    """Served from the cache when this user's answer to the same query is there; a new interaction
+    of the user, a new model version or a catalog edit makes it recomputed."""
+    cache, entry = _cache(request), UserEntry(None, None)
+    stamp = catalog_stamp(request, session, principal.tenant_id) if cache.enabled else None
+    if stamp is not None:
+        entry = cache.lookup_user(principal.tenant_id, user_id, _variant(request, stamp))
+        if entry.value is not None:
+            return Response(entry.value, media_type="application/json")
     user = find_user(session, principal.tenant_id, user_id)
     served = service(request).for_user(session, principal.tenant_id, user, params)
     if served is None:
         raise _no_catalog()
-    return _respond(session, served, user_id, explain)
+    response = _json(_respond(session, served, user_id, explain))
+    cache.store_user(entry, response.body)
+    return response
 
 
 class SessionReader(BaseModel):
@@ -231,12 +270,20 @@ def similar_items(
     session: SessionDep,
     principal: ReaderDep,
     n: Annotated[int, Query(ge=1, le=200)] = 10,
-) -> RecommendationsOut:
+) -> Response:
+    cache = _cache(request)
+    stamp = catalog_stamp(request, session, principal.tenant_id) if cache.enabled else None
+    variant = f"{stamp}|{item_id}|{n}"
+    if stamp is not None and (cached := cache.get("similar", principal.tenant_id, variant)) is not None:
+        return Response(cached, media_type="application/json")
     item = find_item(session, principal.tenant_id, item_id)
     served = service(request).similar_items(session, principal.tenant_id, item, n)
     if served is None:
         raise _no_catalog()
-    return _respond(session, served, None, explain=False)
+    response = _json(_respond(session, served, None, explain=False))
+    if stamp is not None:
+        cache.put("similar", principal.tenant_id, variant, response.body)
+    return response
 
 
 @router.get("/models", response_model=list[ModelVersionOut], summary="Trained model versions, newest first")

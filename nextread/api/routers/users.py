@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from fastapi import Query
+from fastapi import Query, Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nextread.api.crud import Resource, crud_router
 from nextread.api.deps import ReaderDep, SessionDep
 from nextread.api.pagination import CursorQuery, LimitQuery, decode_cursor, next_cursor
+from nextread.cache import invalidate_after_commit
 from nextread.schemas import InteractionOut, Page, ProfileOut, UserIn, UserOut, UserPatch
 from nextread.store.models import Interaction, Item, User
 from nextread.store.tenants import interaction_weights
@@ -23,6 +24,14 @@ router = crud_router(USERS, "/v1/users", "users")
 
 def find_user(session: Session, tenant_id: int, user_id: str) -> User:
     return USERS.find(session, tenant_id, user_id)
+
+
+def invalidate_written_user(request: Request, session: SessionDep, principal: ReaderDep) -> None:
+    """A replaced, patched or deleted user (grade, level, interests) gets different recommendations,
+    so their cached lists go once the change is committed."""
+    user_id = request.path_params.get("external_id")
+    if request.method in {"PUT", "PATCH", "DELETE"} and user_id is not None:
+        invalidate_after_commit(session, request.app.state.cache, principal.tenant_id, [user_id])
 
 
 @router.get(
