@@ -122,12 +122,16 @@ def item_level(
     grade_max: float | None = None,
     age_min: float | None = None,
     age_max: float | None = None,
+    estimated: float | None = None,
 ) -> float | None:
-    """Books without a measured level still get one from their intended audience, grades first,
-    then ages, so most of a school catalogue takes part in level matching."""
+    """Books without a measured level still get one: an estimate (:mod:`nextread.levels.estimate`,
+    which already weighs the audience with the text and its readers) first, else the intended
+    audience, grades before ages, so most of a school catalogue takes part in level matching."""
     stated = level_from(lexile, guided_reading_level)
     if stated is not None:
         return stated
+    if estimated is not None:
+        return float(estimated)
     by_grade = grade_range_to_level(grade_min, grade_max)
     if by_grade is not None:
         return by_grade
@@ -141,10 +145,13 @@ def item_levels(
     grade_max: ArrayLike,
     age_min: ArrayLike | None = None,
     age_max: ArrayLike | None = None,
+    estimated: ArrayLike | None = None,
 ) -> np.ndarray:
     """:func:`item_level` over a whole catalogue, with the same precedence; NaN where nothing is known."""
     levels = lexiles_to_levels(lexile)
     levels = np.where(np.isnan(levels), grls_to_levels(guided_reading_level), levels)
+    if estimated is not None:
+        levels = np.where(np.isnan(levels), np.asarray(estimated, dtype=np.float64), levels)
     levels = np.where(np.isnan(levels), _range_midpoints(grade_min, grade_max), levels)
     if age_min is not None and age_max is not None:
         by_age = _range_midpoints(

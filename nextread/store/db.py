@@ -80,6 +80,16 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+# Tables the migrations create that the SQLAlchemy models cannot describe (the SQLite FTS5 virtual table
+# and its shadow tables, the PostgreSQL tsvector side table): autogenerate must neither drop nor diff them.
+UNMODELLED_TABLE_PREFIXES = ("items_fts",)
+
+
+def include_in_autogenerate(name: str | None, type_: str, _parent_names: object) -> bool:
+    """``include_name`` hook for Alembic's autogenerate and schema comparison."""
+    return not (type_ == "table" and name is not None and name.startswith(UNMODELLED_TABLE_PREFIXES))
+
+
 def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Bring the schema to ``revision`` with Alembic (safe to call on every start)."""
     command.upgrade(alembic_config(engine), revision)

@@ -102,6 +102,11 @@ class Item(Base):
     grade_max: Mapped[int | None] = mapped_column(default=None)
     age_min: Mapped[int | None] = mapped_column(default=None)
     age_max: Mapped[int | None] = mapped_column(default=None)
+    # A level *estimated* by nextread.levels.estimate for a book without a given one (grade-equivalent
+    # scale, K = 0): kept apart from the given levels above, which it never overwrites.
+    estimated_level: Mapped[float | None] = mapped_column(Float, default=None)
+    estimated_level_confidence: Mapped[float | None] = mapped_column(Float, default=None)
+    estimated_level_evidence: Mapped[list[str] | None] = mapped_column(default=None)
     series_name: Mapped[str | None] = mapped_column(String(255), default=None)
     series_position: Mapped[float | None] = mapped_column(default=None)
     page_count: Mapped[int | None] = mapped_column(default=None)

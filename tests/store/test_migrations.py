@@ -6,14 +6,16 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from nextread.store.db import upgrade
+from nextread.store.db import include_in_autogenerate, upgrade
 from nextread.store.models import Base
 from tests.conftest import Database
 
 
 def test_migrated_schema_matches_models(database: Database) -> None:
     with database.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": include_in_autogenerate}
+        )
         assert compare_metadata(context, Base.metadata) == []
 
 

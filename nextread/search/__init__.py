@@ -1,0 +1,1 @@
+"""Catalog search: full-text + semantic, fused, with filters parsed out of natural-language queries."""
