@@ -104,6 +104,7 @@ class Catalog:
                 grade_max,
                 age_min,
                 age_max,
+                _numbers(rows, "estimated_level"),
             ),
             tags=[frozenset(str(tag).strip().casefold() for tag in row.get("tags") or ()) for row in rows],
             language_keys=np.array([language_key(row.get("language")) for row in rows], dtype=object),
