@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -50,6 +50,36 @@ class Settings(BaseSettings):
         "(key in NEXTREAD_EMBEDDER_API_KEY).",
     )
     embedder_api_key: str = Field("", description="API key for an `openai+…` embedder endpoint.")
+    llm_base_url: str = Field(
+        "",
+        description="OpenAI-compatible chat endpoint, e.g. `https://api.openai.com/v1` or "
+        "`http://127.0.0.1:11434/v1` (Ollama). Empty: the LLM is off.",
+    )
+    llm_model: str = Field("", description="Chat model name sent to the LLM endpoint.")
+    llm_api_key: str = Field("", description="API key for the LLM endpoint (empty for servers without auth).")
+    llm_timeout_seconds: float = Field(
+        8.0, gt=0, description="Longest wait for one LLM answer before falling back to the engine."
+    )
+    llm_weight: float = Field(
+        0.4, ge=0, le=1, description="LLM share of a re-ranked score: final = (1 − w) × engine + w × LLM."
+    )
+    llm_candidates: int = Field(
+        20, ge=1, le=100, description="How many of the engine's top candidates the LLM may re-rank."
+    )
+    llm_breaker_failures: int = Field(
+        3, ge=1, description="Consecutive LLM failures that open the circuit breaker (engine only)."
+    )
+    llm_breaker_cooldown_seconds: float = Field(
+        30.0, gt=0, description="How long the breaker stays open before one trial call (half-open)."
+    )
+    llm_cache_seconds: float = Field(
+        3600.0, ge=0, description="How long an LLM answer is reused for an identical prompt (0: no cache)."
+    )
+    llm_shared_fields: str = Field(
+        "reading_level,just_right_band,grade,top_tags,interest_tags,books_enjoyed,books_abandoned",
+        description="Comma-separated reader fields the LLM may see (a subset of the default; "
+        "see the README's LLM privacy table). Names, ids and free text are never sent.",
+    )
     ease_max_items: int = Field(
         10_000, description="Catalogs up to this size use EASE (closed form); larger ones use iALS."
     )
@@ -118,6 +148,18 @@ class Settings(BaseSettings):
     worker_retry_base_seconds: float = Field(
         0.1, ge=0, description="First retry delay of a failed event; doubles on each further try."
     )
+
+    @field_validator("llm_shared_fields")
+    @classmethod
+    def _known_shared_fields(cls, value: str) -> str:
+        """A misspelt field would silently share less (or an operator would think it shares less)."""
+        from nextread.llm.privacy import READER_FIELDS
+
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        unknown = sorted(set(names) - set(READER_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(READER_FIELDS)}")
+        return ",".join(names)
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
