@@ -203,6 +203,31 @@ def recommend(
     ]
 
 
+def explain_candidate(
+    catalog: Catalog,
+    user: UserContext,
+    item: int,
+    *,
+    cf_scores: np.ndarray | None = None,
+    weights: Weights | None = None,
+    band: ReadingBand | None = None,
+    filters: CandidateFilter | None = None,
+    now_year: float | None = None,
+) -> tuple[Recommendation, int, int] | None:
+    """One item exactly as a list would show it (score, components, sentence), with its rank among the
+    request's candidates before shaping (1 = best) and how many candidates there were; ``None`` when
+    the filters exclude it. Answers "why this book?" without ranking and explaining the whole list."""
+    now_year = decimal_year(datetime.now(UTC)) if now_year is None else now_year
+    candidates, total, scorer = score_candidates(
+        catalog, user, cf_scores=cf_scores, weights=weights, band=band, filters=filters, now_year=now_year
+    )
+    position = int(np.searchsorted(candidates, item))
+    if position == len(candidates) or candidates[position] != item:
+        return None
+    rank = int(np.count_nonzero(total > total[position])) + 1
+    return _recommendation(catalog, user, scorer, item, position, total, now_year), rank, len(candidates)
+
+
 def score_candidates(
     catalog: Catalog,
     user: UserContext,
