@@ -21,7 +21,13 @@ from sqlalchemy.orm import Session
 
 from nextread.levels import level_from
 from nextread.recommend.hybrid import ReadingBand, Weights, normalise_scores
-from nextread.recommend.pipeline import Catalog, Recommendation, UserContext, recommend
+from nextread.recommend.pipeline import (
+    Catalog,
+    Recommendation,
+    UserContext,
+    recommend,
+    score_candidates,
+)
 from nextread.recommend.registry import ModelRegistry
 from nextread.recommend.shaping import CandidateFilter
 from nextread.recommend.store_data import EventArrays, classmates, load_items, load_user_events
@@ -49,6 +55,16 @@ class Served:
     """A ranked answer plus the catalog and model version it was computed with."""
 
     results: list[Recommendation]
+    catalog: ServedCatalog
+    artifact: Artifact
+
+
+@dataclass
+class ScoredUser:
+    """One user's score for every catalog item (NaN = excluded) and the item indices they have read."""
+
+    scores: np.ndarray
+    seen: np.ndarray
     catalog: ServedCatalog
     artifact: Artifact
 
@@ -118,6 +134,31 @@ class RecommendationService:
             mmr_lambda=1.0 - request.diversity,
         )
         return Served(results, served, artifact)
+
+    def score_user(
+        self, session: Session, tenant_id: int, user: User, request: RecommendationRequest
+    ) -> ScoredUser | None:
+        """Every catalog item's hybrid score for one user (NaN where the request's filters exclude it),
+        unshaped and uncut: class lists combine these across students instead of personal top-n pages."""
+        artifact = self.registry.ensure(tenant_id)
+        if artifact is None:
+            return None
+        served = self.catalog(session, tenant_id, artifact)
+        events = load_user_events(session, tenant_id, [user.id])
+        history = artifact.history_matrix(events)
+        reader = Reader(user.lexile, user.guided_reading_level, user.grade, user.interests, user.id)
+        context = self._user_context(session, artifact, reader, events, history)
+        candidates, total, _ = score_candidates(
+            served.catalog,
+            context,
+            cf_scores=artifact.cf.score(history)[0] if history.nnz else None,
+            weights=request.weights or self.tenant_weights(session, tenant_id),
+            band=request.band,
+            filters=request.filters,
+        )
+        scores = np.full(served.catalog.n_items, np.nan)
+        scores[candidates] = total
+        return ScoredUser(scores, context.seen, served, artifact)
 
     def tenant_weights(self, session: Session, tenant_id: int) -> Weights:
         """The tenant's saved scoring weights (dashboard Settings), used when a request brings none.
