@@ -6,13 +6,14 @@ so that interactions are compact and joins are cheap on both SQLite and PostgreS
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -275,3 +276,47 @@ class TenantSetting(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[dict[str, Any]] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class OutboxEntry(Base):
+    """Interaction events waiting for the relay, written in the transaction that stores the interactions
+    (one row per written batch), so an interaction is never stored without its event or vice versa.
+
+    ``payload`` holds one ``key<TAB>event JSON`` line per new interaction: the relay publishes the lines
+    without parsing them. Rows are kept for a while after ``sent_at`` for inspection, then purged."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_unsent", "sent_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    events: Mapped[int] = mapped_column()
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500), default=None)
+
+
+class ProcessedEvent(Base):
+    """Event ids a worker has applied, written in the same transaction as the effects: a redelivered
+    event finds its id here and changes nothing."""
+
+    __tablename__ = "processed_events"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ItemDailyCount(Base):
+    """Per item and UTC day: events and positive events, maintained by the workers; ``/v1/items/trending``
+    sums the last days. No foreign key to items: a deleted item's counts are simply never joined."""
+
+    __tablename__ = "item_daily_counts"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    item_id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    events: Mapped[int] = mapped_column(default=0)
+    positive: Mapped[int] = mapped_column(default=0)

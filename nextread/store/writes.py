@@ -18,6 +18,7 @@ from sqlalchemy import Connection, String, Table, bindparam, delete, func, or_, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from nextread.events.outbox import StoredEvent, add_to_outbox
 from nextread.schemas import GroupIn, InteractionIn, ItemIn, UserIn
 from nextread.store.models import Group, GroupMember, Interaction, Item, User, utcnow
 
@@ -176,9 +177,13 @@ def write_interactions(
     rows: Sequence[InteractionIn],
     auto_create_users: bool = True,
     id_cache: IdCache | None = None,
+    emit_events: bool = True,
 ) -> WriteResult:
     """Insert events, skipping ones already stored (same event_id). Unknown items are rejected;
-    unknown users are created when ``auto_create_users`` is on (product teams rarely pre-register users)."""
+    unknown users are created when ``auto_create_users`` is on (product teams rarely pre-register users).
+
+    The newly stored rows (never the duplicates) also go to the event outbox in the same transaction,
+    so the workers see every stored interaction exactly once whatever fails in between."""
     result = WriteResult()
     lookup = id_cache.resolve if id_cache is not None else resolve_ids
     items = lookup(session, Item, tenant_id, {row.item_id for row in rows})
@@ -205,39 +210,54 @@ def write_interactions(
         records.append(
             (tenant_id, user_id, item_id, row.type, row.value, to_db(occurred_at), event_id, created_at)
         )
-    result.written = _insert_new_events(session, records)
+    stored = _insert_new_events(session, records)
+    if emit_events and stored:
+        external = {users[uid]: uid for uid in user_external if uid in users}
+        add_to_outbox(session, tenant_id, stored, external)
+    result.written = len(stored)
     result.unchanged = len(records) - result.written
     return result
 
 
 EVENT_COLUMNS = ("tenant_id", "user_id", "item_id", "type", "value", "occurred_at", "event_id", "created_at")
-# Below this many rows a plain executemany beats creating a temp table and streaming COPY into it.
+# What the outbox needs of each newly stored row (see nextread.events.outbox.StoredEvent).
+RETURNED_COLUMNS = "user_id, item_id, type, value, occurred_at, event_id"
+# Below this many rows a multi-row VALUES beats creating a temp table and streaming COPY into it.
 COPY_MIN_ROWS = 200
+# Rows per multi-row VALUES statement: 8 parameters each stays far below SQLite's and psycopg's limits.
+VALUES_CHUNK = 500
 
 
-def _insert_new_events(session: Session, records: list[tuple[Any, ...]]) -> int:
-    """Insert events, skipping stored event_ids; returns how many were new.
+def _insert_new_events(session: Session, records: list[tuple[Any, ...]]) -> list[StoredEvent]:
+    """Insert events, skipping stored event_ids; returns the rows that were new.
 
     Rows go to the driver as plain tuples (with SQLAlchemy's own bind processors applied, so values are
     stored exactly as the ORM would store them): per-row SQLAlchemy overhead dominated million-row
-    imports. On PostgreSQL, large batches are streamed with COPY into a temp table and inserted with
+    imports. ``RETURNING`` names exactly the rows this statement inserted, so duplicates never reach
+    the outbox. On PostgreSQL, large batches are streamed with COPY into a temp table and inserted with
     one INSERT … SELECT … ON CONFLICT DO NOTHING.
     """
     if not records:
-        return 0
+        return []
     connection = session.connection()
-    columns = ", ".join(EVENT_COLUMNS)
     if connection.dialect.name == "postgresql" and len(records) >= COPY_MIN_ROWS:
         return _copy_new_events(connection, records)
-    marks = ", ".join(["?" if connection.dialect.paramstyle == "qmark" else "%s"] * len(EVENT_COLUMNS))
-    sql = (
-        f"INSERT INTO interactions ({columns}) VALUES ({marks}) "
-        "ON CONFLICT (tenant_id, event_id) DO NOTHING"
-    )
-    return _counted(connection.exec_driver_sql(sql, records).rowcount, len(records))
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    row_marks = "(" + ", ".join([mark] * len(EVENT_COLUMNS)) + ")"
+    stored: list[StoredEvent] = []
+    for start in range(0, len(records), VALUES_CHUNK):
+        chunk = records[start : start + VALUES_CHUNK]
+        sql = (
+            f"INSERT INTO interactions ({', '.join(EVENT_COLUMNS)}) VALUES "
+            + ", ".join([row_marks] * len(chunk))
+            + f" ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING {RETURNED_COLUMNS}"
+        )
+        params = tuple(value for record in chunk for value in record)
+        stored.extend(StoredEvent(*row) for row in connection.exec_driver_sql(sql, params))
+    return _counted(stored, len(records))
 
 
-def _copy_new_events(connection: Connection, records: list[tuple[Any, ...]]) -> int:
+def _copy_new_events(connection: Connection, records: list[tuple[Any, ...]]) -> list[StoredEvent]:
     columns = ", ".join(EVENT_COLUMNS)
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     cursor.execute(
@@ -250,17 +270,17 @@ def _copy_new_events(connection: Connection, records: list[tuple[Any, ...]]) -> 
             copy.write_row(record)
     cursor.execute(
         f"INSERT INTO interactions ({columns}) SELECT {columns} FROM nextread_event_load "
-        "ON CONFLICT (tenant_id, event_id) DO NOTHING"
+        f"ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING {RETURNED_COLUMNS}"
     )
-    written = cursor.rowcount
+    stored = [StoredEvent(*row) for row in cursor.fetchall()]
     cursor.execute("TRUNCATE nextread_event_load")
-    return _counted(written, len(records))
+    return _counted(stored, len(records))
 
 
-def _counted(rowcount: int, total: int) -> int:
-    if rowcount < 0 or rowcount > total:
-        raise RuntimeError(f"the database driver reported {rowcount} inserted rows for {total}")
-    return rowcount
+def _counted(stored: list[StoredEvent], total: int) -> list[StoredEvent]:
+    if len(stored) > total:
+        raise RuntimeError(f"the database driver reported {len(stored)} inserted rows for {total}")
+    return stored
 
 
 def _datetime_to_db(session: Session) -> Callable[[datetime], Any]:
