@@ -148,6 +148,12 @@ class Settings(BaseSettings):
     worker_retry_base_seconds: float = Field(
         0.1, ge=0, description="First retry delay of a failed event; doubles on each further try."
     )
+    outbox_poll_seconds: float = Field(
+        0.05,
+        gt=0,
+        description="How often the outbox relay looks for unpublished events written by other processes "
+        "(its own process wakes it on commit).",
+    )
 
     @field_validator("llm_shared_fields")
     @classmethod
