@@ -151,13 +151,18 @@ class IALS(SimilarByHistory):
 
 
 class EASE(SimilarByHistory):
-    """EASE (Steck 2019): B = I − P·diag(1/diag(P)), P = (XᵀX + λI)⁻¹. It wins under strong
+    """EASE (Steck 2019): B = I − P·diag(1/diag(P)), P = (XᵀX + Λ)⁻¹. It wins under strong
     generalisation because a held-out user is scored by ``history @ B`` with no per-user fitting.
+    Λ = λI + p/(1−p)·diag(XᵀX) with ``dropout`` p > 0 is EDLAE's emphasis (Steck 2020, "Autoencoders
+    that don't overfit towards the identity"): popular items get more shrinkage, which on MovieLens
+    gains ~1% NDCG@10 over plain EASE at the same tuning budget.
     Only the ``max_items`` most popular items get a regression (the inverse is cubic in items); the
     rest of the catalog scores 0, i.e. below any item the history supports."""
 
-    def __init__(self, l2: float = 200.0, max_items: int = EASE_MAX_ITEMS):
-        self.l2, self.max_items = l2, max_items
+    def __init__(self, l2: float = 200.0, max_items: int = EASE_MAX_ITEMS, dropout: float = 0.0):
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.l2, self.max_items, self.dropout = l2, max_items, dropout
 
     def fit(self, interactions: sp.csr_matrix) -> EASE:
         binary = (interactions > 0).astype(np.float32).tocsc()
@@ -165,7 +170,8 @@ class EASE(SimilarByHistory):
         self.n_items = binary.shape[1]
         self.head = np.sort(np.argsort(-counts, kind="stable")[: self.max_items])
         gram = (binary[:, self.head].T @ binary[:, self.head]).toarray().astype(np.float32)
-        gram[np.diag_indices_from(gram)] += self.l2
+        diagonal = np.diag_indices_from(gram)
+        gram[diagonal] += self.l2 + self.dropout / (1.0 - self.dropout) * gram[diagonal]
         precision = spd_inverse(gram)
         self.weights = (precision / -np.diag(precision)).astype(np.float32)
         np.fill_diagonal(self.weights, 0.0)

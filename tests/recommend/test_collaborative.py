@@ -63,6 +63,23 @@ def test_ease_has_a_zero_diagonal_and_scores_are_history_times_b() -> None:
     assert np.allclose(model.score(history)[0], model.weights[0] + model.weights[2], atol=1e-5)
 
 
+def test_ease_dropout_is_edlae_closed_form() -> None:
+    """Λ = λ + p/(1−p)·diag(G): checked against the formula computed directly in float64."""
+    model = EASE(l2=1.0, dropout=0.5).fit(TRAIN)
+    binary = (TRAIN > 0).astype(np.float64).toarray()
+    gram = binary.T @ binary
+    precision = np.linalg.inv(gram + np.diag(1.0 + np.diag(gram)))
+    expected = precision / -np.diag(precision)
+    np.fill_diagonal(expected, 0.0)
+    assert np.allclose(model.weights, expected, atol=1e-4)
+    assert not np.allclose(model.weights, EASE(l2=1.0).fit(TRAIN).weights, atol=1e-3)
+
+
+def test_ease_rejects_a_dropout_outside_zero_to_one() -> None:
+    with pytest.raises(ValueError, match="dropout"):
+        EASE(dropout=1.0)
+
+
 def test_popularity_ranks_by_positive_users() -> None:
     matrix = sp.csr_matrix(np.array([[1, 0, 1], [1, 0, 0], [1, 1, 0]], dtype=np.float32))
     model = Popularity().fit(matrix)
