@@ -320,3 +320,32 @@ class ItemDailyCount(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     events: Mapped[int] = mapped_column(default=0)
     positive: Mapped[int] = mapped_column(default=0)
+
+
+class JobRun(Base):
+    """One run of a background job (retraining…): who triggered it, how it ended, how long it took."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (Index("ix_job_runs_job_started", "job", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(String(64))
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), default=None)
+    triggered_by: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    duration_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    owner: Mapped[str] = mapped_column(String(128))
+
+
+class JobLock(Base):
+    """A lease on a job name: whoever holds an unexpired row runs the job; a crashed holder's lease
+    simply expires. Plain rows and conditional UPDATEs, so it works the same on SQLite and PostgreSQL."""
+
+    __tablename__ = "job_locks"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column()
