@@ -14,7 +14,16 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from nextread import __version__
-from nextread.api.routers import groups, health, interactions, items, recommendations, search, users
+from nextread.api.routers import (
+    classes,
+    groups,
+    health,
+    interactions,
+    items,
+    recommendations,
+    search,
+    users,
+)
 from nextread.cache import open_cache
 from nextread.config import Settings, get_settings
 from nextread.embed.select import text_embedding_function
@@ -127,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_middleware(app)
     app.include_router(health.router)
     app.include_router(search.router)
+    app.include_router(classes.router)
     # recommendations first: its /v1/items/popular must win over /v1/items/{item_id}
     for module in (recommendations, items, groups, interactions):
         app.include_router(module.router)

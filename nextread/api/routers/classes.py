@@ -1,0 +1,112 @@
+"""Classes and students: a reading list for a whole class, readers like a student, checkout history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+
+from nextread.api.deps import ReaderDep, SessionDep
+from nextread.api.routers.users import find_user
+from nextread.recommend.group_selection import Strategy
+from nextread.recommend.groups import GroupNotFoundError, GroupRecommendations, recommend_for_group
+from nextread.recommend.similar_users import SimilarUser, find_similar_users
+from nextread.store.history import Bucket, CheckoutHistory, HistoryLookupError, query_checkout_history
+
+router = APIRouter(prefix="/v1", tags=["classes"])
+
+
+@router.get(
+    "/groups/{group_id}/recommendations",
+    response_model=GroupRecommendations,
+    summary="One list for a whole class: every student's band covered, tastes balanced, per-student fit",
+)
+def group_recommendations(
+    group_id: str,
+    request: Request,
+    session: SessionDep,
+    principal: ReaderDep,
+    n: Annotated[int, Query(ge=1, le=200, description="Books in the list.")] = 20,
+    min_per_student: Annotated[
+        int, Query(ge=0, le=20, description="Unread books of each student's just-right band in the list.")
+    ] = 2,
+    strategy: Annotated[Strategy, Query(description="How the class's scores are combined.")] = "proportional",
+    max_read_share: Annotated[
+        float, Query(gt=0, le=1, description="Leave out books this share of the class has read.")
+    ] = 0.5,
+    explain: bool = False,
+) -> GroupRecommendations:
+    try:
+        result = recommend_for_group(
+            request.app.state.recommendations,
+            session,
+            principal.tenant_id,
+            group_id,
+            n=n,
+            min_per_student=min_per_student,
+            strategy=strategy,
+            max_read_share=max_read_share,
+            explain=explain,
+        )
+    except GroupNotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    if result is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "the catalog is empty: add items first")
+    return result
+
+
+@router.get(
+    "/users/{user_id}/similar",
+    response_model=list[SimilarUser],
+    summary="Readers most like this one (co-reading and level), within this tenant only",
+)
+def similar_users(
+    user_id: str,
+    session: SessionDep,
+    principal: ReaderDep,
+    n: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> list[SimilarUser]:
+    user = find_user(session, principal.tenant_id, user_id)
+    return find_similar_users(session, principal.tenant_id, user, n)
+
+
+@router.get(
+    "/history",
+    response_model=CheckoutHistory,
+    summary="Checkout history per student, class, book and time window, with trends",
+)
+def history(
+    session: SessionDep,
+    principal: ReaderDep,
+    user: Annotated[str | None, Query(description="A student's id.")] = None,
+    group: Annotated[str | None, Query(description="A class's id: its members' events.")] = None,
+    item: Annotated[str | None, Query(description="A book's id.")] = None,
+    since: Annotated[datetime | None, Query(description="From this time on (ISO-8601).")] = None,
+    until: Annotated[datetime | None, Query(description="Before this time (ISO-8601).")] = None,
+    type: Annotated[str, Query(description="Comma-separated interaction types.")] = "checkout",
+    bucket: Annotated[Bucket, Query(description="Trend period.")] = "week",
+    limit: Annotated[int, Query(ge=1, le=1000, description="Events per page.")] = 50,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    top: Annotated[int, Query(ge=1, le=100, description="How many top books and tags.")] = 10,
+) -> CheckoutHistory:
+    types = [part.strip().lower() for part in type.split(",") if part.strip()]
+    try:
+        return query_checkout_history(
+            session,
+            principal.tenant_id,
+            user=user,
+            group=group,
+            item=item,
+            since=since,
+            until=until,
+            types=types,
+            bucket=bucket,
+            limit=limit,
+            cursor=cursor,
+            top=top,
+        )
+    except HistoryLookupError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
