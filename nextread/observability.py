@@ -6,7 +6,7 @@ import logging
 import sys
 
 import structlog
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
     "nextread_http_requests_total", "HTTP requests handled", ["method", "route", "status"]
@@ -19,6 +19,21 @@ HTTP_LATENCY = Histogram(
 )
 IMPORT_ROWS = Counter("nextread_import_rows_total", "Rows read by imports", ["kind", "outcome"])
 IMPORT_DURATION = Histogram("nextread_import_duration_seconds", "Duration of whole imports", ["kind"])
+EVENTS_PROCESSED = Counter("nextread_events_processed_total", "Events a worker handled and acked", ["group"])
+EVENTS_FAILED = Counter(
+    "nextread_events_failed_total", "Failed tries at handling an event (outages and errors)", ["group"]
+)
+EVENTS_RETRIED = Counter("nextread_events_retried_total", "Events tried again after a failure", ["group"])
+EVENTS_DEAD_LETTERED = Counter(
+    "nextread_events_dead_lettered_total", "Events parked on the dead-letter stream", ["group"]
+)
+EVENT_LAG = Gauge("nextread_event_lag", "Events published but not yet acked by the consumer group", ["group"])
+EVENT_BATCH_DURATION = Histogram(
+    "nextread_event_batch_duration_seconds",
+    "Time to handle one consumed batch, retries included",
+    ["group"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 
 
 def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
