@@ -32,6 +32,7 @@ from nextread.recommend.registry import ModelRegistry
 from nextread.recommend.service import RecommendationService
 from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade
 from nextread.store.tenants import ensure_tenant, register_api_key
+from nextread.ui import mount_ui
 
 REQUEST_ID_HEADER = "X-Request-ID"
 log = get_logger("nextread.api")
@@ -141,4 +142,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (recommendations, items, groups, interactions):
         app.include_router(module.router)
     app.include_router(users.router, dependencies=[Depends(users.invalidate_written_user)])
+    mount_ui(app, settings)  # the dashboard at /ui, after the API routes so they keep precedence
     return app

@@ -171,8 +171,10 @@ def import_file(
     fmt: str | None = None,
     errors_path: Path | None = None,
     rejected_path: Path | None = None,
+    on_batch: Callable[[ImportReport], None] | None = None,
 ) -> ImportReport:
-    """Raises :class:`FileError` (before writing anything) when the file or mapping cannot be used."""
+    """Raises :class:`FileError` (before writing anything) when the file or mapping cannot be used.
+    ``on_batch`` sees the report after each written batch (a progress bar)."""
     settings = settings or get_settings()
     path = Path(path)
     if kind not in KINDS:
@@ -189,7 +191,7 @@ def import_file(
         bound = _bind(spec, kind, source.columns, path)
         report.ignored_columns = bound.ignored
         sinks = _Sinks(report, errors_path, rejected_path, source.columns)
-        writer = _BatchWriter(kind, settings, session_factory, tenant_id, sinks)
+        writer = _BatchWriter(kind, settings, session_factory, tenant_id, sinks, on_batch)
         try:
             _run(source, bound, KINDS[kind], writer, batch_size, sinks)
         finally:
@@ -228,7 +230,9 @@ class _BatchWriter:
         session_factory: sessionmaker[Session],
         tenant_id: int,
         sinks: _Sinks,
+        on_batch: Callable[[ImportReport], None] | None = None,
     ) -> None:
+        self._on_batch = on_batch
         self._cache = IdCache() if kind == "interactions" else None
         self._write: Writer = (
             partial(write_interactions, auto_create_users=settings.auto_create_users, id_cache=self._cache)
@@ -264,6 +268,8 @@ class _BatchWriter:
         for index, (name, reason) in sorted(result.errors.items()):
             pending = batch[index]
             self._sinks.reject(pending.line, [(name, reason)], pending.raw)
+        if self._on_batch is not None:
+            self._on_batch(report)
 
     def close(self) -> None:
         try:

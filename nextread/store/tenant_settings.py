@@ -4,23 +4,21 @@ so every API process sees a change on its next read, with no restart."""
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from nextread.levels import Scale
 from nextread.recommend.hybrid import Weights
 from nextread.store.models import InteractionTypeWeight, TenantSetting
-
-LevelScale = Literal["grade", "lexile", "guided_reading"]
 
 
 class TenantSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     weights: Weights = Field(default_factory=Weights)
-    level_scale: LevelScale = "grade"
+    # None: the process-wide NEXTREAD_LEVEL_SCALE.
+    level_scale: Scale | None = None
     llm_enabled: bool = False
 
 

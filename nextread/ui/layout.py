@@ -1,0 +1,80 @@
+"""The frame every staff page shares: a header with navigation that wraps on narrow screens."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import HTTPException
+from nicegui import run, ui
+
+from nextread.store.accounts import Identity
+from nextread.ui.auth import ADMINS, CURATORS
+from nextread.ui.context import db, error_text, url
+
+T = TypeVar("T")
+NAV = [
+    ("Overview", "/overview", None),
+    ("Students", "/students", None),
+    ("Classes", "/classes", None),
+    ("Catalog", "/catalog", None),
+    ("Import", "/import", CURATORS),
+    ("Settings", "/settings", ADMINS),
+]
+PRINT_CSS = """
+@media print {
+  .q-header, .no-print, .nicegui-error-popup { display: none !important; }
+  .q-page-container { padding-top: 0 !important; }
+  body { background: white; }
+}
+"""
+
+
+def frame(identity: Identity, title: str) -> None:
+    ui.add_css(PRINT_CSS)
+    ui.page_title(f"{title} · nextread")
+    with ui.header().classes("items-center flex-wrap gap-x-4 gap-y-1 bg-indigo-700 px-4 py-2"):
+        ui.link("📚 nextread", url("/overview")).classes("text-white text-lg font-bold no-underline")
+        with ui.row().classes("flex-wrap gap-x-3 gap-y-0").props('role="navigation" aria-label="Main"'):
+            for label, path, roles in NAV:
+                if roles is None or identity.role in roles:
+                    ui.link(label, url(path)).classes("text-white no-underline hover:underline")
+        ui.space()
+        ui.label(f"{identity.name} ({identity.role})").classes("text-indigo-100 text-sm")
+        ui.link("Sign out", url("/logout")).classes("text-white text-sm")
+    ui.label(title).classes("text-2xl font-semibold").props('role="heading" aria-level="1"')
+
+
+def unavailable(what: str, why: str) -> None:
+    with ui.card().classes("bg-amber-50 w-full").props('role="status"'):
+        ui.label(f"{what}: unavailable").classes("font-semibold")
+        ui.label(why).classes("text-sm text-gray-700")
+
+
+async def load(function: Callable[..., T], *args: Any) -> T | None:
+    """Run a database-bound function off the event loop; an API error becomes a notification."""
+    try:
+        return await run.io_bound(_in_session, function, *args)
+    except HTTPException as exc:
+        ui.notify(error_text(exc), type="warning")
+        return None
+
+
+def _in_session(function: Callable[..., T], *args: Any) -> T:
+    with db() as session:
+        return function(session, *args)
+
+
+def link_cell(table: ui.table, column: str, prefix: str, css_class: str) -> None:
+    """Make a table column a real link (keyboard-focusable, opens in a new tab on demand)."""
+    href = url(prefix)
+    table.add_slot(
+        f"body-cell-{column}",
+        f"""<q-td :props="props"><a class="{css_class}" """
+        f""":href="'{href}' + encodeURIComponent(props.row.id)">{{{{ props.value }}}}</a></q-td>""",
+    )
+
+
+async def connected() -> None:
+    """Send the page now and fill in slow parts over the websocket, so the page shows at once."""
+    await ui.context.client.connected(timeout=30)

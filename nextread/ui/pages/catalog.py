@@ -1,0 +1,222 @@
+"""Catalog: search with filters, and a book's page (similar books, level given or estimated, readers
+in aggregate, staff pick, metadata editing for curators)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import HTTPException
+from fastapi.responses import Response
+from nicegui import ui
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from nextread.api.patching import apply_patch
+from nextread.schemas import ItemPatch
+from nextread.store.accounts import Identity
+from nextread.ui import data, levels
+from nextread.ui.auth import CURATORS, STAFF, guard, principal
+from nextread.ui.context import api_request, call_route, settings, url
+from nextread.ui.layout import connected, frame, link_cell, load, unavailable
+
+try:  # hybrid full-text + semantic search ships separately; without it the page browses by title
+    from nextread.api.routers import search as search_routes
+except ImportError:  # pragma: no cover - depends on the installed engine
+    search_routes = None
+
+RESULT_COLUMNS = [
+    {"name": "title", "label": "Title", "field": "title", "align": "left", "sortable": True},
+    {"name": "authors", "label": "Authors", "field": "authors", "align": "left"},
+    {"name": "level", "label": "Level", "field": "level", "sortable": True},
+    {"name": "tags", "label": "Tags", "field": "tags", "align": "left"},
+    {"name": "staff_pick", "label": "Pick", "field": "staff_pick"},
+    {"name": "copies", "label": "Copies", "field": "copies"},
+]
+EDITABLE = [
+    ("title", "Title"),
+    ("authors", "Authors (comma-separated)"),
+    ("description", "Description"),
+    ("tags", "Tags (comma-separated)"),
+    ("lexile", "Lexile"),
+    ("guided_reading_level", "Guided reading level (A–Z)"),
+    ("grade_min", "Lowest grade"),
+    ("grade_max", "Highest grade"),
+    ("available_copies", "Copies on the shelf"),
+    ("cover_url", "Cover image URL"),
+]
+
+
+def find_books(session: Session, identity: Identity, query: dict[str, Any]) -> list[dict[str, Any]]:
+    """The API's own search when there is a query; otherwise the catalog by title, with the filters."""
+    if not query["q"].strip() or search_routes is None:
+        return data.catalog_page(
+            session, identity.tenant_id, query["q"], query["tag"], query["level_min"], query["level_max"]
+        )
+    answer = call_route(
+        search_routes.search,
+        request=api_request(),
+        session=session,
+        principal=principal(identity),
+        settings=settings(),
+        q=query["q"],
+        level_min=None if query["level_min"] is None else str(query["level_min"]),
+        level_max=None if query["level_max"] is None else str(query["level_max"]),
+        tags=query["tag"] or None,
+        available=True if query["available"] else None,
+    )
+    return [
+        {
+            "id": hit.id,
+            "title": hit.title,
+            "authors": ", ".join(hit.authors),
+            "level": hit.level_shown.label if hit.level_shown else "",
+            "tags": ", ".join(hit.tags[:4]),
+            "staff_pick": "",
+            "copies": hit.available_copies,
+        }
+        for hit in answer.data
+    ]
+
+
+@ui.page("/catalog")
+async def catalog_page(q: str = "") -> Response | None:
+    identity = guard(STAFF)
+    if not isinstance(identity, Identity):
+        return identity
+    frame(identity, "Catalog")
+    if search_routes is None:
+        unavailable(
+            "Semantic search", "the search engine is not installed; showing title and description matches"
+        )
+    query: dict[str, Any] = {"q": q, "tag": "", "level_min": None, "level_max": None, "available": False}
+    with ui.row().classes("w-full flex-wrap items-end gap-2"):
+        text = ui.input("Search", value=q, placeholder="funny dragon books for 2nd grade").classes("grow")
+        text.props('clearable aria-label="Search the catalog" data-testid="catalog-search"')
+        tag = ui.input("Tag").classes("w-32")
+        low = ui.number("Level from", min=0, max=13, step=0.5).classes("w-28")
+        high = ui.number("Level to", min=0, max=13, step=0.5).classes("w-28")
+        available = ui.checkbox("On the shelf")
+        go = ui.button("Search", icon="search")
+    table = ui.table(columns=RESULT_COLUMNS, rows=[], row_key="id", pagination=20).classes("w-full")
+    link_cell(table, "title", "/catalog/", "catalog-hit")
+
+    async def run_search() -> None:
+        query.update(q=text.value or "", tag=tag.value or "", level_min=low.value, level_max=high.value)
+        query["available"] = available.value
+        table.rows = await load(find_books, identity, dict(query)) or []
+        table.update()
+
+    go.on_click(run_search)
+    text.on("keydown.enter", run_search)
+    await run_search()
+    return None
+
+
+def book_details(session: Session, identity: Identity, item_id: str) -> dict[str, Any]:
+    item = data.book(session, identity, item_id)
+    scale = levels.school_scale(session, identity.tenant_id)
+    given = data.book_level(item)
+    return {
+        "item": {column.name: getattr(item, column.name) for column in item.__table__.c},
+        "given": None if given is None else levels.shown(given, scale),
+        "estimated": None
+        if getattr(item, "estimated_level", None) is None
+        else levels.shown(item.estimated_level, scale),
+        "confidence": getattr(item, "estimated_level_confidence", None),
+        "readers": data.readers_of(session, identity.tenant_id, item.id),
+    }
+
+
+def save_book(session: Session, identity: Identity, item_id: str, changes: dict[str, Any]) -> bool:
+    """Validated by the API's PATCH model and applied by the same function as ``PATCH /v1/items/{id}``."""
+    try:
+        body = ItemPatch.model_validate(changes)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise HTTPException(422, f"{'.'.join(map(str, error['loc']))}: {error['msg']}") from exc
+    apply_patch(data.book(session, identity, item_id), body)
+    session.flush()
+    return True
+
+
+@ui.page("/catalog/{item_id}")
+async def book_page(item_id: str) -> Response | None:
+    identity = guard(STAFF)
+    if not isinstance(identity, Identity):
+        return identity
+    details = await load(book_details, identity, item_id)
+    if details is None:
+        frame(identity, "Book not found")
+        return None
+    item = details["item"]
+    frame(identity, item["title"])
+    with ui.row().classes("w-full flex-wrap gap-4 items-start"):
+        with ui.card().classes("grow min-w-[300px] max-w-2xl"):
+            if item["cover_url"]:
+                ui.image(item["cover_url"]).props(f'alt="Cover of {item["title"].replace(chr(34), chr(39))}"')
+            ui.label("by " + ", ".join(item["authors"] or ["unknown"])).classes("text-gray-700")
+            ui.label(item["description"] or "").classes("text-sm")
+            ui.label("Tags: " + ", ".join(item["tags"] or [])).classes("text-sm")
+            _level_lines(details)
+            copies = item["available_copies"]
+            ui.label(f"Copies on the shelf: {'?' if copies is None else copies}")
+            if identity.role in CURATORS:
+                pick = ui.switch("Staff pick", value=bool(item["staff_pick"])).props(
+                    'data-testid="staff-pick"'
+                )
+
+                async def toggle(event: Any) -> None:
+                    if await load(save_book, identity, item_id, {"staff_pick": event.value}):
+                        ui.notify("Staff pick on" if event.value else "Staff pick off", type="positive")
+
+                pick.on_value_change(toggle)
+            else:
+                ui.label("★ Staff pick" if item["staff_pick"] else "")
+        with ui.card().classes("min-w-[240px]"):
+            ui.label("Who reads it (counts only)").classes("font-semibold")
+            for kind, count in sorted(details["readers"]["by_type"].items()):
+                ui.label(f"{count} students: {kind}").classes("text-sm")
+            ui.separator()
+            for name, count in details["readers"]["by_class"].items():
+                ui.label(f"{name}: {count}").classes("text-sm")
+    if identity.role in CURATORS:
+        _editor(identity, item_id, item)
+    ui.label("Similar books").classes("text-xl font-semibold mt-4")
+    await connected()
+    similar = await load(data.similar, identity, item_id)
+    with ui.row().classes("flex-wrap gap-2"):
+        for row in similar or []:
+            ui.link(row["title"], url(f"/catalog/{row['id']}")).classes(
+                "similar-book border rounded px-2 py-1"
+            )
+    return None
+
+
+def _level_lines(details: dict[str, Any]) -> None:
+    if details["given"]:
+        ui.label(f"Level (given): {details['given']}").classes("font-medium")
+    if details["estimated"]:
+        confidence = details["confidence"]
+        suffix = f", confidence {confidence:.0%}" if confidence is not None else ""
+        ui.label(f"Level (estimated by nextread): {details['estimated']}{suffix}").classes("font-medium")
+    if not details["given"] and not details["estimated"]:
+        ui.label("Level: unknown")
+
+
+def _editor(identity: Identity, item_id: str, item: dict[str, Any]) -> None:
+    with ui.expansion("Edit details", icon="edit").classes("w-full max-w-2xl"):
+        fields = {}
+        for name, label in EDITABLE:
+            value = item[name]
+            if isinstance(value, list):
+                value = ", ".join(value)
+            fields[name] = ui.input(label, value="" if value is None else str(value)).classes("w-full")
+
+        async def save() -> None:
+            changes = {name: (field.value if field.value != "" else None) for name, field in fields.items()}
+            for name in ("authors", "tags"):
+                changes[name] = changes[name] or []
+            if await load(save_book, identity, item_id, changes):
+                ui.notify("Saved", type="positive")
+
+        ui.button("Save changes", icon="save", on_click=save)

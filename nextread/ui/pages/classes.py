@@ -1,0 +1,182 @@
+"""Classes: the class list, a class's recommendations with per-student fit, and a printable reading
+list built from them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.responses import Response
+from nicegui import ui
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from nextread.store.accounts import Identity
+from nextread.store.models import Group, GroupMember, Item
+from nextread.ui import data
+from nextread.ui.auth import STAFF, guard
+from nextread.ui.context import service, url
+from nextread.ui.layout import connected, frame, link_cell, load, unavailable
+
+try:  # the class-list engine ships separately; without it the page says so instead of guessing
+    from nextread.recommend.groups import recommend_for_group
+except ImportError:  # pragma: no cover - depends on the installed engine
+    recommend_for_group = None
+
+CLASS_LIST_SIZE = 15
+CLASS_COLUMNS = [
+    {"name": "name", "label": "Class", "field": "name", "sortable": True, "align": "left"},
+    {"name": "teacher", "label": "Teacher", "field": "teacher", "sortable": True, "align": "left"},
+    {"name": "grade", "label": "Grade", "field": "grade", "sortable": True},
+    {"name": "students", "label": "Students", "field": "students", "sortable": True},
+]
+
+
+def list_classes(session: Session, tenant_id: int) -> list[dict[str, Any]]:
+    sizes = dict(
+        session.execute(
+            select(GroupMember.group_id, func.count())
+            .join(Group)
+            .where(Group.tenant_id == tenant_id)
+            .group_by(GroupMember.group_id)
+        ).all()
+    )
+    groups = session.scalars(
+        select(Group).where(Group.tenant_id == tenant_id).order_by(Group.grade, Group.name)
+    )
+    return [
+        {
+            "id": group.external_id,
+            "name": group.name,
+            "teacher": group.teacher or "",
+            "grade": data._grade_label(group.grade),
+            "students": sizes.get(group.id, 0),
+        }
+        for group in groups
+    ]
+
+
+def class_recommendations(session: Session, identity: Identity, group_id: str) -> Any:
+    try:
+        return recommend_for_group(
+            service(), session, identity.tenant_id, group_id, n=CLASS_LIST_SIZE, explain=True
+        )
+    except LookupError as exc:
+        from fastapi import HTTPException
+
+        raise HTTPException(404, str(exc)) from exc
+
+
+def class_name(session: Session, tenant_id: int, group_id: str) -> str | None:
+    return session.scalar(
+        select(Group.name).where(Group.tenant_id == tenant_id, Group.external_id == group_id)
+    )
+
+
+def books_by_id(session: Session, tenant_id: int, ids: list[str]) -> list[dict[str, Any]]:
+    items = {
+        item.external_id: item
+        for item in session.scalars(
+            select(Item).where(Item.tenant_id == tenant_id, Item.external_id.in_(ids))
+        )
+    }
+    return [data.book_row(items[i], data.book_level(items[i])) for i in ids if i in items]
+
+
+@ui.page("/classes")
+async def classes_page() -> Response | None:
+    identity = guard(STAFF)
+    if not isinstance(identity, Identity):
+        return identity
+    frame(identity, "Classes")
+    rows = await load(list_classes, identity.tenant_id) or []
+    table = ui.table(columns=CLASS_COLUMNS, rows=rows, row_key="id").classes("w-full")
+    link_cell(table, "name", "/classes/", "class-link")
+    return None
+
+
+@ui.page("/classes/{group_id}")
+async def class_page(group_id: str) -> Response | None:
+    identity = guard(STAFF)
+    if not isinstance(identity, Identity):
+        return identity
+    name = await load(class_name, identity.tenant_id, group_id)
+    frame(identity, name or "Class not found")
+    if name is None:
+        return None
+    await connected()
+    if recommend_for_group is None:
+        unavailable(
+            "Class recommendations", "the class-list engine (nextread.recommend.groups) is not installed"
+        )
+        return None
+    answer = await load(class_recommendations, identity, group_id)
+    if answer is None:
+        ui.label("No recommendations: the catalog is empty or no model is trained yet.")
+        return None
+    metrics = answer.metrics
+    ui.label(
+        f"{metrics.students} students · coverage {metrics.coverage:.0%} · "
+        f"mean fit {metrics.mean_utility:.2f} · already read {metrics.already_read_share:.0%}"
+    ).classes("text-gray-700")
+    chosen: set[str] = set()
+    with ui.row().classes("items-center gap-2 no-print"):
+        ui.label("Tick books, then print them as a reading list.")
+        print_button = ui.button("Print reading list", icon="print")
+        print_button.props('data-testid="print-list"')
+    print_button.on_click(
+        lambda: ui.navigate.to(url(f"/classes/{group_id}/print?items={','.join(sorted(chosen))}"))
+    )
+    for book in answer.data:
+        with ui.card().classes("w-full"):
+            with ui.row().classes("items-center gap-2 w-full"):
+                ui.checkbox(
+                    on_change=lambda event, book_id=book.id: (
+                        chosen.add(book_id) if event.value else chosen.discard(book_id)
+                    )
+                ).props(f'aria-label="Add {book.title.replace(chr(34), chr(39))} to the reading list"')
+                ui.link(book.title, url(f"/catalog/{book.id}")).classes("font-semibold class-book")
+                ui.label(", ".join(book.authors)).classes("text-gray-600")
+                ui.space()
+                ui.label(f"fits {len(book.fits)} · read by {book.read_by}").classes("text-sm")
+            if book.explanation:
+                ui.label(book.explanation).classes("text-sm text-gray-700")
+            with ui.expansion("Per-student fit").classes("w-full text-sm"):
+                ui.table(
+                    columns=[
+                        {"name": "name", "label": "Student", "field": "name", "align": "left"},
+                        {"name": "band", "label": "In band", "field": "band"},
+                        {"name": "read", "label": "Read", "field": "read"},
+                        {"name": "rank", "label": "Their rank", "field": "rank"},
+                        {"name": "score", "label": "Score", "field": "score"},
+                    ],
+                    rows=[
+                        {
+                            "name": s.display_name or s.id,
+                            "band": "yes" if s.in_band else "",
+                            "read": "yes" if s.has_read else "",
+                            "rank": s.rank or "",
+                            "score": "" if s.score is None else f"{s.score:.2f}",
+                        }
+                        for s in book.students
+                    ],
+                ).props("dense flat")
+    return None
+
+
+@ui.page("/classes/{group_id}/print")
+async def print_page(group_id: str, items: str = "") -> Response | None:
+    """A plain page that prints well (print CSS hides the navigation)."""
+    identity = guard(STAFF)
+    if not isinstance(identity, Identity):
+        return identity
+    name = await load(class_name, identity.tenant_id, group_id)
+    frame(identity, f"Reading list · {name or group_id}")
+    books = await load(books_by_id, identity.tenant_id, [i for i in items.split(",") if i]) or []
+    ui.button("Print", icon="print", on_click=lambda: ui.run_javascript("window.print()")).classes("no-print")
+    if not books:
+        ui.label("No books chosen: go back and tick some.")
+    with ui.element("ol").classes("list-decimal pl-6 text-lg").props('data-testid="reading-list"'):
+        for book in books:
+            with ui.element("li").classes("py-1"):
+                ui.label(f"{book['title']} — {book['authors']}").classes("reading-list-item")
+    return None

@@ -1,0 +1,57 @@
+"""Sign in with a username and password, or with one of the tenant's API keys."""
+
+from __future__ import annotations
+
+from fastapi.responses import RedirectResponse, Response
+from nicegui import run, ui
+
+from nextread.store.accounts import Identity
+from nextread.ui.auth import Pointer, check_key, check_password, current_identity, home_of, remember, sign_out
+from nextread.ui.context import url
+
+
+@ui.page("/")
+def root() -> Response:
+    identity = current_identity()
+    return RedirectResponse(home_of(identity) if identity else url("/login"))
+
+
+@ui.page("/logout")
+def logout() -> Response:
+    sign_out()
+    return RedirectResponse(url("/login"))
+
+
+@ui.page("/login")
+def login() -> None:
+    ui.page_title("Sign in · nextread")
+
+    async def with_password() -> None:
+        _finish(await run.io_bound(check_password, username.value or "", password.value or ""))
+
+    async def with_key() -> None:
+        _finish(await run.io_bound(check_key, key.value or ""))
+
+    with ui.card().classes("mx-auto mt-12 w-full max-w-md"):
+        ui.label("📚 nextread").classes("text-2xl font-bold").props('role="heading" aria-level="1"')
+        with ui.tabs().classes("w-full") as tabs:
+            account_tab = ui.tab("Username")
+            key_tab = ui.tab("API key")
+        with ui.tab_panels(tabs, value=account_tab).classes("w-full"):
+            with ui.tab_panel(account_tab):
+                username = ui.input("Username").props("autofocus autocomplete=username").classes("w-full")
+                password = ui.input("Password", password=True).props("autocomplete=current-password")
+                password.classes("w-full").on("keydown.enter", with_password)
+                ui.button("Sign in", on_click=with_password).classes("w-full mt-2")
+            with ui.tab_panel(key_tab):
+                key = ui.input("API key", password=True).classes("w-full").on("keydown.enter", with_key)
+                ui.button("Sign in with key", on_click=with_key).classes("w-full mt-2")
+
+
+def _finish(found: tuple[Identity, Pointer] | None) -> None:
+    if found is None:
+        ui.notify("That did not match an account or key.", type="negative")
+        return
+    identity, pointer = found
+    remember(pointer)
+    ui.navigate.to(home_of(identity))

@@ -1,0 +1,92 @@
+"""Overview: counts, activity per day, top books, active students, the serving model, runtime health."""
+
+from __future__ import annotations
+
+from fastapi.responses import Response
+from nicegui import ui
+
+from nextread.store.accounts import Identity
+from nextread.ui import data, health
+from nextread.ui.auth import STAFF, guard
+from nextread.ui.context import url
+from nextread.ui.layout import connected, frame, load, unavailable
+
+
+@ui.page("/overview")
+async def overview_page() -> Response | None:
+    identity = guard(STAFF)
+    if not isinstance(identity, Identity):
+        return identity
+    frame(identity, "Overview")
+    await connected()
+    info = await load(data.overview, identity)
+    if info is None:
+        return None
+    with ui.row().classes("flex-wrap gap-4"):
+        for name, count in info.counts.items():
+            _stat(name.capitalize(), f"{count:,}")
+        _stat("Active students (30 days)", f"{info.active_students:,}")
+    with ui.row().classes("w-full flex-wrap gap-4 items-start"):
+        with ui.card().classes("grow min-w-[300px]"):
+            ui.label("Interactions per day").classes("font-semibold")
+            ui.echart(
+                {
+                    "xAxis": {"type": "category", "data": [day for day, _ in info.per_day]},
+                    "yAxis": {"type": "value"},
+                    "tooltip": {"trigger": "axis"},
+                    "series": [{"type": "bar", "data": [n for _, n in info.per_day], "name": "events"}],
+                }
+            ).classes("w-full h-64")
+        with ui.card().classes("min-w-[280px]"):
+            window = "this month" if info.top_window_days else "all time"
+            ui.label(f"Top books ({window})").classes("font-semibold")
+            for row in info.top_books:
+                with ui.row().classes("gap-2"):
+                    ui.link(row["title"], url(f"/catalog/{row['id']}"))
+                    ui.label(f"{int(row['score'])} readers").classes("text-gray-500 text-sm")
+    with ui.row().classes("w-full flex-wrap gap-4 items-start"):
+        _model_card(info.model)
+        _health_cards()
+    return None
+
+
+def _stat(label: str, value: str) -> None:
+    with ui.card().classes("min-w-[140px]"):
+        ui.label(value).classes("text-3xl font-bold text-indigo-700")
+        ui.label(label).classes("text-gray-600")
+
+
+def _model_card(model: dict | None) -> None:
+    with ui.card().classes("min-w-[280px]"):
+        ui.label("Model").classes("font-semibold")
+        if model is None:
+            ui.label("No model trained yet: the first recommendation request trains one.")
+            return
+        ui.label(f"Version {model['version']} · {model['params'].get('cf_model', '')}")
+        trained = f"{model['created_at']:%Y-%m-%d %H:%M}"
+        ui.label(f"{model['n_users']} readers × {model['n_items']} books, trained {trained}")
+        metrics = {k: v for k, v in (model["metrics"] or {}).items() if isinstance(v, int | float)}
+        if metrics:
+            for name, value in sorted(metrics.items()):
+                ui.label(f"{name}: {value:.4g}").classes("text-sm")
+        else:
+            ui.label("No offline metrics recorded for this version (run `nextread evaluate`).").classes(
+                "text-sm"
+            )
+
+
+def _health_cards() -> None:
+    lag = health.event_lag()
+    hit_rate = health.cache_hit_rate()
+    with ui.card().classes("min-w-[240px]"):
+        ui.label("Event lag").classes("font-semibold")
+        if lag.available:
+            ui.label(lag.text)
+        else:
+            unavailable("Event lag", lag.text)
+    with ui.card().classes("min-w-[240px]"):
+        ui.label("Cache hit rate").classes("font-semibold")
+        if hit_rate.available:
+            ui.label(hit_rate.text)
+        else:
+            unavailable("Cache hit rate", hit_rate.text)

@@ -1,0 +1,157 @@
+"""Settings (admins): the school's scoring weights, interaction-type weights, level scale and LLM
+switch, saved in the database and used by the next request; dashboard accounts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import HTTPException
+from fastapi.responses import Response
+from nicegui import run, ui
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from nextread.levels import SCALES
+from nextread.recommend.hybrid import Weights
+from nextread.store.accounts import ACCOUNT_ROLES, AccountError, Identity, create_account, list_accounts
+from nextread.store.tenant_settings import (
+    TenantSettings,
+    load_tenant_settings,
+    save_interaction_weights,
+    save_tenant_settings,
+)
+from nextread.store.tenants import interaction_weights
+from nextread.ui.auth import ADMINS, guard
+from nextread.ui.context import service
+from nextread.ui.layout import frame, load
+
+
+def current(session: Session, tenant_id: int) -> tuple[TenantSettings, dict[str, tuple[float, bool]]]:
+    return load_tenant_settings(session, tenant_id), interaction_weights(session, tenant_id)
+
+
+def save(
+    session: Session, tenant_id: int, values: dict[str, Any], types: dict[str, tuple[float, bool]]
+) -> bool:
+    try:
+        chosen = TenantSettings.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise HTTPException(422, f"{'.'.join(map(str, error['loc']))}: {error['msg']}") from exc
+    save_tenant_settings(session, tenant_id, chosen)
+    save_interaction_weights(session, tenant_id, types)
+    return True
+
+
+def add_account(session: Session, tenant_id: int, fields: dict[str, str]) -> str:
+    try:
+        account = create_account(
+            session,
+            tenant_id,
+            fields["username"],
+            fields["password"],
+            fields["role"],
+            fields["student"] or None,
+        )
+    except AccountError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return account.username
+
+
+def accounts(session: Session, tenant_id: int) -> list[dict[str, Any]]:
+    return [
+        {"username": account.username, "role": account.role, "student": student or ""}
+        for account, student in list_accounts(session, tenant_id)
+    ]
+
+
+@ui.page("/settings")
+async def settings_page() -> Response | None:
+    identity = guard(ADMINS)
+    if not isinstance(identity, Identity):
+        return identity
+    frame(identity, "Settings")
+    loaded = await load(current, identity.tenant_id)
+    if loaded is None:
+        return None
+    stored, types = loaded
+    weights: dict[str, Any] = {}
+    with ui.card().classes("w-full max-w-3xl"):
+        ui.label("Scoring weights (how much each signal counts)").classes("font-semibold")
+        with ui.grid(columns=3).classes("w-full gap-2"):
+            for name, value in stored.weights.model_dump().items():
+                weights[name] = ui.number(name, value=value, min=0, max=10, step=0.05).props(
+                    f'data-testid="setting-weight-{name}"'
+                )
+        ui.button(
+            "Reset to defaults",
+            on_click=lambda: [
+                w.set_value(v) for w, v in zip(weights.values(), Weights().model_dump().values(), strict=True)
+            ],
+        ).props("flat")
+    type_rows: dict[str, tuple[Any, Any]] = {}
+    with ui.card().classes("w-full max-w-3xl"):
+        ui.label("Interaction-type weights (used at the next training)").classes("font-semibold")
+        with ui.grid(columns="auto 8rem auto").classes("items-center gap-2"):
+            for type_, (weight, positive) in sorted(types.items()):
+                ui.label(type_)
+                type_rows[type_] = (
+                    ui.number(value=weight, step=0.5).props(f'aria-label="weight of {type_}"'),
+                    ui.checkbox("counts as liked", value=positive),
+                )
+    with ui.card().classes("w-full max-w-3xl"):
+        scale = ui.select(
+            {"": "server default", **{name: name for name in SCALES}},
+            value=stored.level_scale or "",
+            label="Reading-level scale shown to staff",
+        ).classes("w-64")
+        llm = ui.switch("Use the configured LLM for re-ranking and explanations", value=stored.llm_enabled)
+
+    async def on_save() -> None:
+        values = {
+            "weights": {name: float(field.value or 0) for name, field in weights.items()},
+            "level_scale": scale.value or None,
+            "llm_enabled": llm.value,
+        }
+        chosen_types = {t: (float(w.value or 0), bool(p.value)) for t, (w, p) in type_rows.items()}
+        if await load(save, identity.tenant_id, values, chosen_types):
+            service().forget_tenant_settings(identity.tenant_id)
+            ui.notify("Saved: new recommendations use these settings now", type="positive")
+
+    async def retrain() -> None:
+        ui.notify("Training a new model version…")
+        version = await run.io_bound(service().registry.train, identity.tenant_id)
+        ui.notify(f"Model version {version.version} is ready", type="positive")
+
+    with ui.row().classes("gap-2"):
+        ui.button("Save settings", icon="save", on_click=on_save).props('data-testid="save-settings"')
+        ui.button("Retrain now", icon="model_training", on_click=retrain).props("outline")
+    await _accounts_section(identity)
+    return None
+
+
+async def _accounts_section(identity: Identity) -> None:
+    with ui.card().classes("w-full max-w-3xl"):
+        ui.label("Dashboard accounts").classes("font-semibold")
+        table = ui.table(
+            columns=[
+                {"name": n, "label": n.capitalize(), "field": n, "align": "left"}
+                for n in ("username", "role", "student")
+            ],
+            rows=await load(accounts, identity.tenant_id) or [],
+        ).classes("w-full")
+        with ui.row().classes("flex-wrap items-end gap-2"):
+            username = ui.input("Username")
+            password = ui.input("Password (8+ characters)", password=True)
+            role = ui.select(list(ACCOUNT_ROLES), value="librarian", label="Role").classes("w-36")
+            student = ui.input("Student id (student accounts)")
+
+        async def create() -> None:
+            fields = {"username": username.value, "password": password.value, "role": role.value}
+            fields["student"] = student.value
+            if await load(add_account, identity.tenant_id, fields):
+                ui.notify(f"Account {username.value} created", type="positive")
+                table.rows = await load(accounts, identity.tenant_id) or []
+                password.set_value("")
+
+        ui.button("Create account", icon="person_add", on_click=create)
