@@ -27,6 +27,8 @@ from nextread.api.routers import (
 from nextread.cache import open_cache
 from nextread.config import Settings, get_settings
 from nextread.embed.select import text_embedding_function
+from nextread.llm.client import LLMClient
+from nextread.mcp.server import mount_mcp
 from nextread.observability import HTTP_LATENCY, HTTP_REQUESTS, configure_logging, get_logger
 from nextread.recommend.registry import ModelRegistry
 from nextread.recommend.service import RecommendationService
@@ -114,7 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         upgrade(engine)
         bootstrap(settings, session_factory)
-        yield
+        async with app.state.mcp.session_manager.run():
+            yield
         app.state.cache.close()
         engine.dispose()
 
@@ -133,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.recommendations = RecommendationService(
         ModelRegistry(session_factory, settings), embed_text=text_embedding_function(settings)
     )
+    app.state.llm = LLMClient.from_settings(settings, cache=app.state.cache.backend)
     install_error_handlers(app)
     install_middleware(app)
     app.include_router(health.router)
@@ -142,5 +146,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (recommendations, items, groups, interactions):
         app.include_router(module.router)
     app.include_router(users.router, dependencies=[Depends(users.invalidate_written_user)])
+    app.state.mcp = mount_mcp(app)
     mount_ui(app, settings)  # the dashboard at /ui, after the API routes so they keep precedence
     return app

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,6 +25,7 @@ from nextread.recommend.pipeline import (
     Catalog,
     Recommendation,
     UserContext,
+    explain_candidate,
     recommend,
     score_candidates,
 )
@@ -67,6 +68,17 @@ class ScoredUser:
     seen: np.ndarray
     catalog: ServedCatalog
     artifact: Artifact
+
+
+@dataclass
+class ItemExplanation:
+    """One book for one reader: ``rank`` among the request's candidates (1 = best, before series and
+    diversity shaping) or ``None`` with ``excluded_because`` naming the rule that keeps it off the list."""
+
+    recommendation: Recommendation | None
+    rank: int | None
+    candidates: int
+    excluded_because: str | None
 
 
 @dataclass(frozen=True)
@@ -173,6 +185,40 @@ class RecommendationService:
     def forget_tenant_settings(self, tenant_id: int) -> None:
         """Drop this process's copy after a save, so the next request here sees it at once."""
         self._tenant_weights.pop(tenant_id, None)
+
+    def explain_item(
+        self, session: Session, tenant_id: int, user: User, item: Item, request: RecommendationRequest
+    ) -> ItemExplanation | None:
+        """Why one book is (or is not) on this user's list: the score, components and sentence the list
+        would show, its rank among the candidates, and for a book the request's rules exclude (read
+        already, no copies, other grades…) the rule, with the book scored as if it were allowed."""
+        artifact = self.registry.ensure(tenant_id)
+        if artifact is None:
+            return None
+        column = artifact.item_column.get(item.id)
+        if column is None:
+            return ItemExplanation(None, None, 0, "added after the current model was trained")
+        served = self.catalog(session, tenant_id, artifact)
+        events = load_user_events(session, tenant_id, [user.id])
+        history = artifact.history_matrix(events)
+        reader = Reader(user.lexile, user.guided_reading_level, user.grade, user.interests, user.id)
+        context = self._user_context(session, artifact, reader, events, history)
+        filters = request.filters or CandidateFilter()
+        band = request.band or ReadingBand()
+        score = partial(
+            explain_candidate,
+            served.catalog,
+            context,
+            column,
+            cf_scores=artifact.cf.score(history)[0] if history.nnz else None,
+            weights=request.weights or self.tenant_weights(session, tenant_id),
+        )
+        found = score(band=band, filters=filters)
+        if found is not None:
+            return ItemExplanation(*found, None)
+        reason = _exclusion(served.catalog, context, column, filters, band)
+        relaxed = score(band=band.model_copy(update={"hard": False}), filters=_NO_RULES)
+        return ItemExplanation(relaxed[0] if relaxed else None, None, 0, reason)
 
     def similar_items(self, session: Session, tenant_id: int, item: Item, n: int) -> Served | None:
         """Neighbours of a book: what a one-book history scores highest (collaborative), blended with
@@ -287,6 +333,30 @@ class RecommendationService:
         readers, rows = np.unique(events.user, return_inverse=True)
         matrix = artifact.users_matrix(events, rows, len(readers))
         return np.bincount(matrix.indices, minlength=len(artifact.item_pks)).astype(np.float64)
+
+
+_NO_RULES = CandidateFilter(exclude_seen=False, available_only=False, grade_appropriate=False)
+# The request's rules one at a time, so a librarian hears the first one that excludes the book.
+_RULES = (
+    ("the reader has already read it", {"exclude_seen": True}),
+    ("no copies are available", {"available_only": True}),
+    ("it is meant for other grades", {"grade_appropriate": True}),
+)
+
+
+def _exclusion(
+    catalog: Catalog, context: UserContext, column: int, filters: CandidateFilter, band: ReadingBand
+) -> str:
+    if catalog.active is not None and not catalog.active[column]:
+        return "it has been removed from the catalog"
+    for reason, rule in _RULES:
+        applies = getattr(filters, next(iter(rule)))
+        if applies and not _NO_RULES.model_copy(update=rule).mask(catalog, context)[column]:
+            return reason
+    level = catalog.levels[column : column + 1]
+    if band.hard and context.level is not None and not band.contains(level, context.level)[0]:
+        return "it is outside the reader's reading band"
+    return "it does not match the requested tags, language or level range"
 
 
 def _group_name(session: Session, user_pk: int) -> str | None:

@@ -1,0 +1,1 @@
+"""MCP server: the librarian's tools for AI assistants (stdio and streamable HTTP at /mcp)."""

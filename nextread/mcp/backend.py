@@ -1,0 +1,52 @@
+"""What the MCP tools run against: the same settings, database sessions, recommendation service and
+LLM client as the REST API, so a tool and its endpoint can never disagree."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
+
+from nextread.cache.backends import open_backend
+from nextread.config import Settings
+from nextread.embed.select import text_embedding_function
+from nextread.llm.client import LLMClient
+from nextread.recommend.registry import ModelRegistry
+from nextread.recommend.service import RecommendationService
+from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade
+
+
+@dataclass
+class Backend:
+    settings: Settings
+    session_factory: sessionmaker[Session]
+    recommendations: RecommendationService
+    llm: LLMClient | None
+
+    @classmethod
+    def of_app(cls, app: FastAPI) -> Backend:
+        """The API process's own objects (the mounted ``/mcp`` endpoint)."""
+        state = app.state
+        return cls(state.settings, state.session_factory, state.recommendations, state.llm)
+
+    @classmethod
+    def standalone(cls, settings: Settings) -> Backend:
+        """Everything ``nextread mcp`` needs on its own, built the way the API builds it."""
+        engine = make_engine(settings.database_url)
+        upgrade(engine)
+        session_factory = make_session_factory(engine)
+        service = RecommendationService(
+            ModelRegistry(session_factory, settings), embed_text=text_embedding_function(settings)
+        )
+        llm = LLMClient.from_settings(
+            settings, cache=open_backend(settings.cache_url, settings.cache_max_entries)
+        )
+        return cls(settings, session_factory, service, llm)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with session_scope(self.session_factory) as session:
+            yield session

@@ -1,0 +1,207 @@
+"""The librarian's MCP tools: typed inputs and outputs over the same service functions as the REST API.
+
+Every tool runs in one database session scoped to the caller's tenant; anticipated failures (unknown
+ids, bad arguments, a read-only key asking to write) come back as tool errors naming the argument, so
+an assistant can correct itself instead of guessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nextread.levels import student as student_levels
+from nextread.levels.convert import Scale
+from nextread.levels.student import StudentLevel
+from nextread.llm.recommend import llm_allowed, personal_recommendations
+from nextread.mcp.backend import Backend
+from nextread.recommend.service import RecommendationRequest, Served
+from nextread.recommend.shaping import CandidateFilter
+from nextread.store.models import Item, User
+from nextread.store.tenants import Principal
+
+StudentId = Annotated[str, Field(min_length=1, max_length=255, description="The student's id (external id).")]
+BookId = Annotated[str, Field(min_length=1, max_length=255, description="The book's id (external id).")]
+Count = Annotated[int, Field(ge=1, le=50, description="How many books to return.")]
+Tags = Annotated[list[str], Field(max_length=20, description="Catalog tags, e.g. ['dragons', 'humor'].")]
+
+
+class RecommendedBook(BaseModel):
+    id: str
+    title: str
+    authors: list[str]
+    score: float = Field(description="0–1; higher is a better fit for this reader.")
+    explanation: str | None = Field(description="One plain sentence saying why.")
+    components: dict[str, float] = Field(description="The score's parts (cf, reading_match, llm…), 0–1.")
+
+
+class StudentRecommendations(BaseModel):
+    student_id: str
+    model_version: int
+    ranked_by: str = Field(description="'engine', or 'engine+llm' when the optional LLM re-ranked the list.")
+    books: list[RecommendedBook]
+
+
+class RecommendationExplanation(BaseModel):
+    student_id: str
+    book_id: str
+    title: str
+    rank: int | None = Field(description="Rank among this student's candidates (1 = best); None if excluded.")
+    candidates: int = Field(description="How many books the student could be recommended.")
+    score: float | None
+    explanation: str | None
+    components: dict[str, float]
+    excluded_because: str | None = Field(description="The rule that keeps the book off the list, if any.")
+
+
+PrincipalOf = Callable[[Context], Principal]
+
+
+@contextmanager
+def tool_errors() -> Iterator[None]:
+    """Unknown ids and bad arguments are the caller's to fix: say so in the tool result."""
+    try:
+        yield
+    except (LookupError, ValueError) as error:
+        raise ToolError(str(error)) from error
+
+
+def find_student(session: Session, tenant_id: int, student_id: str) -> User:
+    user = session.scalar(select(User).where(User.tenant_id == tenant_id, User.external_id == student_id))
+    if user is None:
+        raise ToolError(f"student_id: no student {student_id!r} in this library")
+    return user
+
+
+def find_book(session: Session, tenant_id: int, book_id: str) -> Item:
+    item = session.scalar(select(Item).where(Item.tenant_id == tenant_id, Item.external_id == book_id))
+    if item is None:
+        raise ToolError(f"book_id: no book {book_id!r} in this library")
+    return item
+
+
+def no_catalog() -> ToolError:
+    return ToolError("the catalog is empty: add books before asking for recommendations")
+
+
+def register_tools(server: MCPServer, backend: Backend, principal_of: PrincipalOf) -> None:
+    @server.tool()
+    def get_recommendations_for_student(
+        ctx: Context,
+        student_id: StudentId,
+        n: Count = 10,
+        include_tags: Tags | None = None,
+        exclude_tags: Tags | None = None,
+        available_only: Annotated[bool, Field(description="Only books with a copy on the shelf.")] = True,
+        diversity: Annotated[
+            float, Field(ge=0, le=1, description="0 = closest fit only, 1 = most varied list.")
+        ] = 0.2,
+        use_llm: Annotated[
+            bool,
+            Field(
+                description="Let the configured LLM re-rank and re-word the list (only if the school "
+                "allows it; it sees aggregated preferences, never the student's name or id)."
+            ),
+        ] = False,
+    ) -> StudentRecommendations:
+        """Personal book recommendations for one student: fit to their reading level, their tastes,
+        what classmates enjoyed, and what is new and well rated, each with a one-sentence reason.
+        Books the student has already read are left out."""
+        principal = principal_of(ctx)
+        with backend.session() as session, tool_errors():
+            user = find_student(session, principal.tenant_id, student_id)
+            request = RecommendationRequest(
+                n=n,
+                diversity=diversity,
+                filters=CandidateFilter(
+                    include_tags=frozenset(include_tags or ()),
+                    exclude_tags=frozenset(exclude_tags or ()),
+                    available_only=available_only,
+                ),
+            )
+            llm = backend.llm if use_llm and llm_allowed(session, principal.tenant_id) else None
+            served, ranked_by = personal_recommendations(
+                backend.recommendations, llm, backend.settings, session, principal.tenant_id, user, request
+            )
+            if served is None:
+                raise no_catalog()
+            return StudentRecommendations(
+                student_id=student_id,
+                model_version=served.artifact.version,
+                ranked_by=ranked_by,
+                books=_books(session, served),
+            )
+
+    @server.tool()
+    def explain_recommendation(
+        ctx: Context, student_id: StudentId, book_id: BookId
+    ) -> RecommendationExplanation:
+        """Why a book is (or would be) recommended to a student: its rank among the student's candidates,
+        the score's parts and the sentence the list shows; for a book that cannot be on the list
+        (already read, no copies, other grades…) the rule that keeps it off."""
+        principal = principal_of(ctx)
+        with backend.session() as session, tool_errors():
+            user = find_student(session, principal.tenant_id, student_id)
+            item = find_book(session, principal.tenant_id, book_id)
+            found = backend.recommendations.explain_item(
+                session, principal.tenant_id, user, item, RecommendationRequest()
+            )
+            if found is None:
+                raise no_catalog()
+            rec = found.recommendation
+            return RecommendationExplanation(
+                student_id=student_id,
+                book_id=book_id,
+                title=item.title,
+                rank=found.rank,
+                candidates=found.candidates,
+                score=None if rec is None else round(rec.score, 6),
+                explanation=None if rec is None else rec.explanation,
+                components={} if rec is None else _rounded(rec.components),
+                excluded_because=found.excluded_because,
+            )
+
+    @server.tool()
+    def get_student_reading_level(
+        ctx: Context,
+        student_id: StudentId,
+        scale: Annotated[
+            Scale | None, Field(description="Scale to show levels in; default: the school's scale.")
+        ] = None,
+    ) -> StudentLevel:
+        """A student's reading level from their stated level, grade and what they finished, abandoned
+        and rated, with a confidence, the evidence, a just-right band and a stretch band."""
+        principal = principal_of(ctx)
+        with backend.session() as session, tool_errors():
+            find_student(session, principal.tenant_id, student_id)  # errors name the tool's argument
+            return student_levels.get_student_reading_level(
+                session, principal.tenant_id, student_id, scale=scale
+            )
+
+
+def _rounded(components: dict[str, float]) -> dict[str, float]:
+    return {name: round(value, 4) for name, value in components.items()}
+
+
+def _books(session: Session, served: Served) -> list[RecommendedBook]:
+    pks = [int(served.artifact.item_pks[rec.item_index]) for rec in served.results]
+    items = {item.id: item for item in session.scalars(select(Item).where(Item.id.in_(pks)))}
+    return [
+        RecommendedBook(
+            id=items[pk].external_id,
+            title=items[pk].title,
+            authors=items[pk].authors or [],
+            score=round(rec.score, 6),
+            explanation=rec.explanation or None,
+            components=_rounded(rec.components),
+        )
+        for rec, pk in zip(served.results, pks, strict=True)
+        if pk in items
+    ]

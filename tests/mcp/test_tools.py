@@ -1,0 +1,118 @@
+"""Every MCP tool called in-process through the SDK's client, with good and bad arguments."""
+
+from __future__ import annotations
+
+import pytest
+from mcp import Client
+
+from tests.mcp.conftest import data, error_text
+from tests.school import DRAGONS, FAN, SPACE
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_every_tool_is_listed_with_a_description_and_typed_schemas(mcp_reader: Client) -> None:
+    tools = {tool.name: tool for tool in (await mcp_reader.list_tools()).tools}
+    assert {"get_recommendations_for_student", "explain_recommendation", "get_student_reading_level"} <= set(
+        tools
+    )
+    for tool in tools.values():
+        assert tool.description and len(tool.description) > 40, tool.name
+        assert tool.input_schema["type"] == "object"
+        assert tool.output_schema is not None, tool.name
+        assert "ctx" not in tool.input_schema["properties"]
+
+
+async def test_recommendations_for_a_student_fit_their_shelf_and_skip_what_they_read(
+    mcp_reader: Client,
+) -> None:
+    out = data(
+        await mcp_reader.call_tool(
+            "get_recommendations_for_student", {"student_id": FAN, "n": 3, "diversity": 0}
+        )
+    )
+    ids = [book["id"] for book in out["books"]]
+    assert len(ids) == 3 and set(ids) <= set(DRAGONS[2:]), ids
+    assert out["ranked_by"] == "engine"
+    assert out["student_id"] == FAN and out["model_version"] == 1
+    assert all(book["explanation"] for book in out["books"])
+    assert out["books"][0]["components"]["cf"] > 0
+
+
+async def test_tag_filters_reach_the_engine(mcp_reader: Client) -> None:
+    arguments = {"student_id": FAN, "n": 5, "include_tags": ["space"]}
+    out = data(await mcp_reader.call_tool("get_recommendations_for_student", arguments))
+    assert {book["id"] for book in out["books"]} <= set(SPACE)
+
+
+async def test_unknown_student_is_a_tool_error_naming_the_id(mcp_reader: Client) -> None:
+    for tool in ("get_recommendations_for_student", "get_student_reading_level"):
+        message = error_text(await mcp_reader.call_tool(tool, {"student_id": "nobody-42"}))
+        assert "student_id" in message and "nobody-42" in message, message
+    message = error_text(
+        await mcp_reader.call_tool(
+            "explain_recommendation", {"student_id": "nobody-42", "book_id": DRAGONS[0]}
+        )
+    )
+    assert "nobody-42" in message
+
+
+@pytest.mark.parametrize(
+    "arguments, field",
+    [
+        ({"student_id": FAN, "n": 0}, "n"),
+        ({"student_id": FAN, "n": "many"}, "n"),
+        ({"n": 3}, "student_id"),
+        ({"student_id": ""}, "student_id"),
+        ({"student_id": FAN, "include_tags": "dragons"}, "include_tags"),
+    ],
+)
+async def test_bad_arguments_are_tool_errors_naming_the_argument(
+    mcp_reader: Client, arguments: dict, field: str
+) -> None:
+    message = error_text(await mcp_reader.call_tool("get_recommendations_for_student", arguments))
+    assert field in message, message
+
+
+async def test_explain_a_recommended_book_matches_the_list(mcp_reader: Client) -> None:
+    listed = data(await mcp_reader.call_tool("get_recommendations_for_student", {"student_id": FAN, "n": 1}))
+    top = listed["books"][0]
+    out = data(
+        await mcp_reader.call_tool("explain_recommendation", {"student_id": FAN, "book_id": top["id"]})
+    )
+    assert out["rank"] == 1 and out["excluded_because"] is None
+    assert out["candidates"] >= 4
+    assert out["explanation"] == top["explanation"]
+    assert out["score"] == pytest.approx(top["score"], abs=1e-6)
+
+
+async def test_explain_a_book_the_student_read_names_the_rule(mcp_reader: Client) -> None:
+    out = data(
+        await mcp_reader.call_tool("explain_recommendation", {"student_id": FAN, "book_id": DRAGONS[0]})
+    )
+    assert out["rank"] is None
+    assert out["excluded_because"] == "the reader has already read it"
+    assert out["explanation"] and out["components"]  # scored as if allowed
+
+
+async def test_explain_an_unknown_book_is_a_tool_error(mcp_reader: Client) -> None:
+    message = error_text(
+        await mcp_reader.call_tool("explain_recommendation", {"student_id": FAN, "book_id": "no-such-book"})
+    )
+    assert "book_id" in message and "no-such-book" in message
+
+
+async def test_student_reading_level_with_evidence_and_bands(mcp_reader: Client) -> None:
+    out = data(await mcp_reader.call_tool("get_student_reading_level", {"student_id": FAN}))
+    assert out["user_id"] == FAN
+    assert out["level"] is not None and 0 < out["confidence"] <= 1
+    assert out["evidence"]
+    assert out["just_right"]["low"] < out["level"] < out["just_right"]["high"]
+    lexile = data(
+        await mcp_reader.call_tool("get_student_reading_level", {"student_id": FAN, "scale": "lexile"})
+    )
+    assert lexile["shown"]["scale"] == "lexile"
+    message = error_text(
+        await mcp_reader.call_tool("get_student_reading_level", {"student_id": FAN, "scale": "stars"})
+    )
+    assert "scale" in message
