@@ -99,8 +99,11 @@ def parse_query(text: str) -> ParsedQuery:
     parsed = ParsedQuery(text="")
     for extract in (_grade, _age, _lexile, _guided_reading, _atos, _language, _available):
         remaining = extract(remaining, parsed)
-    cleaned = _DANGLING.sub("", " ".join(remaining.split()))
-    parsed.text = re.sub(r"^(?:for|to|by|in|and|with)\s+", "", cleaned).strip(" ,.;:-")
+    cleaned = " ".join(remaining.split())
+    if parsed.understood:  # tidy the joints a cut phrase left ("dragons for" → "dragons"), only then
+        cleaned = _DANGLING.sub("", cleaned)
+        cleaned = re.sub(r"^(?:for|to|by|in|and|with)\s+", "", cleaned).strip(" ,.;:-")
+    parsed.text = cleaned
     return parsed
 
 

@@ -1,0 +1,105 @@
+"""Catalog search and reading levels: ``GET /v1/search`` and ``GET /v1/users/{id}/reading-level``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from pydantic import ValidationError
+
+from nextread.api.deps import ReaderDep, SessionDep, SettingsDep
+from nextread.levels.convert import Scale, parse_level
+from nextread.levels.student import StudentLevel, UnknownStudentError, get_student_reading_level
+from nextread.schemas import Grade
+from nextread.search.catalog import Mode, SearchFilters, SearchResults, search_catalog
+
+router = APIRouter(prefix="/v1", tags=["search"])
+
+LEVEL_HELP = (
+    "In any scale: `540L`, `BR100L`, `level M`, `ATOS 3.4`, `grade 2`; a bare number is a grade "
+    "equivalent (K = 0)."
+)
+
+
+def _level(name: str, raw: str | None) -> float | None:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return parse_level(raw, "grade")
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"{name}: {exc}") from exc
+
+
+def _list(raw: str | None) -> list[str]:
+    return [part.strip() for part in raw.split(",") if part.strip()] if raw else []
+
+
+@router.get("/search", response_model=SearchResults, summary="Hybrid (full-text + semantic) catalog search")
+def search(
+    request: Request,
+    session: SessionDep,
+    principal: ReaderDep,
+    settings: SettingsDep,
+    q: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=500,
+            description='Words or a sentence, e.g. "funny books about dragons for a 2nd grader"; grade, '
+            "age and level phrases become filters.",
+        ),
+    ],
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    level_min: Annotated[str | None, Query(description="Lowest level. " + LEVEL_HELP)] = None,
+    level_max: Annotated[str | None, Query(description="Highest level. " + LEVEL_HELP)] = None,
+    grade: Annotated[Grade, Query(description="Reader's grade (`K`, `2`, `2nd`).")] = None,
+    tags: Annotated[str | None, Query(description="Comma-separated; any of them must match.")] = None,
+    language: Annotated[str | None, Query(description="Comma-separated language codes.")] = None,
+    available: Annotated[bool | None, Query(description="Only books with a copy on the shelf.")] = None,
+    mode: Annotated[Mode, Query(description="`hybrid` (default), or one side alone.")] = "hybrid",
+) -> SearchResults:
+    try:
+        filters = SearchFilters(
+            level_min=_level("level_min", level_min),
+            level_max=_level("level_max", level_max),
+            grade=grade,
+            tags=_list(tags),
+            language=_list(language),
+            available=available,
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or "level_min"
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"{field}: {error['msg']}") from exc
+    return search_catalog(
+        session,
+        principal.tenant_id,
+        q,
+        filters,
+        limit,
+        service=request.app.state.recommendations,
+        mode=mode,
+        scale=settings.level_scale,
+    )
+
+
+@router.get(
+    "/users/{user_id}/reading-level",
+    response_model=StudentLevel,
+    summary="A student's reading level with confidence, evidence, just-right and stretch bands",
+)
+def reading_level(
+    user_id: str,
+    session: SessionDep,
+    principal: ReaderDep,
+    settings: SettingsDep,
+    scale: Annotated[
+        Scale | None, Query(description="Show levels in this scale (default: the school's).")
+    ] = None,
+) -> StudentLevel:
+    try:
+        return get_student_reading_level(
+            session, principal.tenant_id, user_id, scale=scale or settings.level_scale
+        )
+    except UnknownStudentError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc

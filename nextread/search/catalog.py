@@ -1,0 +1,360 @@
+"""Hybrid catalog search: full-text and semantic rankings fused by reciprocal rank fusion, then filtered.
+
+Full text finds exact words (a title, an author, "dinosaur"); the embedding search finds meaning
+("books about feeling left out" → a blurb about loneliness). Reciprocal rank fusion adds
+``1 / (RRF_K + rank)`` from each list, so it needs no score calibration between BM25 and cosines and
+a book found by both rises to the top.
+
+The semantic side reuses the serving model's item embeddings and faiss index (the recommendation
+service's catalog), so the catalog is embedded once, at training. Items added since the last training
+are found by full text only until the next one. Filters are evaluated on the served catalog arrays (the
+same levels, tags and languages the recommender uses); with filters on, the semantic side scans the
+filtered vectors exactly rather than post-filtering a faiss top-k that the filters might empty.
+
+``search_catalog`` is what the REST route and the MCP tool both call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nextread.levels.convert import LevelView, Scale, show_level
+from nextread.recommend.pipeline import Catalog
+from nextread.recommend.service import RecommendationService
+from nextread.recommend.shaping import language_key
+from nextread.search.fulltext import fulltext_ranking, query_terms
+from nextread.search.query import ParsedQuery, QueryParser, parse_query
+from nextread.store.models import Item
+
+RRF_K = 60
+# How deep each ranking is read before fusion: deeper with filters, which discard part of it.
+DEPTH = 100
+FILTERED_DEPTH = 1000
+# How far a book's level may sit from a grade and still suit it: half a grade easier, one and a half
+# harder (the recommender's just-right + stretch band around that grade's mid-year reader).
+GRADE_BELOW, GRADE_ABOVE = 0.5, 1.5
+# Below this cosine an all-MiniLM-L6-v2 neighbour is noise (unrelated blurbs score 0.0–0.2): it would
+# only pad the results with books that share nothing with the query.
+SEMANTIC_MIN_SIMILARITY = 0.25
+
+Mode = Literal["hybrid", "text", "semantic"]
+MatchedBy = Literal["text", "semantic", "both", "filters"]
+
+
+class SearchFilters(BaseModel):
+    """Filters on the grade-equivalent scale (K = 0). Explicit filters win over phrases parsed out of
+    the query text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    level_min: float | None = Field(None, ge=-1, le=13)
+    level_max: float | None = Field(None, ge=-1, le=13)
+    grade: int | None = Field(None, ge=-1, le=12)
+    tags: list[str] = Field(default_factory=list)
+    language: list[str] = Field(default_factory=list)
+    available: bool | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SearchFilters:
+        if self.level_min is not None and self.level_max is not None and self.level_min > self.level_max:
+            raise ValueError("level_min must not be above level_max")
+        return self
+
+    @property
+    def active(self) -> bool:
+        return any(
+            value not in (None, [])
+            for value in (
+                self.level_min,
+                self.level_max,
+                self.grade,
+                self.tags,
+                self.language,
+                self.available,
+            )
+        )
+
+    def merged_with(self, parsed: ParsedQuery) -> SearchFilters:
+        return SearchFilters(
+            level_min=self.level_min if self.level_min is not None else parsed.level_min,
+            level_max=self.level_max if self.level_max is not None else parsed.level_max,
+            grade=self.grade if self.grade is not None else parsed.grade,
+            tags=self.tags or parsed.tags,
+            language=self.language or ([parsed.language] if parsed.language else []),
+            available=self.available if self.available is not None else parsed.available,
+        )
+
+
+class SearchHit(BaseModel):
+    id: str
+    title: str
+    authors: list[str]
+    tags: list[str]
+    language: str | None
+    cover_url: str | None
+    available_copies: int | None
+    level: float | None = Field(description="Grade-equivalent level (K = 0): given, else estimated.")
+    level_shown: LevelView | None = Field(description="The level in the school's scale.")
+    level_estimated: bool = Field(description="True when the level is nextread's estimate, not given.")
+    matched_by: MatchedBy
+    text_rank: int | None
+    semantic_rank: int | None
+    score: float
+
+
+class SearchResults(BaseModel):
+    query: str
+    text: str = Field(description="What was searched for once filter phrases were taken out.")
+    understood: list[str]
+    filters: SearchFilters
+    mode: Mode
+    data: list[SearchHit]
+    took_ms: float
+
+
+def search_catalog(
+    session: Session,
+    tenant_id: int,
+    query: str,
+    filters: SearchFilters | None = None,
+    limit: int = 20,
+    *,
+    service: RecommendationService | None = None,
+    parser: QueryParser = parse_query,
+    mode: Mode = "hybrid",
+    scale: Scale = "grade",
+) -> SearchResults:
+    """Search one tenant's catalog. ``service`` supplies the embeddings (without it, or with no embedder,
+    the search is full-text only); ``parser`` turns the query into text and filters."""
+    started = time.perf_counter()
+    parsed = parser(query)
+    effective = (filters or SearchFilters()).merged_with(parsed)
+    view = _catalog_view(session, tenant_id, service)
+    text_ranked = semantic_ranked = np.zeros(0, dtype=np.int64)
+    # "books in spanish" leaves "books": no topic words, so it is a browse of the filtered catalog.
+    has_topic = bool(query_terms(parsed.text))
+    if has_topic and mode in ("hybrid", "text"):
+        text_ranked = _text_ranking(session, tenant_id, parsed.text, effective, view)
+    if has_topic and mode in ("hybrid", "semantic") and view is not None:
+        semantic_ranked = _semantic_ranking(view, parsed.text, effective)
+    if has_topic:
+        fused = _fuse(text_ranked, semantic_ranked, limit)
+    else:
+        fused = _browse(session, tenant_id, effective, view, limit)
+    hits = _hits(session, tenant_id, fused, text_ranked, semantic_ranked, scale)
+    return SearchResults(
+        query=query,
+        text=parsed.text,
+        understood=parsed.understood,
+        filters=effective,
+        mode=mode,
+        data=hits,
+        took_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+
+
+class _CatalogView:
+    """The served catalog's arrays with the item primary key of each row and its embedding function."""
+
+    def __init__(self, service: RecommendationService, catalog: Catalog, item_pks: np.ndarray, index: Any):
+        self.service = service
+        self.catalog = catalog
+        self.item_pks = item_pks
+        self.row_of = {int(pk): row for row, pk in enumerate(item_pks.tolist())}
+        self.index = index
+
+
+def _catalog_view(
+    session: Session, tenant_id: int, service: RecommendationService | None
+) -> _CatalogView | None:
+    if service is None:
+        return None
+    artifact = service.registry.ensure(tenant_id)
+    if artifact is None:
+        return None
+    served = service.catalog(session, tenant_id, artifact)
+    index = artifact.index() if service.embed_text is not None else None
+    return _CatalogView(service, served.catalog, np.asarray(artifact.item_pks, dtype=np.int64), index)
+
+
+def filter_mask(catalog: Catalog, filters: SearchFilters) -> np.ndarray:
+    """Which catalog rows pass the filters; an unknown level never passes a level or grade filter."""
+    mask = np.ones(catalog.n_items, dtype=bool) if catalog.active is None else catalog.active.copy()
+    levels = catalog.levels
+    with np.errstate(invalid="ignore"):
+        if filters.level_min is not None:
+            mask &= levels >= filters.level_min
+        if filters.level_max is not None:
+            mask &= levels <= filters.level_max
+        if filters.grade is not None:
+            grade = filters.grade + 0.5
+            by_level = (levels >= grade - GRADE_BELOW) & (levels <= grade + GRADE_ABOVE)
+            by_range = (catalog.grade_min <= filters.grade) & (catalog.grade_max >= filters.grade)
+            mask &= by_level | by_range
+        if filters.available:
+            mask &= np.nan_to_num(catalog.available_copies, nan=0.0) > 0
+    if filters.tags:
+        wanted = frozenset(tag.strip().casefold() for tag in filters.tags)
+        mask &= np.array([bool(tags & wanted) for tags in catalog.tags], dtype=bool)
+    if filters.language:
+        languages = {language_key(language) for language in filters.language}
+        mask &= np.isin(catalog.language_keys, list(languages))
+    return mask
+
+
+def _text_ranking(
+    session: Session, tenant_id: int, text: str, filters: SearchFilters, view: _CatalogView | None
+) -> np.ndarray:
+    depth = FILTERED_DEPTH if filters.active else DEPTH
+    pks = np.array(fulltext_ranking(session, tenant_id, text, depth), dtype=np.int64)
+    if not filters.active or not len(pks):
+        return pks
+    return pks[_passes(session, tenant_id, pks, filters, view)]
+
+
+def _passes(
+    session: Session, tenant_id: int, pks: np.ndarray, filters: SearchFilters, view: _CatalogView | None
+) -> np.ndarray:
+    """The filter over any item keys: served-catalog rows from its arrays, the rest (items added since
+    training, or no model at all) from their stored rows through the same code."""
+    keep = np.zeros(len(pks), dtype=bool)
+    rows = np.array([view.row_of.get(int(pk), -1) for pk in pks]) if view else np.full(len(pks), -1)
+    served = rows >= 0
+    if served.any() and view is not None:
+        keep[served] = filter_mask(view.catalog, filters)[rows[served]]
+    if (~served).any():
+        keep[~served] = filter_mask(_rows_catalog(session, tenant_id, pks[~served]), filters)
+    return keep
+
+
+def _rows_catalog(session: Session, tenant_id: int, pks: np.ndarray) -> Catalog:
+    items = {
+        item.id: item
+        for item in session.scalars(
+            select(Item).where(Item.tenant_id == tenant_id, Item.id.in_(pks.tolist()))
+        )
+    }
+    rows: list[Mapping[str, Any]] = [
+        {column.name: getattr(items[pk], column.name) for column in Item.__table__.c} for pk in pks.tolist()
+    ]
+    return Catalog.from_items(rows)
+
+
+def _semantic_ranking(view: _CatalogView, text: str, filters: SearchFilters) -> np.ndarray:
+    if view.index is None or view.service.embed_text is None:
+        return np.zeros(0, dtype=np.int64)
+    vector = np.asarray(view.service.embed_text(text), dtype=np.float32)
+    if not filters.active and view.catalog.active is not None and view.catalog.active.all():
+        rows, scores = view.index.search(vector, DEPTH)
+        return view.item_pks[rows[scores >= SEMANTIC_MIN_SIMILARITY]]
+    allowed = np.flatnonzero(filter_mask(view.catalog, filters))
+    if not len(allowed) or view.catalog.embeddings is None:
+        return np.zeros(0, dtype=np.int64)
+    scores = view.catalog.embeddings[allowed] @ vector
+    depth = min(DEPTH, len(allowed))
+    top = np.argpartition(-scores, depth - 1)[:depth]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return view.item_pks[allowed[top[scores[top] >= SEMANTIC_MIN_SIMILARITY]]]
+
+
+def _fuse(text_ranked: np.ndarray, semantic_ranked: np.ndarray, limit: int) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion; ties go to the better full-text rank, then the smaller key."""
+    scores: dict[int, float] = {}
+    for ranking in (text_ranked, semantic_ranked):
+        for rank, pk in enumerate(ranking.tolist(), start=1):
+            scores[pk] = scores.get(pk, 0.0) + 1.0 / (RRF_K + rank)
+    text_rank = {pk: rank for rank, pk in enumerate(text_ranked.tolist())}
+    order = sorted(scores, key=lambda pk: (-scores[pk], text_rank.get(pk, len(text_rank)), pk))
+    return [(pk, scores[pk]) for pk in order[:limit]]
+
+
+def _browse(
+    session: Session, tenant_id: int, filters: SearchFilters, view: _CatalogView | None, limit: int
+) -> list[tuple[int, float]]:
+    """A query made only of filters ("for a 2nd grader") lists the matching books, most read first."""
+    if view is None:
+        pks = np.array(
+            session.scalars(
+                select(Item.id).where(Item.tenant_id == tenant_id).order_by(Item.id).limit(FILTERED_DEPTH)
+            ).all(),
+            dtype=np.int64,
+        )
+        pks = pks[_passes(session, tenant_id, pks, filters, None)] if filters.active and len(pks) else pks
+        return [(int(pk), 0.0) for pk in pks[:limit]]
+    allowed = np.flatnonzero(filter_mask(view.catalog, filters))
+    popularity = view.catalog.popularity
+    weights = popularity[allowed] if popularity is not None else np.zeros(len(allowed))
+    order = allowed[np.argsort(-weights, kind="stable")][:limit]
+    return [
+        (int(view.item_pks[row]), float(popularity[row]) if popularity is not None else 0.0) for row in order
+    ]
+
+
+def _hits(
+    session: Session,
+    tenant_id: int,
+    fused: Sequence[tuple[int, float]],
+    text_ranked: np.ndarray,
+    semantic_ranked: np.ndarray,
+    scale: Scale,
+) -> list[SearchHit]:
+    pks = [pk for pk, _ in fused]
+    items = {
+        item.id: item
+        for item in session.scalars(select(Item).where(Item.tenant_id == tenant_id, Item.id.in_(pks)))
+    }
+    text_rank = {pk: rank for rank, pk in enumerate(text_ranked.tolist(), start=1)}
+    semantic_rank = {pk: rank for rank, pk in enumerate(semantic_ranked.tolist(), start=1)}
+    catalog = Catalog.from_items(
+        [
+            {column.name: getattr(items[pk], column.name) for column in Item.__table__.c}
+            for pk in pks
+            if pk in items
+        ]
+    )
+    hits = []
+    for row, (pk, score) in enumerate((pk, score) for pk, score in fused if pk in items):
+        item = items[pk]
+        level = float(catalog.levels[row])
+        known = bool(np.isfinite(level))
+        in_text, in_semantic = pk in text_rank, pk in semantic_rank
+        hits.append(
+            SearchHit(
+                id=item.external_id,
+                title=item.title,
+                authors=item.authors,
+                tags=item.tags,
+                language=item.language,
+                cover_url=item.cover_url,
+                available_copies=item.available_copies,
+                level=round(level, 2) if known else None,
+                level_shown=show_level(level, scale) if known else None,
+                level_estimated=known and _is_estimated(item),
+                matched_by=_matched_by(in_text, in_semantic),
+                text_rank=text_rank.get(pk),
+                semantic_rank=semantic_rank.get(pk),
+                score=round(score, 6),
+            )
+        )
+    return hits
+
+
+def _matched_by(in_text: bool, in_semantic: bool) -> MatchedBy:
+    """Why a book is in the results: its words, its meaning, both, or (no query text) only the filters."""
+    if in_text and in_semantic:
+        return "both"
+    if in_text or in_semantic:
+        return "text" if in_text else "semantic"
+    return "filters"
+
+
+def _is_estimated(item: Item) -> bool:
+    """The level shown came from the estimate: nothing given ranks above it (see ``item_level``)."""
+    return item.lexile is None and not item.guided_reading_level and item.estimated_level is not None
