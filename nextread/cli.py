@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from nextread.config import Settings, get_settings
 from nextread.evaluate.commands import evaluate_command
 from nextread.ingest.commands import export_command, import_command
+from nextread.jobs.commands import jobs_app
 from nextread.observability import configure_logging
 from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade
 from nextread.store.models import Tenant
@@ -22,6 +23,7 @@ db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 keys_app = typer.Typer(help="API key commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(jobs_app, name="jobs")
 app.command("import", help="Bulk import CSV, JSONL or Parquet with a row-level error report.")(import_command)
 app.command("export", help="Export a tenant's rows (re-importable).")(export_command)
 app.command("evaluate", help="Offline evaluation of our models and peers (docs/evaluation.md).")(

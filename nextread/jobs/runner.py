@@ -1,0 +1,102 @@
+"""Run one job under its lease and record the run (status, duration, error) in ``job_runs``."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from nextread.jobs.locks import DatabaseLock
+from nextread.observability import get_logger
+from nextread.store.db import session_scope
+from nextread.store.models import JobRun
+
+log = get_logger("nextread.jobs")
+
+
+def process_owner() -> str:
+    """Who holds a lease: readable in ``job_runs`` (host and pid) and unique per scheduler."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def run_job(
+    sessions: sessionmaker[Session],
+    job: str,
+    tenant_id: int | None,
+    action: Callable[[], object],
+    triggered_by: str,
+    owner: str,
+    lease_seconds: float,
+    still_due: Callable[[], bool] | None = None,
+) -> JobRun | None:
+    """Run ``action`` unless another process holds this job's lease (or, once we hold it,
+    ``still_due`` says another process already did the work). Returns the recorded run, or None
+    when it did not run. A failing action is recorded as ``failed`` with its error, never raised."""
+    lock = DatabaseLock(sessions, f"{job}:{tenant_id}", owner, lease_seconds)
+    if not lock.acquire():
+        return None
+    try:
+        if still_due is not None and not still_due():
+            return None
+        run_id = _start(sessions, job, tenant_id, triggered_by, owner)
+        started = time.perf_counter()
+        status, error = "succeeded", None
+        with _renewing(lock, lease_seconds / 3):
+            try:
+                action()
+            except Exception as exc:  # a job's failure is data for job_runs, not a crash of the scheduler
+                status, error = "failed", f"{type(exc).__name__}: {exc}"
+                log.exception("job_failed", job=job, tenant_id=tenant_id)
+        return _finish(sessions, run_id, status, error, time.perf_counter() - started)
+    finally:
+        lock.release()
+
+
+def _start(
+    sessions: sessionmaker[Session], job: str, tenant_id: int | None, triggered_by: str, owner: str
+) -> int:
+    with session_scope(sessions) as session:
+        run = JobRun(job=job, tenant_id=tenant_id, triggered_by=triggered_by, status="running", owner=owner)
+        session.add(run)
+        session.flush()
+        log.info("job_started", job=job, tenant_id=tenant_id, triggered_by=triggered_by, run_id=run.id)
+        return run.id
+
+
+def _finish(
+    sessions: sessionmaker[Session], run_id: int, status: str, error: str | None, duration: float
+) -> JobRun:
+    with session_scope(sessions) as session:
+        run = session.get_one(JobRun, run_id)
+        run.status, run.error = status, error
+        run.finished_at = datetime.now(UTC)
+        run.duration_seconds = round(duration, 3)
+        log.info("job_finished", job=run.job, tenant_id=run.tenant_id, status=status, seconds=duration)
+        return run
+
+
+@contextmanager
+def _renewing(lock: DatabaseLock, every_seconds: float) -> Iterator[None]:
+    """Keep the lease alive while a long job (a big retrain) runs."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(every_seconds):
+            if not lock.renew():
+                log.warning("job_lease_lost", lock=lock.name)
+                return
+
+    thread = threading.Thread(target=renew, name=f"lease-{lock.name}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
