@@ -39,12 +39,22 @@ def login() -> None:
             key_tab = ui.tab("API key")
         with ui.tab_panels(tabs, value=account_tab).classes("w-full"):
             with ui.tab_panel(account_tab):
-                username = ui.input("Username").props("autofocus autocomplete=username").classes("w-full")
-                password = ui.input("Password", password=True).props("autocomplete=current-password")
+                username = (
+                    ui.input("Username")
+                    .props("autofocus autocomplete=username")
+                    .classes("w-full")
+                    .mark("username")
+                )
+                password = (
+                    ui.input("Password", password=True)
+                    .props("autocomplete=current-password")
+                    .mark("password")
+                )
                 password.classes("w-full").on("keydown.enter", with_password)
                 ui.button("Sign in", on_click=with_password).classes("w-full mt-2")
             with ui.tab_panel(key_tab):
-                key = ui.input("API key", password=True).classes("w-full").on("keydown.enter", with_key)
+                key = ui.input("API key", password=True).classes("w-full").mark("api-key")
+                key.on("keydown.enter", with_key)
                 ui.button("Sign in with key", on_click=with_key).classes("w-full mt-2")
 
 

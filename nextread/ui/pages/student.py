@@ -121,7 +121,7 @@ def _card(row: dict[str, Any], mark: str | None, on_action: Any) -> None:
             for kind, label, icon, color in ACTIONS:
                 ui.button(label, icon=icon, color=color, on_click=lambda _, k=kind: on_action(row, k)).props(
                     f'no-caps rounded aria-label="{label}: {_attr(row["title"])}" data-action="{kind}"'
-                )
+                ).mark(f"{kind}-{row['id']}")
 
 
 def _attr(text: str) -> str:

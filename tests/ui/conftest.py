@@ -1,0 +1,54 @@
+"""A demo school prepared once per run (loaded and trained), copied for each test module."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from nextread.cli import prepare_demo
+from nextread.config import Settings
+from nextread.store.accounts import create_account
+from nextread.store.db import make_engine, make_session_factory, session_scope
+from nextread.store.tenants import ensure_tenant
+
+ADMIN_KEY = "ui-admin-key"
+READ_KEY = "ui-read-key"
+LIBRARIAN = ("libby", "shelves-and-stacks")
+STUDENT = ("ethan", "dragons-are-cool", "st-001")
+
+
+def demo_settings(data_dir: Path, **overrides: object) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        database_url="",
+        admin_api_key=ADMIN_KEY,
+        read_api_key=READ_KEY,
+        log_format="console",
+        log_level="WARNING",
+        scheduler_enabled=False,
+        **overrides,
+    )
+
+
+@pytest.fixture(scope="session")
+def demo_school(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled demo (loaded, trained) plus a librarian and a student account."""
+    data_dir = tmp_path_factory.mktemp("demo-school")
+    settings = demo_settings(data_dir)
+    prepare_demo(settings)
+    engine = make_engine(settings.database_url)
+    with session_scope(make_session_factory(engine)) as session:
+        tenant = ensure_tenant(session, settings.default_tenant)
+        create_account(session, tenant.id, LIBRARIAN[0], LIBRARIAN[1], "librarian")
+        create_account(session, tenant.id, STUDENT[0], STUDENT[1], "student", STUDENT[2])
+    engine.dispose()
+    return data_dir
+
+
+@pytest.fixture
+def school_copy(demo_school: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "school"
+    shutil.copytree(demo_school, target)
+    return target

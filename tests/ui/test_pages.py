@@ -1,0 +1,156 @@
+"""UI logic through NiceGUI's simulated ``User`` (no browser): sign-in, roles, the student page's
+buttons, live weights and saved settings, against the real app with the demo school."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from nicegui import ui
+from nicegui.testing.user import User
+from sqlalchemy import select
+
+from nextread.api.app import create_app
+from nextread.recommend.hybrid import Weights
+from nextread.store.models import Interaction
+from nextread.store.models import User as Reader
+from nextread.store.tenant_settings import TenantSettings, load_tenant_settings, save_tenant_settings
+from nextread.ui.pages.student import simple_reason
+from tests.ui.conftest import ADMIN_KEY, LIBRARIAN, STUDENT, demo_settings
+
+Scenario = Callable[[User, object], Awaitable[None]]
+
+
+def run_as_user(data_dir: Path, scenario: Scenario) -> None:
+    """The whole app in-process; NiceGUI's ``User`` drives the pages through it at ``/ui``."""
+    app = create_app(demo_settings(data_dir))
+
+    async def main() -> None:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                await scenario(User(client), app)
+
+    asyncio.run(main())
+
+
+async def sign_in(user: User, username: str, password: str) -> None:
+    await user.open("/ui/login")
+    user.find(marker="username").type(username)
+    user.find(marker="password").type(password)
+    user.find(marker="password").trigger("keydown.enter")
+    await asyncio.sleep(0.5)
+
+
+def test_wrong_password_is_refused_and_pages_need_sign_in(school_copy: Path) -> None:
+    async def scenario(user: User, _app: object) -> None:
+        response = await user.http_client.get("/ui/students", follow_redirects=False)
+        assert response.status_code in {302, 303, 307}
+        assert response.headers["location"].endswith("/ui/login")
+        await sign_in(user, LIBRARIAN[0], "not-the-password")
+        await user.should_see("That did not match an account or key.")
+
+    run_as_user(school_copy, scenario)
+
+
+def test_student_cannot_open_staff_pages_or_another_students_page(school_copy: Path) -> None:
+    async def scenario(user: User, _app: object) -> None:
+        await sign_in(user, STUDENT[0], STUDENT[1])
+        for path in (
+            "/ui/overview",
+            "/ui/students",
+            "/ui/students/st-001",
+            "/ui/classes",
+            "/ui/catalog",
+            "/ui/import",
+            "/ui/settings",
+            "/ui/read/st-002",
+        ):
+            response = await user.http_client.get(path)
+            assert response.status_code == 403, path
+            assert "Not allowed" in response.text
+        own = await user.http_client.get(f"/ui/read/{STUDENT[2]}")
+        assert own.status_code == 200
+
+    run_as_user(school_copy, scenario)
+
+
+def test_librarian_cannot_open_settings_but_sees_students(school_copy: Path) -> None:
+    async def scenario(user: User, _app: object) -> None:
+        await sign_in(user, LIBRARIAN[0], LIBRARIAN[1])
+        assert (await user.http_client.get("/ui/settings")).status_code == 403
+        await user.open("/ui/students")
+        table = next(iter(user.find(ui.table).elements))
+        assert {"id": "st-001", "name": "Ethan J."}.items() <= next(
+            row for row in table.rows if row["id"] == "st-001"
+        ).items()
+
+    run_as_user(school_copy, scenario)
+
+
+def test_like_on_the_student_page_logs_the_interaction_and_drops_the_book(school_copy: Path) -> None:
+    async def scenario(user: User, app: object) -> None:
+        top = await user.http_client.get(
+            f"/v1/users/{STUDENT[2]}/recommendations?n=1", headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+        )
+        book = top.json()["data"][0]["id"]
+        await sign_in(user, STUDENT[0], STUDENT[1])
+        await user.open(f"/ui/read/{STUDENT[2]}")
+        await user.should_see(marker=f"like-{book}", retries=40)
+        user.find(marker=f"like-{book}").click()
+        await user.should_see("You liked it", retries=40)
+        await user.should_not_see(marker=f"like-{book}", retries=40)
+        with app.state.session_factory() as session:  # type: ignore[attr-defined]
+            kinds = session.scalars(
+                select(Interaction.type)
+                .join(Reader, Reader.id == Interaction.user_id)
+                .where(Reader.external_id == STUDENT[2], Interaction.type == "like")
+            ).all()
+        assert kinds == ["like"]
+
+    run_as_user(school_copy, scenario)
+
+
+def test_saved_weights_reach_the_recommendation_service(school_copy: Path) -> None:
+    async def scenario(user: User, app: object) -> None:
+        state = app.state  # type: ignore[attr-defined]
+        with state.session_factory() as session:
+            tenant_id = session.scalar(select(Reader.tenant_id).limit(1))
+            before = state.recommendations.tenant_weights(session, tenant_id)
+            assert before == Weights()
+            save_tenant_settings(
+                session, tenant_id, TenantSettings(weights=Weights(cf=0.0, reading_match=2.0))
+            )
+            session.commit()
+            state.recommendations.forget_tenant_settings(tenant_id)
+            assert state.recommendations.tenant_weights(session, tenant_id).reading_match == 2.0
+            assert load_tenant_settings(session, tenant_id).weights.cf == 0.0
+
+    run_as_user(school_copy, scenario)
+
+
+def test_api_key_sign_in_reaches_the_overview(school_copy: Path) -> None:
+    async def scenario(user: User, _app: object) -> None:
+        await user.open("/ui/login")
+        user.find(marker="api-key").type(ADMIN_KEY).trigger("keydown.enter")
+        await user.should_see("Active students (30 days)", retries=40)
+
+    run_as_user(school_copy, scenario)
+
+
+@pytest.mark.parametrize(
+    ("explanation", "sentence"),
+    [
+        (
+            "Because you enjoyed The Hidden Cave; right at your reading level",
+            "Because you enjoyed The Hidden Cave.",
+        ),
+        ("right at your reading level.", "Right at your reading level."),
+        (None, "We think you will enjoy this one."),
+    ],
+)
+def test_simple_reason_is_one_short_sentence(explanation: str | None, sentence: str) -> None:
+    assert simple_reason(explanation) == sentence
