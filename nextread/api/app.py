@@ -27,6 +27,7 @@ from nextread.api.routers import (
 from nextread.cache import open_cache
 from nextread.config import Settings, get_settings
 from nextread.embed.select import text_embedding_function
+from nextread.jobs import BackgroundScheduler
 from nextread.llm.client import LLMClient
 from nextread.mcp.server import mount_mcp
 from nextread.observability import HTTP_LATENCY, HTTP_REQUESTS, configure_logging, get_logger
@@ -116,8 +117,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         upgrade(engine)
         bootstrap(settings, session_factory)
+        app.state.scheduler = BackgroundScheduler(session_factory, settings)
+        app.state.scheduler.start()
         async with app.state.mcp.session_manager.run():
             yield
+        await app.state.scheduler.stop()
         app.state.cache.close()
         engine.dispose()
 

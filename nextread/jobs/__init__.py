@@ -3,6 +3,6 @@ across every process (a lease row in the database), each run recorded in ``job_r
 
 from nextread.jobs.locks import DatabaseLock
 from nextread.jobs.runner import run_job
-from nextread.jobs.scheduler import Scheduler, next_fire_time
+from nextread.jobs.scheduler import BackgroundScheduler, Scheduler, next_fire_time
 
-__all__ = ["DatabaseLock", "Scheduler", "next_fire_time", "run_job"]
+__all__ = ["BackgroundScheduler", "DatabaseLock", "Scheduler", "next_fire_time", "run_job"]

@@ -139,3 +139,23 @@ def new_interactions(session: Session, tenant_id: int) -> int:
     if trained_at is not None:
         statement = statement.where(Interaction.created_at > trained_at)
     return session.scalar(statement) or 0
+
+
+class BackgroundScheduler:
+    """The scheduler as an asyncio task of an API process (off with NEXTREAD_SCHEDULER_ENABLED=false).
+
+    Stopping waits for a retrain already running, so a model is never half-registered."""
+
+    def __init__(self, sessions: sessionmaker[Session], settings: Settings):
+        self.scheduler = Scheduler(sessions, settings) if settings.scheduler_enabled else None
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.scheduler is not None:
+            self._task = asyncio.create_task(self.scheduler.run_forever(self._stop))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
