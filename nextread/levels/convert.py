@@ -33,7 +33,9 @@ SCALES: tuple[str, ...] = get_args(Scale)
 _LEXILE = re.compile(r"^(?:lexile\s*:?\s*)?(br)?\s*(-?\d{1,4})\s*(l?)$")
 _GRL = re.compile(r"^(?:(?:grl|f&p|f\s*&\s*p|guided\s+reading(?:\s+level)?|level)\s*:?\s*)?([a-z])\+?$")
 _ATOS = re.compile(r"^(?:atos|ar|bl|book\s+level)\s*:?\s*(\d{1,2}(?:\.\d+)?)$")
-_GRADE = re.compile(r"^(?:grade\s*(\d{1,2}(?:\.\d+)?)|(\d{1,2})(?:st|nd|rd|th)?\s*grade|k|kindergarten)$")
+_GRADE = re.compile(
+    r"^(?:grade\s*(\d{1,2}(?:\.\d+)?)|(\d{1,2})(?:st|nd|rd|th)?\s*grade|(?:grade\s*)?k\.(\d)|(?:grade\s*)?k|kindergarten)$"
+)
 
 
 class LevelView(BaseModel):
@@ -114,6 +116,8 @@ def _parse_labelled(text: str, original: object) -> float:
     if match := _GRADE.match(text):
         if match.group(1):
             return _number_in_scale(float(match.group(1)), "grade")
+        if match.group(3):  # "grade K.4", as show_level writes kindergarten equivalents
+            return float(match.group(3)) / 10.0
         return grade_to_level(float(match.group(2)) if match.group(2) else 0.0)
     raise ValueError(
         f"level {original!r} is not a level in a known scale; expected e.g. '540L', 'BR100L', 'level M', "

@@ -120,8 +120,7 @@ def assess(
     """The level as a weighted mean of a prior (stated level, grade) and one target per book; pure, so
     the weighting can be tested without a database."""
     targets, weights, evidence = _priors(lexile, guided_reading_level, grade, scale)
-    prior = float(np.average(targets, weights=weights)) if targets else None
-    book_targets, book_weights, book_evidence = _book_evidence(books, prior, scale)
+    book_targets, book_weights, book_evidence = _book_evidence(books, targets, weights, scale)
     targets += book_targets
     weights += book_weights
     evidence += book_evidence
@@ -173,7 +172,7 @@ def _priors(
 
 
 def _book_evidence(
-    books: list[BookSignal], prior: float | None, scale: Scale
+    books: list[BookSignal], prior_targets: list[float], prior_weights: list[float], scale: Scale
 ) -> tuple[list[float], list[float], list[str]]:
     targets: list[float] = []
     weights: list[float] = []
@@ -186,10 +185,14 @@ def _book_evidence(
     for book in borrowed:
         targets.append(book.level)
         weights.append((BORROWED_WEIGHT + LIKED_BONUS * book.liked) * book.recency)
-    reading_level = float(np.average(targets, weights=weights)) if targets else prior
+    so_far, so_far_weights = prior_targets + targets, prior_weights + weights
+    reading_level = float(np.average(so_far, weights=so_far_weights)) if so_far else None
     too_hard = [b for b in abandoned if reading_level is None or b.level > reading_level + ABANDONED_MARGIN]
     for book in too_hard:
-        targets.append(book.level - ABANDONED_BELOW)
+        # "Below this book" is news only where it is below the current estimate: a reader at 3.5
+        # abandoning a 6.0 book confirms, never raises, the estimate.
+        ceiling = book.level - ABANDONED_BELOW
+        targets.append(ceiling if reading_level is None else min(ceiling, reading_level))
         weights.append(ABANDONED_WEIGHT * book.recency)
     evidence = [
         sentence

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import ValidationError
 
 from nextread.api.deps import ReaderDep, SessionDep, SettingsDep
@@ -12,6 +12,7 @@ from nextread.levels.convert import Scale, parse_level
 from nextread.levels.student import StudentLevel, UnknownStudentError, get_student_reading_level
 from nextread.schemas import Grade
 from nextread.search.catalog import Mode, SearchFilters, SearchResults, search_catalog
+from nextread.store.tenant_settings import load_tenant_settings
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
@@ -19,6 +20,14 @@ LEVEL_HELP = (
     "In any scale: `540L`, `BR100L`, `level M`, `ATOS 3.4`, `grade 2`; a bare number is a grade "
     "equivalent (K = 0)."
 )
+
+
+def school_scale(session: SessionDep, principal: ReaderDep, settings: SettingsDep) -> Scale:
+    """The tenant's own choice (dashboard settings), else the process-wide ``NEXTREAD_LEVEL_SCALE``."""
+    return load_tenant_settings(session, principal.tenant_id).level_scale or settings.level_scale
+
+
+SchoolScaleDep = Annotated[Scale, Depends(school_scale)]
 
 
 def _level(name: str, raw: str | None) -> float | None:
@@ -39,7 +48,7 @@ def search(
     request: Request,
     session: SessionDep,
     principal: ReaderDep,
-    settings: SettingsDep,
+    school: SchoolScaleDep,
     q: Annotated[
         str,
         Query(
@@ -79,7 +88,7 @@ def search(
         limit,
         service=request.app.state.recommendations,
         mode=mode,
-        scale=settings.level_scale,
+        scale=school,
     )
 
 
@@ -92,14 +101,12 @@ def reading_level(
     user_id: str,
     session: SessionDep,
     principal: ReaderDep,
-    settings: SettingsDep,
+    school: SchoolScaleDep,
     scale: Annotated[
         Scale | None, Query(description="Show levels in this scale (default: the school's).")
     ] = None,
 ) -> StudentLevel:
     try:
-        return get_student_reading_level(
-            session, principal.tenant_id, user_id, scale=scale or settings.level_scale
-        )
+        return get_student_reading_level(session, principal.tenant_id, user_id, scale=scale or school)
     except UnknownStudentError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
