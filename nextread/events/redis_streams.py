@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import redis.asyncio as aioredis
 from redis.backoff import ExponentialBackoff
@@ -62,9 +61,14 @@ class RedisBus:
         self, group: str, consumer: str, max_messages: int = 500, block_ms: int = 1000
     ) -> list[Message]:
         await self._ensure_group(group)
-        batch = await self._claim_stale(group, consumer, max_messages)
-        if len(batch) < max_messages:
-            batch += await self._read_new(group, consumer, max_messages - len(batch), block_ms, not batch)
+        try:
+            batch = await self._claim_and_read(group, consumer, max_messages, block_ms)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self._groups.discard(group)  # the stream was deleted (or Redis lost it): recreate, read again
+            await self._ensure_group(group)
+            batch = await self._claim_and_read(group, consumer, max_messages, 0)
         await self._trim_acked()
         return batch
 
@@ -156,21 +160,16 @@ class RedisBus:
         deliveries = {_text(row["message_id"]): int(row["times_delivered"]) for row in pending}
         return [self._message(entry, fields, deliveries.get(_text(entry), 2)) for entry, fields in entries]
 
-    async def _read_new(
-        self, group: str, consumer: str, limit: int, block_ms: int, may_block: bool
-    ) -> list[Message]:
-        try:
-            response = await self._read(group, consumer, limit, block_ms if may_block else None)
-        except ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-            self._groups.discard(group)  # the stream was deleted under us: recreate and read again
-            await self._ensure_group(group)
-            response = await self._read(group, consumer, limit, None)
-        return [self._message(entry_id, fields, 1) for _, entries in response for entry_id, fields in entries]
-
-    async def _read(self, group: str, consumer: str, limit: int, block_ms: int | None) -> list[Any]:
-        return await self._redis.xreadgroup(group, consumer, {self.topic: ">"}, count=limit, block=block_ms)
+    async def _claim_and_read(self, group: str, consumer: str, limit: int, block_ms: int) -> list[Message]:
+        batch = await self._claim_stale(group, consumer, limit)
+        if len(batch) < limit:
+            # Block only when nothing was claimed, so claimed messages are not held back.
+            block = block_ms if not batch and block_ms > 0 else None
+            response = await self._redis.xreadgroup(
+                group, consumer, {self.topic: ">"}, count=limit - len(batch), block=block
+            )
+            batch += [self._message(entry, fields, 1) for _, entries in response for entry, fields in entries]
+        return batch
 
     async def _trim_acked(self) -> None:
         """Drop entries every group has acked: the stream holds the backlog, not the history."""

@@ -283,3 +283,19 @@ def test_memory_consume_wakes_on_publish_from_another_thread(topic: str) -> None
         assert time.monotonic() - started < 1.0
 
     run(scenario)
+
+
+def test_redis_consumer_recovers_when_the_stream_is_recreated(redis_url: str, topic: str) -> None:
+    """Redis restarted without persistence (or the stream was deleted): the group is made again."""
+
+    async def scenario() -> None:
+        bus = bus_from_url(redis_url, topic=topic, claim_idle_ms=50)
+        await bus.publish([("1:a", b"before")])
+        assert [message.payload for message in await bus.consume("g", "c", block_ms=100)] == [b"before"]
+        await bus._redis.delete(topic)
+        await bus.publish([("1:a", b"after")])
+        time.sleep(0.1)  # past the claim time, so the XAUTOCLAIM path meets the missing group too
+        assert [message.payload for message in await bus.consume("g", "c", block_ms=100)] == [b"after"]
+        await bus.close()
+
+    run(scenario)
