@@ -218,4 +218,3 @@ def _unreachable(exc: DBAPIError) -> bool:
 
 def _reason(exc: DBAPIError) -> str:
     return str(exc.orig).strip().splitlines()[0][:300] if exc.orig is not None else str(exc)[:300]
-

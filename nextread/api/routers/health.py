@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 router = APIRouter(tags=["operations"])
 
@@ -15,14 +17,28 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: the database answers")
-def readyz(request: Request) -> JSONResponse:
+@router.get(
+    "/readyz",
+    summary="Readiness: the database answers (503 if not); reports the event bus and outbox backlog",
+    description="`bus` is `ok` or `degraded`: with the bus down, writes are still accepted and wait in "
+    "the outbox (`outbox_backlog` events) until the relay can publish them, so the process stays ready.",
+)
+async def readyz(request: Request) -> JSONResponse:
     try:
-        with request.app.state.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        await asyncio.to_thread(_ping_database, request.app.state.engine)
+        body: dict[str, object] = {"status": "ok", "database": "ok"}
+        pipeline = getattr(request.app.state, "events", None)
+        if pipeline is not None:
+            bus = await pipeline.status()
+            body |= {"bus": "ok" if bus.ok else "degraded", "outbox_backlog": bus.backlog_events}
     except Exception as exc:  # any driver error means "not ready", never a crash
         return JSONResponse({"status": "unavailable", "database": f"unreachable: {type(exc).__name__}"}, 503)
-    return JSONResponse({"status": "ok", "database": "ok"})
+    return JSONResponse(body)
+
+
+def _ping_database(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
