@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from nextread.config import Settings, get_settings
 from nextread.evaluate.commands import evaluate_command
+from nextread.events.commands import worker_command
 from nextread.ingest.commands import export_command, import_command
 from nextread.jobs.commands import jobs_app
 from nextread.observability import configure_logging
@@ -26,6 +27,9 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
 app.command("import", help="Bulk import CSV, JSONL or Parquet with a row-level error report.")(import_command)
 app.command("export", help="Export a tenant's rows (re-importable).")(export_command)
+app.command("worker", help="Apply interaction events and relay the outbox (graceful on SIGTERM).")(
+    worker_command
+)
 app.command("evaluate", help="Offline evaluation of our models and peers (docs/evaluation.md).")(
     evaluate_command
 )

@@ -22,11 +22,13 @@ from nextread.api.routers import (
     items,
     recommendations,
     search,
+    trending,
     users,
 )
 from nextread.cache import open_cache
 from nextread.config import Settings, get_settings
 from nextread.embed.select import text_embedding_function
+from nextread.events.pipeline import api_event_pipeline
 from nextread.jobs import BackgroundScheduler
 from nextread.llm.client import LLMClient
 from nextread.mcp.server import mount_mcp
@@ -119,8 +121,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bootstrap(settings, session_factory)
         app.state.scheduler = BackgroundScheduler(session_factory, settings)
         app.state.scheduler.start()
+        app.state.events = api_event_pipeline(settings, engine, session_factory, app.state.cache)
+        await app.state.events.start()
         async with app.state.mcp.session_manager.run():
             yield
+        await app.state.events.stop()
         await app.state.scheduler.stop()
         app.state.cache.close()
         engine.dispose()
@@ -147,7 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(search.router)
     app.include_router(classes.router)
     # recommendations first: its /v1/items/popular must win over /v1/items/{item_id}
-    for module in (recommendations, items, groups, interactions):
+    for module in (recommendations, trending, items, groups, interactions):
         app.include_router(module.router)
     app.include_router(users.router, dependencies=[Depends(users.invalidate_written_user)])
     app.state.mcp = mount_mcp(app)
