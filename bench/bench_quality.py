@@ -20,7 +20,7 @@ from typing import Any
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from nextread.evaluate.data import InteractionData, load_interactions  # noqa: E402
-from nextread.evaluate.models import DEFAULT_MODEL, select  # noqa: E402
+from nextread.evaluate.models import DEFAULT_MODEL, UNCONSTRAINED_MODEL, select  # noqa: E402
 from nextread.evaluate.runner import evaluate, format_markdown, to_json  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,11 +48,30 @@ def margins(results: dict[str, Any], ours: str = DEFAULT_MODEL) -> str:
     return "\n".join(lines)
 
 
+def level_bar(results: dict[str, Any]) -> str:
+    """The reading-level bar: ≥ 90% of recommended books inside the reader's band, at an NDCG@10 no
+    more than 2% below the same CF model without any level signal."""
+    lines = []
+    for split, by_model in results["splits"].items():
+        if UNCONSTRAINED_MODEL not in by_model:
+            continue
+        ours, free = by_model[DEFAULT_MODEL]["metrics"], by_model[UNCONSTRAINED_MODEL]["metrics"]
+        fit = ours["LevelFit@10"]["mean"]
+        ndcg_change = ours["NDCG@10"]["mean"] / free["NDCG@10"]["mean"] - 1
+        met = fit >= 0.9 and ndcg_change >= -0.02
+        lines.append(
+            f"- {split} level bar: LevelFit@10 {fit:.3f} (unconstrained "
+            f"{free['LevelFit@10']['mean']:.3f}), NDCG@10 {ndcg_change:+.1%} vs unconstrained — "
+            + ("met" if met else "NOT met")
+        )
+    return "\n".join(lines)
+
+
 def run(data: InteractionData, seeds: int, budget: int, out: Path | None) -> None:
     started = time.perf_counter()
     factories, grids = select(data)
     results = evaluate(data, factories, grids, seeds=range(seeds), budget=budget)
-    report = format_markdown(results) + "\n" + margins(results) + "\n"
+    report = format_markdown(results) + "\n" + margins(results) + "\n" + level_bar(results) + "\n"
     print(report + f"\n({time.perf_counter() - started:.0f} s)\n", flush=True)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

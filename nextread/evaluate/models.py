@@ -1,9 +1,9 @@
 """Which models a run compares, with their tuning grids, and which one is "ours by default".
 
 ``DEFAULT_MODEL`` names the configuration we ship and claim numbers for: a blend of EASE (closed-form
-item-item regression, with EDLAE's popularity-proportional regularisation as a tuned option) with a
-reading-level affinity when the catalog has levels. The level weight is a tuned hyperparameter that
-includes 0, so on data without a level signal the default is plain EASE/EDLAE.
+item-item regression, with EDLAE's popularity-proportional regularisation as a tuned option), overall
+popularity, and a reading-level affinity when the catalog has levels. Every blend weight is a tuned
+hyperparameter that includes 0, so where a signal does not help the default falls back to EASE/EDLAE.
 """
 
 from __future__ import annotations
@@ -15,21 +15,28 @@ import numpy as np
 
 from nextread.evaluate.data import InteractionData
 from nextread.evaluate.runner import Factory, ParamGrid
-from nextread.recommend.blend import LevelAffinity, ScoreBlend
+from nextread.recommend.blend import LevelAffinity, ScoreBlend, Scorer
 from nextread.recommend.collaborative import EASE, IALS, ItemKNN, Popularity
 
 DEFAULT_MODEL = "nextread"
+UNCONSTRAINED_MODEL = "nextread CF only (no levels)"
 
 
 def nextread_default(
-    l2: float, dropout: float = 0.0, level_weight: float = 0.0, item_levels: np.ndarray | None = None
+    l2: float,
+    dropout: float = 0.0,
+    popularity_weight: float = 0.0,
+    level_weight: float = 0.0,
+    item_levels: np.ndarray | None = None,
 ) -> ScoreBlend:
-    components: list[tuple[EASE | LevelAffinity, float]] = [(EASE(l2, dropout=dropout), 1.0)]
+    components: list[tuple[Scorer, float]] = [(EASE(l2, dropout=dropout), 1.0)]
+    components.append((Popularity(), popularity_weight))
     if item_levels is not None:
         components.append((LevelAffinity(item_levels), level_weight))
     return ScoreBlend(components)
 
 
+CF_GRID: ParamGrid = {"l2": [100.0, 400.0], "dropout": [0.0, 0.5], "popularity_weight": [0.0, 0.5, 1.0, 2.0]}
 IALS_GRID: ParamGrid = {
     "factors": [32, 64, 128, 256],
     "regularization": [0.01, 0.1, 1.0, 10.0, 50.0, 100.0],
@@ -42,10 +49,15 @@ def registry(data: InteractionData) -> dict[str, tuple[Factory, ParamGrid]]:
     """Every model the evaluation knows, as (factory, grid). Built per dataset because the default
     needs the catalog's levels."""
     # 16 configurations either way, the same budget the peers get.
-    default_grid: ParamGrid = {"l2": [25.0, 100.0, 400.0, 1600.0], "dropout": [0.0, 0.25, 0.5, 0.75]}
+    default_grid = CF_GRID
     if data.item_levels is not None:
-        default_grid = {"l2": [100.0, 400.0], "dropout": [0.0, 0.5], "level_weight": [0.0, 0.25, 0.5, 1.0]}
-    return {
+        default_grid = {
+            "l2": [100.0, 400.0],
+            "dropout": [0.0, 0.5],
+            "popularity_weight": [0.0, 1.0],
+            "level_weight": [0.0, 0.5],
+        }
+    models: dict[str, tuple[Factory, ParamGrid]] = {
         "popularity": (Popularity, {}),
         "implicit item-kNN (cosine)": (
             partial(ItemKNN, similarity="cosine"),
@@ -58,6 +70,10 @@ def registry(data: InteractionData) -> dict[str, tuple[Factory, ParamGrid]]:
         "implicit iALS": (IALS, IALS_GRID),
         DEFAULT_MODEL: (partial(nextread_default, item_levels=data.item_levels), default_grid),
     }
+    if data.item_levels is not None:
+        # The level bar compares the default with the same blend given no level signal.
+        models[UNCONSTRAINED_MODEL] = (nextread_default, CF_GRID)
+    return models
 
 
 def select(
