@@ -14,6 +14,7 @@ from nextread.evaluate.commands import evaluate_command
 from nextread.events.commands import worker_command
 from nextread.ingest.commands import export_command, import_command
 from nextread.jobs.commands import jobs_app
+from nextread.levels.commands import levels_app
 from nextread.observability import configure_logging
 from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade
 from nextread.store.models import Tenant
@@ -25,6 +26,7 @@ keys_app = typer.Typer(help="API key commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(levels_app, name="levels")
 app.command("import", help="Bulk import CSV, JSONL or Parquet with a row-level error report.")(import_command)
 app.command("export", help="Export a tenant's rows (re-importable).")(export_command)
 app.command("worker", help="Apply interaction events and relay the outbox (graceful on SIGTERM).")(

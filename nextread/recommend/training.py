@@ -150,6 +150,7 @@ def train_tenant(sessions: sessionmaker[Session], tenant_id: int, settings: Sett
     """Fit and register a new model version for one tenant; the previous version keeps serving
     until this one is committed, so training never interrupts requests."""
     from nextread.embed.select import get_embedder
+    from nextread.levels.estimate import estimate_missing_levels
     from nextread.recommend.models import build_cf_model
 
     started = time.perf_counter()
@@ -157,6 +158,8 @@ def train_tenant(sessions: sessionmaker[Session], tenant_id: int, settings: Sett
         tenant = session.get(Tenant, tenant_id)
         if tenant is None:
             raise ValueError(f"tenant {tenant_id} does not exist")
+        # Unlevelled books get a fresh estimate (new readers are evidence) before the catalog is read.
+        estimate_missing_levels(session, tenant_id)
         items = load_items(session, tenant_id)
         events = load_events(session, tenant_id)
         type_weights = {name: weight for name, (weight, _) in interaction_weights(session, tenant_id).items()}

@@ -1,0 +1,168 @@
+"""Book level estimates: the signals, the stored job, and the error on the demo books with levels hidden."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from importlib import resources
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from nextread.levels import item_level, level_from, lexile_to_level
+from nextread.levels.estimate import (
+    LevelEstimate,
+    estimate_book_level,
+    estimate_missing_levels,
+    readability_grade,
+)
+from nextread.recommend.pipeline import Catalog
+from nextread.store.models import Item
+from nextread.store.tenants import ensure_tenant
+from tests.conftest import Database
+
+EASY_TEXT = "The cat sat. The cat ran. The dog ran too. They had fun. The sun was hot. They went home."
+HARD_TEXT = (
+    "Notwithstanding considerable institutional opposition, the commission's comprehensive "
+    "investigation substantiated allegations concerning systematic administrative irregularities "
+    "and recommended fundamental organisational restructuring."
+)
+
+
+def test_nothing_to_go_on_is_no_estimate() -> None:
+    assert estimate_book_level(title="Untitled") is None
+
+
+def test_formats_lengths_and_audiences_place_books_where_expected() -> None:
+    board = estimate_book_level(tags=["Board-Books"], page_count=12)
+    picture = estimate_book_level(tags=["picture book"], page_count=32, age_min=4, age_max=7)
+    chapter = estimate_book_level(tags=["chapter_book"], page_count=96, grade_min=2, grade_max=4)
+    middle = estimate_book_level(tags=["Middle Grade"], page_count=320)
+    assert board.level < picture.level < chapter.level < middle.level
+    assert board.level < 0.5 and 0.5 < picture.level < 2.0 and 2.5 < chapter.level < 4.0 and middle.level > 5
+    assert all(isinstance(e, LevelEstimate) and e.estimated for e in (board, picture, chapter, middle))
+    assert any("Format" in line for line in chapter.evidence)
+
+
+def test_readability_of_a_real_excerpt_counts_more_than_a_blurb() -> None:
+    assert readability_grade("Too short.") is None
+    assert readability_grade(EASY_TEXT) < 2 < 10 < readability_grade(HARD_TEXT)
+    excerpt = estimate_book_level(text=HARD_TEXT * 2, tags=["chapter book"])
+    blurb = estimate_book_level(description=HARD_TEXT * 2, tags=["chapter book"])
+    assert excerpt.level > blurb.level > estimate_book_level(tags=["chapter book"]).level
+
+
+def test_readers_pull_the_estimate_and_raise_confidence_as_they_agree() -> None:
+    alone = estimate_book_level(tags=["chapter book"])
+    read = estimate_book_level(tags=["chapter book"], reader_levels=[4.0, 4.2, 3.9, 4.1, 4.0, 4.0])
+    assert read.level > alone.level + 0.4
+    assert read.confidence > alone.confidence
+    assert "6 readers" in read.evidence[-1]
+
+
+def test_conflicting_signals_lower_confidence() -> None:
+    agree = estimate_book_level(tags=["picture book"], page_count=32, age_min=4, age_max=7)
+    clash = estimate_book_level(tags=["young adult"], page_count=32, age_min=4, age_max=7)
+    assert clash.confidence < agree.confidence
+
+
+def _demo(name: str) -> list[dict]:
+    text = resources.files("nextread.demo").joinpath(f"data/{name}.jsonl").read_text("utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_mean_absolute_error_on_demo_books_with_their_levels_hidden() -> None:
+    """Every demo book has a Lexile and a guided reading level: hide both, estimate, compare (grades)."""
+    books = _demo("items")
+    users = {user["id"]: user for user in _demo("users")}
+    readers: dict[str, dict[str, float]] = defaultdict(dict)
+    for event in _demo("interactions"):
+        liked = event["type"] in {"finished", "like", "checkout"} or (
+            event["type"] == "rating" and (event.get("value") or 0) >= 4
+        )
+        user = users[event["user_id"]]
+        level = level_from(user.get("lexile"), user.get("guided_reading_level"), user.get("grade"))
+        if liked and level is not None:
+            readers[event["item_id"]][event["user_id"]] = level
+    truth = np.array([item_level(book["lexile"], book["guided_reading_level"]) for book in books])
+
+    def mae(audience: bool, with_readers: bool) -> float:
+        errors = []
+        for book, true_level in zip(books, truth, strict=True):
+            known = {key: book.get(key) for key in ("grade_min", "grade_max", "age_min", "age_max")}
+            estimate = estimate_book_level(
+                title=book["title"],
+                description=book.get("description"),
+                tags=book.get("tags", []),
+                page_count=book.get("page_count"),
+                reader_levels=list(readers[book["id"]].values()) if with_readers else (),
+                **(known if audience else {}),
+            )
+            errors.append(abs(estimate.level - true_level))
+        return float(np.mean(errors))
+
+    results = {
+        "format + pages + description": mae(False, False),
+        "+ readers who liked it": mae(False, True),
+        "+ grade/age range": mae(True, False),
+        "everything": mae(True, True),
+        "baseline: every book at the median": float(np.mean(np.abs(truth - np.median(truth)))),
+    }
+    print("\nEstimated book level, MAE in grade levels over 300 demo books (levels hidden):")
+    for name, value in results.items():
+        print(f"  {name:<38} {value:.2f}")
+    assert results["everything"] < 0.6
+    assert results["format + pages + description"] < 0.9
+    assert (
+        max(v for k, v in results.items() if not k.startswith("baseline"))
+        < results["baseline: every book at the median"] / 2
+    )
+
+
+def test_stored_estimates_never_touch_given_levels(database: Database) -> None:
+    with database.sessions() as session:
+        tenant_id = ensure_tenant(session, "default").id
+        session.add_all(
+            [
+                Item(tenant_id=tenant_id, external_id="given", title="G", lexile=500, tags=["board book"]),
+                Item(
+                    tenant_id=tenant_id,
+                    external_id="picture",
+                    title="P",
+                    tags=["picture book"],
+                    page_count=32,
+                ),
+                Item(tenant_id=tenant_id, external_id="blank", title="Nothing known"),
+            ]
+        )
+        session.commit()
+        assert estimate_missing_levels(session, tenant_id) == 1
+        session.commit()
+        rows = {item.external_id: item for item in session.scalars(select(Item))}
+        assert rows["given"].lexile == 500 and rows["given"].estimated_level is None
+        assert rows["blank"].estimated_level is None
+        picture = rows["picture"]
+        assert 0.5 < picture.estimated_level < 1.5 and 0 < picture.estimated_level_confidence < 1
+        assert picture.estimated_level_evidence and picture.lexile is None
+        assert estimate_missing_levels(session, tenant_id) == 0  # idempotent
+        picture.lexile = 600
+        session.commit()
+        assert estimate_missing_levels(session, tenant_id) == 1
+        assert picture.estimated_level is None
+        # The recommender's catalog falls back to the estimate only when nothing is given.
+        catalog = Catalog.from_items(
+            [{"lexile": None, "estimated_level": 2.2}, {"lexile": 600, "estimated_level": 2.2}, {}]
+        )
+        assert catalog.levels[0] == 2.2 and catalog.levels[1] == lexile_to_level(600)
+        assert np.isnan(catalog.levels[2])
+
+
+def test_training_estimates_and_search_marks_them(client: TestClient) -> None:
+    book = {"id": "pb", "title": "Bear Naps", "tags": ["picture book"], "page_count": 30, "description": "x"}
+    assert client.post("/v1/items", json=book).status_code == 201
+    assert client.post("/v1/models/train").status_code == 201
+    hit = client.get("/v1/search", params={"q": "bear naps"}).json()["data"][0]
+    assert hit["id"] == "pb" and hit["level_estimated"] is True
+    assert hit["level"] == pytest.approx(0.8, abs=0.3)
