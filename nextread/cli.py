@@ -13,6 +13,7 @@ from nextread.config import Settings, get_settings
 from nextread.evaluate.commands import evaluate_command
 from nextread.events.commands import worker_command
 from nextread.ingest.commands import export_command, import_command
+from nextread.ingest.enrich_command import enrich_command
 from nextread.jobs.commands import jobs_app
 from nextread.levels.commands import levels_app
 from nextread.observability import configure_logging
@@ -35,6 +36,7 @@ app.command("worker", help="Apply interaction events and relay the outbox (grace
 app.command("evaluate", help="Offline evaluation of our models and peers (docs/evaluation.md).")(
     evaluate_command
 )
+app.command("enrich", help="Fill missing book metadata from Open Library (when enabled).")(enrich_command)
 
 @app.callback()
 def _configure() -> None:

@@ -155,6 +155,22 @@ class Settings(BaseSettings):
         "(its own process wakes it on commit).",
     )
 
+    openlibrary_enabled: bool = Field(
+        False,
+        description="Allow metadata enrichment from Open Library (`POST /v1/items/{id}/enrich`, "
+        "`nextread enrich`); off, no book data leaves the server.",
+    )
+    openlibrary_url: str = Field("https://openlibrary.org", description="Open Library API base URL.")
+    openlibrary_covers_url: str = Field(
+        "https://covers.openlibrary.org", description="Base URL of the cover images written to `cover_url`."
+    )
+    openlibrary_requests_per_second: float = Field(
+        1.0, gt=0, description="Most Open Library requests per second per process (cached answers are free)."
+    )
+    openlibrary_timeout_seconds: float = Field(
+        10.0, gt=0, description="Timeout of one Open Library request."
+    )
+
     @field_validator("llm_shared_fields")
     @classmethod
     def _known_shared_fields(cls, value: str) -> str:

@@ -1,4 +1,5 @@
-"""Classes and students: a reading list for a whole class, readers like a student, checkout history."""
+"""Classes and students: a reading list for a whole class, readers like a student, checkout history,
+and the librarian's metadata enrichment of a book."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
-from nextread.api.deps import ReaderDep, SessionDep
+from nextread.api.deps import AdminDep, ReaderDep, SessionDep, SettingsDep
 from nextread.api.routers.users import find_user
+from nextread.ingest.enrich import EnrichmentDisabledError, EnrichmentResult, enrich_book_metadata
 from nextread.recommend.group_selection import Strategy
 from nextread.recommend.groups import GroupNotFoundError, GroupRecommendations, recommend_for_group
 from nextread.recommend.similar_users import SimilarUser, find_similar_users
@@ -110,3 +112,26 @@ def history(
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+
+
+@router.post(
+    "/items/{item_id}/enrich",
+    response_model=EnrichmentResult,
+    summary="Fill a book's missing description, subjects, page count and cover from Open Library",
+)
+def enrich_item(
+    item_id: str, session: SessionDep, principal: AdminDep, settings: SettingsDep
+) -> EnrichmentResult:
+    """409 while enrichment is off (the default); 502 when every lookup failed and nothing was filled.
+    Fields that already have a value are never changed."""
+    try:
+        result = enrich_book_metadata(session, principal.tenant_id, item_id, settings)
+    except EnrichmentDisabledError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except LookupError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    if result.errors and not result.filled:
+        raise HTTPException(
+            status.HTTP_502_BAD_GATEWAY, "Open Library lookup failed: " + "; ".join(result.errors)
+        )
+    return result
