@@ -10,7 +10,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,7 +20,10 @@ import pytest
 
 @dataclass
 class Reply:
-    content: str = "{}"
+    """``content`` is the assistant's text, or a function of the request's user payload that makes it
+    (to answer about the candidates actually sent)."""
+
+    content: str | Callable[[dict[str, Any]], str] = "{}"
     status: int = 200
     delay: float = 0.0
 
@@ -37,8 +40,18 @@ class ScriptedLLM:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def answer(self, payload: dict[str, Any] | str, *, status: int = 200, delay: float = 0.0) -> None:
-        content = payload if isinstance(payload, str) else json.dumps(payload)
+    def answer(
+        self,
+        payload: dict[str, Any] | str | Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        status: int = 200,
+        delay: float = 0.0,
+    ) -> None:
+        content: str | Callable[[dict[str, Any]], str]
+        if callable(payload):
+            content = lambda user: json.dumps(payload(user))  # noqa: E731
+        else:
+            content = payload if isinstance(payload, str) else json.dumps(payload)
         self.replies.append(Reply(content, status, delay))
 
     def user_payloads(self) -> list[dict[str, Any]]:
@@ -72,8 +85,11 @@ def scripted_llm() -> Iterator[ScriptedLLM]:
             state.paths.append(self.path)
             reply = state.replies.popleft() if state.replies else state.default
             time.sleep(reply.delay)
+            content = reply.content
+            if callable(content):
+                content = content(json.loads(body["messages"][-1]["content"]))
             payload = (
-                _completion(body.get("model", ""), reply.content)
+                _completion(body.get("model", ""), content)
                 if reply.status == 200
                 else b'{"error": {"message": "scripted failure"}}'
             )

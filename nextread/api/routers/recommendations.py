@@ -20,6 +20,7 @@ from nextread.api.routers.users import find_user
 from nextread.cache import ServingCache, UserEntry
 from nextread.cache.items import ItemMetadataCache
 from nextread.levels import item_level
+from nextread.llm.recommend import ENGINE_AND_LLM, llm_allowed, personal_recommendations
 from nextread.recommend.hybrid import ReadingBand, Weights
 from nextread.recommend.service import Reader, RecommendationRequest, RecommendationService, Served
 from nextread.recommend.shaping import CandidateFilter
@@ -47,6 +48,7 @@ class RecommendationsOut(BaseModel):
     user_id: str | None
     model_version: int
     data: list[RecommendedItem]
+    ranked_by: str = Field("engine", description="`engine+llm` when the optional LLM re-ranked the list.")
 
 
 class ModelVersionOut(BaseModel):
@@ -192,6 +194,9 @@ def user_recommendations(
     principal: ReaderDep,
     params: RequestDep,
     explain: bool = True,
+    llm: Annotated[
+        bool, Query(description="Let the configured LLM re-rank and re-word (if the tenant allows it).")
+    ] = False,
 ) -> Response:
     """Served from the cache when this user's answer to the same query is there; a new interaction
     of the user, a new model version or a catalog edit makes it recomputed."""
@@ -202,11 +207,17 @@ def user_recommendations(
         if entry.value is not None:
             return Response(entry.value, media_type="application/json")
     user = find_user(session, principal.tenant_id, user_id)
-    served = service(request).for_user(session, principal.tenant_id, user, params)
+    llm_client = request.app.state.llm if llm and llm_allowed(session, principal.tenant_id) else None
+    served, ranked_by = personal_recommendations(
+        service(request), llm_client, request.app.state.settings, session, principal.tenant_id, user, params
+    )
     if served is None:
         raise _no_catalog()
-    response = _json(_respond(session, served, user_id, explain))
-    cache.store_user(entry, response.body)
+    out = _respond(session, served, user_id, explain)
+    out.ranked_by = ranked_by
+    response = _json(out)
+    if llm_client is None or ranked_by == ENGINE_AND_LLM:  # an LLM fallback is not worth keeping
+        cache.store_user(entry, response.body)
     return response
 
 
