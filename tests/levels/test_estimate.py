@@ -166,3 +166,30 @@ def test_training_estimates_and_search_marks_them(client: TestClient) -> None:
     hit = client.get("/v1/search", params={"q": "bear naps"}).json()["data"][0]
     assert hit["id"] == "pb" and hit["level_estimated"] is True
     assert hit["level"] == pytest.approx(0.8, abs=0.3)
+
+
+def test_levels_estimate_command(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from nextread.cli import app
+    from nextread.config import get_settings
+    from nextread.store.db import make_engine, make_session_factory, upgrade
+
+    monkeypatch.setenv("NEXTREAD_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("NEXTREAD_LOG_LEVEL", "WARNING")
+    get_settings.cache_clear()
+    try:
+        engine = make_engine(get_settings().database_url)
+        upgrade(engine)
+        with make_session_factory(engine)() as session:
+            tenant_id = ensure_tenant(session, "default").id
+            session.add(Item(tenant_id=tenant_id, external_id="b", title="B", tags=["chapter book"]))
+            session.commit()
+        result = CliRunner().invoke(app, ["levels", "estimate"])
+        assert result.exit_code == 0, result.output
+        assert "changed for 1 book" in result.output
+        with make_session_factory(engine)() as session:
+            assert session.scalar(select(Item.estimated_level)) == pytest.approx(3.0)
+        engine.dispose()
+    finally:
+        get_settings.cache_clear()
