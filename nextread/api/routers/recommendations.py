@@ -375,7 +375,13 @@ def popular_items(
 
 def _in_range(item: Item, level_min: float | None, level_max: float | None) -> bool:
     level = item_level(
-        item.lexile, item.guided_reading_level, item.grade_min, item.grade_max, item.age_min, item.age_max
+        item.lexile,
+        item.guided_reading_level,
+        item.grade_min,
+        item.grade_max,
+        item.age_min,
+        item.age_max,
+        item.estimated_level,
     )
     if level is None:
         return False
