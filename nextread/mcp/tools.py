@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Annotated
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -17,18 +18,28 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nextread.ingest import enrich as enrichment
+from nextread.ingest.enrich import EnrichmentResult
 from nextread.levels import student as student_levels
 from nextread.levels.convert import Scale
 from nextread.levels.student import StudentLevel
 from nextread.llm.recommend import llm_allowed, personal_recommendations
 from nextread.mcp.backend import Backend
+from nextread.recommend.group_selection import Strategy
+from nextread.recommend.groups import GroupRecommendations, recommend_for_group
 from nextread.recommend.service import RecommendationRequest, Served
 from nextread.recommend.shaping import CandidateFilter
+from nextread.recommend.similar_users import SimilarUser, find_similar_users
+from nextread.store import history as checkout_history
+from nextread.store.history import Bucket, CheckoutHistory, HistoryLookupError
 from nextread.store.models import Item, User
 from nextread.store.tenants import Principal
 
 StudentId = Annotated[str, Field(min_length=1, max_length=255, description="The student's id (external id).")]
 BookId = Annotated[str, Field(min_length=1, max_length=255, description="The book's id (external id).")]
+ClassId = Annotated[
+    str, Field(min_length=1, max_length=255, description="The class's id (group external id).")
+]
 Count = Annotated[int, Field(ge=1, le=50, description="How many books to return.")]
 Tags = Annotated[list[str], Field(max_length=20, description="Catalog tags, e.g. ['dragons', 'humor'].")]
 
@@ -61,7 +72,14 @@ class RecommendationExplanation(BaseModel):
     excluded_because: str | None = Field(description="The rule that keeps the book off the list, if any.")
 
 
+class SimilarStudents(BaseModel):
+    student_id: str
+    students: list[SimilarUser] = Field(description="Most similar first; only this library's students.")
+
+
 PrincipalOf = Callable[[Context], Principal]
+# query_checkout_history names its filters user/group/item; the tool's arguments say what they are.
+HISTORY_ARGUMENTS = {"user": "student_id", "group": "class_id", "item": "book_id"}
 
 
 @contextmanager
@@ -184,6 +202,112 @@ def register_tools(server: MCPServer, backend: Backend, principal_of: PrincipalO
             return student_levels.get_student_reading_level(
                 session, principal.tenant_id, student_id, scale=scale
             )
+
+    @server.tool()
+    def get_book_recommendations_for_group(
+        ctx: Context,
+        class_id: ClassId,
+        n: Annotated[int, Field(ge=1, le=100, description="Books in the list.")] = 20,
+        min_per_student: Annotated[
+            int, Field(ge=0, le=20, description="Unread books in each student's just-right band.")
+        ] = 2,
+        strategy: Annotated[Strategy, Field(description="How the class's preferences are combined.")] = (
+            "proportional"
+        ),
+        max_read_share: Annotated[
+            float, Field(gt=0, le=1, description="Leave out books this share of the class has read.")
+        ] = 0.5,
+    ) -> GroupRecommendations:
+        """One reading list for a whole class: covers every student's just-right reading band, balances
+        what the class likes, avoids books most of them have read, and reports each student's fit."""
+        principal = principal_of(ctx)
+        with backend.session() as session, tool_errors():
+            result = recommend_for_group(
+                backend.recommendations,
+                session,
+                principal.tenant_id,
+                class_id,
+                n=n,
+                min_per_student=min_per_student,
+                strategy=strategy,
+                max_read_share=max_read_share,
+                explain=True,
+            )
+            if result is None:
+                raise no_catalog()
+            return result
+
+    @server.tool()
+    def find_similar_students(
+        ctx: Context,
+        student_id: StudentId,
+        n: Annotated[int, Field(ge=1, le=50, description="How many students.")] = 10,
+    ) -> SimilarStudents:
+        """Students in this library who read like this one (books in common, then reading level): for
+        book clubs, reading buddies, or "what did readers like this enjoy?"."""
+        principal = principal_of(ctx)
+        with backend.session() as session, tool_errors():
+            user = find_student(session, principal.tenant_id, student_id)
+            similar = find_similar_users(session, principal.tenant_id, user, n)
+            return SimilarStudents(student_id=student_id, students=similar)
+
+    @server.tool()
+    def query_checkout_history(
+        ctx: Context,
+        student_id: Annotated[str | None, Field(description="Only this student's events.")] = None,
+        class_id: Annotated[str | None, Field(description="Only this class's students' events.")] = None,
+        book_id: Annotated[str | None, Field(description="Only this book's events.")] = None,
+        since: Annotated[datetime | None, Field(description="From this time on (ISO-8601).")] = None,
+        until: Annotated[datetime | None, Field(description="Before this time (ISO-8601).")] = None,
+        types: Annotated[
+            list[str], Field(min_length=1, max_length=20, description="Interaction types, e.g. checkout.")
+        ] = ["checkout"],  # noqa: B006 - pydantic copies defaults
+        bucket: Annotated[Bucket, Field(description="Trend period.")] = "week",
+        limit: Annotated[int, Field(ge=1, le=200, description="Events per page, newest first.")] = 50,
+        cursor: Annotated[str | None, Field(description="next_cursor of the previous page.")] = None,
+    ) -> CheckoutHistory:
+        """Who read what and when, for a student, a class, a book or the whole library, in a time
+        window: totals, a trend per day/week/month, top books and tags, tags over time, and the events."""
+        principal = principal_of(ctx)
+        with backend.session() as session:
+            try:
+                return checkout_history.query_checkout_history(
+                    session,
+                    principal.tenant_id,
+                    user=student_id,
+                    group=class_id,
+                    item=book_id,
+                    since=since,
+                    until=until,
+                    types=[kind.strip().lower() for kind in types],
+                    bucket=bucket,
+                    limit=limit,
+                    cursor=cursor,
+                )
+            except HistoryLookupError as error:
+                argument = HISTORY_ARGUMENTS[error.field]
+                raise ToolError(f"{argument}: {str(error).split(': ', 1)[1]}") from error
+            except ValueError as error:
+                raise ToolError(str(error)) from error
+
+    @server.tool()
+    def enrich_book_metadata(ctx: Context, book_id: BookId) -> EnrichmentResult:
+        """Fill a book's missing description, subjects, page count and cover from Open Library (never
+        overwrites a value the library entered). Needs an admin key and enrichment turned on."""
+        principal = principal_of(ctx)
+        if not principal.can_write:
+            raise ToolError("enrich_book_metadata changes the catalog: it needs an admin API key")
+        with backend.session() as session, tool_errors():
+            find_book(session, principal.tenant_id, book_id)
+            try:
+                result = enrichment.enrich_book_metadata(
+                    session, principal.tenant_id, book_id, backend.settings
+                )
+            except enrichment.EnrichmentDisabledError as error:
+                raise ToolError(str(error)) from error
+            if result.errors and not result.filled:
+                raise ToolError("Open Library lookup failed: " + "; ".join(result.errors))
+            return result
 
 
 def _rounded(components: dict[str, float]) -> dict[str, float]:

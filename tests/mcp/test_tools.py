@@ -6,16 +6,23 @@ import pytest
 from mcp import Client
 
 from tests.mcp.conftest import data, error_text
-from tests.school import DRAGONS, FAN, SPACE
+from tests.school import CLASS, DRAGONS, FAN, SPACE
 
 pytestmark = pytest.mark.anyio
+TOOLS = (
+    "get_recommendations_for_student",
+    "explain_recommendation",
+    "get_student_reading_level",
+    "get_book_recommendations_for_group",
+    "find_similar_students",
+    "query_checkout_history",
+    "enrich_book_metadata",
+)
 
 
 async def test_every_tool_is_listed_with_a_description_and_typed_schemas(mcp_reader: Client) -> None:
     tools = {tool.name: tool for tool in (await mcp_reader.list_tools()).tools}
-    assert {"get_recommendations_for_student", "explain_recommendation", "get_student_reading_level"} <= set(
-        tools
-    )
+    assert set(tools) == set(TOOLS)
     for tool in tools.values():
         assert tool.description and len(tool.description) > 40, tool.name
         assert tool.input_schema["type"] == "object"
@@ -116,3 +123,59 @@ async def test_student_reading_level_with_evidence_and_bands(mcp_reader: Client)
         await mcp_reader.call_tool("get_student_reading_level", {"student_id": FAN, "scale": "stars"})
     )
     assert "scale" in message
+
+
+async def test_a_class_list_covers_the_class_and_reports_each_students_fit(mcp_reader: Client) -> None:
+    out = data(await mcp_reader.call_tool("get_book_recommendations_for_group", {"class_id": CLASS, "n": 6}))
+    assert out["group_id"] == CLASS and out["metrics"]["students"] == 9
+    assert 0 < len(out["data"]) <= 6
+    book = out["data"][0]
+    assert {student["id"] for student in book["students"]} >= {FAN}
+    assert book["explanation"]
+
+
+async def test_class_list_errors_name_the_argument(mcp_reader: Client) -> None:
+    message = error_text(
+        await mcp_reader.call_tool("get_book_recommendations_for_group", {"class_id": "class-9z"})
+    )
+    assert "class-9z" in message
+    bad = {"class_id": CLASS, "strategy": "loudest"}
+    assert "strategy" in error_text(await mcp_reader.call_tool("get_book_recommendations_for_group", bad))
+
+
+async def test_similar_students_read_the_same_shelf(mcp_reader: Client) -> None:
+    out = data(await mcp_reader.call_tool("find_similar_students", {"student_id": FAN, "n": 4}))
+    assert out["student_id"] == FAN
+    assert {student["id"] for student in out["students"]} == {f"st-{n}" for n in range(4)}
+    assert all(student["shared_books"] == 2 for student in out["students"])
+    message = error_text(await mcp_reader.call_tool("find_similar_students", {"student_id": "ghost"}))
+    assert "student_id" in message and "ghost" in message
+
+
+async def test_checkout_history_per_student_class_and_book(mcp_reader: Client) -> None:
+    kinds = {"types": ["finished", "abandoned"]}
+    student = data(await mcp_reader.call_tool("query_checkout_history", {"student_id": FAN, **kinds}))
+    assert student["totals"] == {"events": 3, "readers": 1, "books": 3}
+    assert {event["item_id"] for event in student["data"]} == {DRAGONS[0], DRAGONS[1], SPACE[5]}
+    whole_class = data(await mcp_reader.call_tool("query_checkout_history", {"class_id": CLASS, **kinds}))
+    assert whole_class["totals"]["readers"] == 9
+    book = data(await mcp_reader.call_tool("query_checkout_history", {"book_id": DRAGONS[0], **kinds}))
+    assert book["totals"]["readers"] == 5
+    assert book["top_books"][0]["id"] == DRAGONS[0]
+
+
+@pytest.mark.parametrize(
+    "arguments, expected",
+    [
+        ({"student_id": "ghost"}, "student_id: no user 'ghost'"),
+        ({"class_id": "class-9z"}, "class_id"),
+        ({"book_id": "no-book"}, "book_id"),
+        ({"bucket": "fortnight"}, "bucket"),
+        ({"since": "2026-05-01T00:00:00", "until": "2026-01-01T00:00:00"}, "since"),
+        ({"limit": 0}, "limit"),
+    ],
+)
+async def test_checkout_history_errors_name_the_argument(
+    mcp_reader: Client, arguments: dict, expected: str
+) -> None:
+    assert expected in error_text(await mcp_reader.call_tool("query_checkout_history", arguments))
