@@ -6,8 +6,9 @@ common spellings (``user_id:token`` → ``user_id``) and can be overridden, so a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -58,6 +59,8 @@ class InteractionData:
     item_levels: np.ndarray | None = None
     name: str = "dataset"
     notes: dict[str, int] = field(default_factory=dict)
+    item_rows: tuple[dict[str, Any], ...] | None = None
+    """The items file's row for each item index ({} where absent): what the served hybrid reads."""
 
     @property
     def n_users(self) -> int:
@@ -247,12 +250,12 @@ def with_item_levels(data: InteractionData, items_path: Path) -> InteractionData
         else None
     )
     item_col = resolve_column(table, "item", plain_id, items_path, required=True)
-    levels = item_level_values(table)
-    if levels is None:
-        return data
     ids = np.asarray(table[item_col].to_pylist(), dtype=object).astype(str)
-    lookup = dict(zip(ids, levels, strict=True))
-    aligned = np.array([lookup.get(item_id, np.nan) for item_id in data.item_ids], dtype=float)
-    return InteractionData(
-        data.matrix, data.user_ids, data.item_ids, data.timestamps, aligned, data.name, data.notes
-    )
+    rows_by_id = dict(zip(ids, table.to_pylist(), strict=True))
+    item_rows = tuple(rows_by_id.get(str(item_id), {}) for item_id in data.item_ids)
+    levels = item_level_values(table)
+    aligned = None
+    if levels is not None:
+        lookup = dict(zip(ids, levels, strict=True))
+        aligned = np.array([lookup.get(item_id, np.nan) for item_id in data.item_ids], dtype=float)
+    return replace(data, item_levels=aligned, item_rows=item_rows)

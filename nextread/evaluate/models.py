@@ -1,42 +1,44 @@
 """Which models a run compares, with their tuning grids, and which one is "ours by default".
 
-``DEFAULT_MODEL`` names the configuration we ship and claim numbers for: a blend of EASE (closed-form
-item-item regression, with EDLAE's popularity-proportional regularisation as a tuned option), overall
-popularity, and a reading-level affinity when the catalog has levels. Every blend weight is a tuned
-hyperparameter that includes 0, so where a signal does not help the default falls back to EASE/EDLAE.
+``DEFAULT_MODEL`` is what the API serves: the hybrid pipeline of ``nextread.recommend`` (EASE/EDLAE
+collaborative scores plus reading-level fit, semantic profile, rating, recency, staff picks and series,
+then series and diversity shaping), run offline by :class:`nextread.evaluate.hybrid.ServedHybrid`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from functools import partial
 
 import numpy as np
 
 from nextread.evaluate.data import InteractionData
+from nextread.evaluate.hybrid import catalog_for, embed_items, served_hybrid_factory
 from nextread.evaluate.runner import Factory, ParamGrid
-from nextread.recommend.blend import LevelAffinity, ScoreBlend, Scorer
-from nextread.recommend.collaborative import EASE, IALS, ItemKNN, Popularity
+from nextread.recommend.collaborative import IALS, ItemKNN, Popularity
+from nextread.recommend.pipeline import decimal_year
 
 DEFAULT_MODEL = "nextread"
-UNCONSTRAINED_MODEL = "nextread CF only (no levels)"
+UNCONSTRAINED_MODEL = "nextread without level fit"
 
 
-def nextread_default(
-    l2: float,
-    dropout: float = 0.0,
-    popularity_weight: float = 0.0,
-    level_weight: float = 0.0,
-    item_levels: np.ndarray | None = None,
-) -> ScoreBlend:
-    components: list[tuple[Scorer, float]] = [(EASE(l2, dropout=dropout), 1.0)]
-    components.append((Popularity(), popularity_weight))
-    if item_levels is not None:
-        components.append((LevelAffinity(item_levels), level_weight))
-    return ScoreBlend(components)
-
-
-CF_GRID: ParamGrid = {"l2": [100.0, 400.0], "dropout": [0.0, 0.5], "popularity_weight": [0.0, 0.5, 1.0, 2.0]}
+# 16 configurations each, the budget every peer gets. With a catalog: the CF model's λ and the hybrid
+# weights around the shipped defaults (nextread.recommend.hybrid.Weights). Without one (a bare
+# interactions file) only CF and popularity carry signal, so their parameters are tuned instead.
+HYBRID_GRID: ParamGrid = {
+    "l2": [100.0, 400.0],
+    "reading_match": [0.2, 0.4],
+    "semantic": [0.0, 0.3],
+    "rating": [0.1, 0.3],
+}
+UNCONSTRAINED_GRID: ParamGrid = {
+    "l2": [100.0, 400.0],
+    "dropout": [0.0, 0.5],
+    "semantic": [0.0, 0.3],
+    "rating": [0.1, 0.3],
+}
+CF_GRID: ParamGrid = {"l2": [100.0, 400.0], "dropout": [0.0, 0.5], "popularity": [0.0, 0.1, 0.25, 0.5]}
 IALS_GRID: ParamGrid = {
     "factors": [32, 64, 128, 256],
     "regularization": [0.01, 0.1, 1.0, 10.0, 50.0, 100.0],
@@ -46,17 +48,11 @@ IALS_GRID: ParamGrid = {
 
 
 def registry(data: InteractionData) -> dict[str, tuple[Factory, ParamGrid]]:
-    """Every model the evaluation knows, as (factory, grid). Built per dataset because the default
-    needs the catalog's levels."""
-    # 16 configurations either way, the same budget the peers get.
-    default_grid = CF_GRID
-    if data.item_levels is not None:
-        default_grid = {
-            "l2": [100.0, 400.0],
-            "dropout": [0.0, 0.5],
-            "popularity_weight": [0.0, 1.0],
-            "level_weight": [0.0, 0.5],
-        }
+    """Every model the evaluation knows, as (factory, grid). Built per dataset because ours runs over
+    the dataset's catalog (levels, tags, series, ratings, text embeddings)."""
+    rows = data.item_rows if data.item_rows is not None else tuple({} for _ in range(data.n_items))
+    embeddings = embed_items(rows) if data.item_rows is not None else None
+    served = served_hybrid_factory(catalog_for(rows, embeddings), data_end_year(data))
     models: dict[str, tuple[Factory, ParamGrid]] = {
         "popularity": (Popularity, {}),
         "implicit item-kNN (cosine)": (
@@ -68,12 +64,19 @@ def registry(data: InteractionData) -> dict[str, tuple[Factory, ParamGrid]]:
             {"neighbours": [20, 50, 100, 200, 400], "k1": [0.3, 0.6, 1.2, 2.0], "b": [0.25, 0.5, 0.75, 1.0]},
         ),
         "implicit iALS": (IALS, IALS_GRID),
-        DEFAULT_MODEL: (partial(nextread_default, item_levels=data.item_levels), default_grid),
+        DEFAULT_MODEL: (served, HYBRID_GRID if data.item_rows is not None else CF_GRID),
     }
     if data.item_levels is not None:
-        # The level bar compares the default with the same blend given no level signal.
-        models[UNCONSTRAINED_MODEL] = (nextread_default, CF_GRID)
+        # The level bar compares ours with the same pipeline and budget, reading-level fit switched off.
+        models[UNCONSTRAINED_MODEL] = (partial(served, reading_match=0.0), UNCONSTRAINED_GRID)
     return models
+
+
+def data_end_year(data: InteractionData) -> float:
+    """ "Today" for the recency signal: the last event in the data, so old logs are not all "stale"."""
+    if data.timestamps is None or not len(data.timestamps):
+        return decimal_year(datetime.now(UTC))
+    return decimal_year(datetime.fromtimestamp(float(np.max(data.timestamps)), UTC))
 
 
 def select(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from nextread.config import Settings
@@ -36,10 +38,13 @@ def load_store_dataset(
         min_positives,
         f"store:{tenant}",
     )
-    lexiles = {item.id: _lexile(item) for item in items}
-    levels = np.array([lexiles.get(int(pk), np.nan) for pk in data.item_ids], dtype=float)
-    data.item_levels = None if np.isnan(levels).all() else levels
-    return data
+    by_pk = {item.id: item for item in items}
+    levels = np.array([_lexile(by_pk[int(pk)]) if int(pk) in by_pk else np.nan for pk in data.item_ids])
+    rows = tuple(
+        {c.name: getattr(by_pk[int(pk)], c.name) for c in Item.__table__.c} if int(pk) in by_pk else {}
+        for pk in data.item_ids
+    )
+    return replace(data, item_levels=None if np.isnan(levels).all() else levels, item_rows=rows)
 
 
 def _lexile(item: Item) -> float:

@@ -1,0 +1,111 @@
+"""The serving pipeline itself as an offline model, so the numbers we quote are the numbers we serve.
+
+``ServedHybrid`` runs each held-out reader through :func:`nextread.recommend.pipeline.recommend` — the
+same candidate filters, [0, 1] components, weighted mean, one-book-per-series and MMR shaping as
+``GET /v1/users/{id}/recommendations`` — and turns the served order into scores for the runner. What
+an offline file cannot supply is left out rather than invented: no classmates (so no social signal)
+and no stated levels (a reader's level is the median level of what they read, as the recommender
+infers it for a student with no stated level).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from nextread.evaluate.metrics import LIST_LENGTH
+from nextread.evaluate.runner import Recommender
+from nextread.recommend.collaborative import EASE
+from nextread.recommend.hybrid import Weights
+from nextread.recommend.pipeline import Catalog, UserContext, recommend
+from nextread.recommend.shaping import CandidateFilter
+from nextread.recommend.training import item_texts
+
+# Seen items are masked by the runner anyway; copies on the shelf today say nothing about past reads.
+EVALUATION_FILTER = CandidateFilter(exclude_seen=True, available_only=False)
+
+
+def catalog_for(item_rows: Sequence[Mapping[str, Any]], embeddings: np.ndarray | None) -> Catalog:
+    return Catalog.from_items(list(item_rows), embeddings=embeddings)
+
+
+def embed_items(item_rows: Sequence[Mapping[str, Any]]) -> np.ndarray | None:
+    """MiniLM vectors of what the content model reads about each item; ``None`` when no item has text."""
+    texts = item_texts([_as_item(row) for row in item_rows])
+    if not any(texts):
+        return None
+    from nextread.embed.select import LocalEmbedder
+
+    return LocalEmbedder().embed([text or " " for text in texts])
+
+
+def _as_item(row: Mapping[str, Any]) -> SimpleNamespace:
+    return SimpleNamespace(**{key: row.get(key) for key in ("title", "authors", "tags", "description")})
+
+
+class ServedHybrid:
+    """A CF model (EASE/EDLAE) fitted on the training matrix, then every reader ranked by the serving
+    pipeline with ``weights``. ``now_year`` pins "today" for the recency signal to the data's end."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        cf: Recommender,
+        weights: Weights,
+        now_year: float,
+        diversity: float = 0.2,
+        depth: int = LIST_LENGTH,
+    ):
+        self.catalog, self.cf, self.weights, self.now_year = catalog, cf, weights, now_year
+        self.mmr_lambda, self.depth = 1.0 - diversity, depth
+
+    def fit(self, interactions: sp.csr_matrix) -> ServedHybrid:
+        self.cf.fit(interactions)
+        # What training stores as the artifact's popularity: readers per item (level-band popularity).
+        self.catalog.popularity = np.asarray((interactions > 0).sum(axis=0), dtype=np.float64).ravel()
+        return self
+
+    def score(self, history: sp.csr_matrix) -> np.ndarray:
+        """The served list as scores: first item highest, items not served −inf."""
+        history = history.tocsr()
+        cf_scores = np.asarray(self.cf.score(history), dtype=np.float64)
+        scores = np.full(history.shape, -np.inf)
+        for row in range(history.shape[0]):
+            served = self._served(
+                history.indices[history.indptr[row] : history.indptr[row + 1]], cf_scores[row]
+            )
+            scores[row, served] = np.arange(len(served), 0, -1, dtype=np.float64)
+        return scores
+
+    def _served(self, items: np.ndarray, cf_row: np.ndarray) -> np.ndarray:
+        levels = self.catalog.levels[items]
+        known = levels[~np.isnan(levels)]
+        user = UserContext(
+            level=float(np.median(known)) if known.size else None,
+            seen=items.astype(np.intp),
+            enjoyed=items.astype(np.intp),
+        )
+        served = recommend(
+            self.catalog,
+            user,
+            cf_scores=cf_row,
+            weights=self.weights,
+            filters=EVALUATION_FILTER,
+            n=self.depth,
+            mmr_lambda=self.mmr_lambda,
+            now_year=self.now_year,
+        )
+        return np.array([recommendation.item_index for recommendation in served], dtype=np.intp)
+
+
+def served_hybrid_factory(catalog: Catalog, now_year: float):  # type: ignore[no-untyped-def]
+    """A runner factory: CF hyperparameters and hybrid weights are all tuning parameters."""
+
+    def build(l2: float, dropout: float = 0.0, diversity: float = 0.2, **weights: float) -> ServedHybrid:
+        return ServedHybrid(catalog, EASE(l2, dropout=dropout), Weights(**weights), now_year, diversity)
+
+    return build

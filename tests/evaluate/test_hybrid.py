@@ -1,0 +1,99 @@
+"""The evaluated default is the served pipeline: same order as ``recommend()``, seen items never back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from nextread.evaluate.data import load_interactions
+from nextread.evaluate.hybrid import EVALUATION_FILTER, ServedHybrid, catalog_for
+from nextread.evaluate.models import DEFAULT_MODEL, UNCONSTRAINED_MODEL, select
+from nextread.recommend.collaborative import EASE
+from nextread.recommend.hybrid import Weights
+from nextread.recommend.pipeline import UserContext, recommend
+
+# Two taste clusters of four books; levels rise with the index; books 2 and 3 are one series.
+ROWS = [
+    {"title": f"Book {i}", "lexile": 200 + 60 * i, "tags": ["dragons" if i < 4 else "space"]}
+    for i in range(8)
+]
+ROWS[2] |= {"series_name": "Scorch", "series_position": 1}
+ROWS[3] |= {"series_name": "Scorch", "series_position": 2}
+TRAIN = sp.csr_matrix(
+    np.array(
+        [
+            [1, 1, 1, 0, 0, 0, 0, 0],
+            [0, 1, 1, 1, 0, 0, 0, 0],
+            [0, 0, 0, 0, 1, 1, 1, 0],
+            [0, 0, 0, 0, 0, 1, 1, 1],
+        ]
+    ),
+    dtype=np.float32,
+)
+
+
+def served_model() -> ServedHybrid:
+    return ServedHybrid(catalog_for(ROWS, None), EASE(l2=1.0), Weights(), now_year=2026.0).fit(TRAIN)
+
+
+def test_scores_follow_the_served_order_and_never_return_seen_items() -> None:
+    model = served_model()
+    history = sp.csr_matrix(np.array([[1, 1, 0, 0, 0, 0, 0, 0]], dtype=np.float32))
+    scores = model.score(history)[0]
+    served = recommend(
+        model.catalog,
+        UserContext(
+            level=float(np.median(model.catalog.levels[[0, 1]])),
+            seen=np.array([0, 1]),
+            enjoyed=np.array([0, 1]),
+        ),
+        cf_scores=model.cf.score(history)[0],
+        weights=Weights(),
+        filters=EVALUATION_FILTER,
+        n=8,
+        mmr_lambda=model.mmr_lambda,
+        now_year=2026.0,
+    )
+    order = [int(i) for i in np.argsort(-scores, kind="stable") if np.isfinite(scores[i])]
+    assert order == [r.item_index for r in served]
+    assert np.isneginf(scores[[0, 1]]).all()
+    assert order[0] == 2  # the dragon book the CF model links to what was read, first in its series
+
+
+def test_weights_change_the_ranking() -> None:
+    history = sp.csr_matrix(np.array([[0, 0, 0, 0, 1, 0, 0, 0]], dtype=np.float32))
+    cf_only = ServedHybrid(
+        catalog_for(ROWS, None), EASE(l2=1.0), Weights(reading_match=0, rating=0, recency=0, series=0), 2026.0
+    ).fit(TRAIN)
+    level_only = ServedHybrid(
+        catalog_for(ROWS, None), EASE(l2=1.0), Weights(cf=0, rating=0, recency=0, series=0), 2026.0
+    ).fit(TRAIN)
+    assert np.argmax(cf_only.score(history)[0]) in {5, 6}
+    assert np.argmax(level_only.score(history)[0]) in {3, 5}  # nearest levels to book 4's
+
+
+def test_items_file_gives_the_default_its_catalog(tmp_path: Path) -> None:
+    interactions = tmp_path / "events.jsonl"
+    items = tmp_path / "items.jsonl"
+    events = [
+        {
+            "user": f"u{u}",
+            "item": f"b{(u + k) % 8}",
+            "type": "checkout",
+            "timestamp": 1_700_000_000 + 3600 * k,
+        }
+        for u in range(12)
+        for k in range(6)
+    ]
+    interactions.write_text("\n".join(json.dumps(e) for e in events))
+    items.write_text("\n".join(json.dumps({"id": f"b{i}", **row}) for i, row in enumerate(ROWS[:7])))
+    data = load_interactions(interactions, items_path=items)
+    assert data.item_rows is not None
+    assert [row.get("title") for row in data.item_rows] == [f"Book {i}" for i in range(7)] + [None]
+    factories, grids = select(data, [DEFAULT_MODEL, UNCONSTRAINED_MODEL])
+    assert "reading_match" in grids[DEFAULT_MODEL]
+    unconstrained = factories[UNCONSTRAINED_MODEL](l2=100.0, semantic=0.0, rating=0.1)
+    assert unconstrained.weights.reading_match == 0.0
