@@ -4,6 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
+# The browser tests drive Debian's Chromium at /usr/bin/chromium (never a browser build Playwright downloads).
+if [ ! -x /usr/bin/chromium ]; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && sudo="sudo"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 export OPENBLAS_NUM_THREADS=1 HF_HUB_OFFLINE=1
 .venv/bin/ruff check nextread tests bench
 exec .venv/bin/python -m pytest "$@"

@@ -51,6 +51,13 @@ def url(path: str) -> str:
     return MOUNT_PATH + path
 
 
+def go(path: str) -> None:
+    """Navigate to a ``/ui/...`` path: the browser side of NiceGUI adds the mount prefix itself."""
+    from nicegui import ui
+
+    ui.navigate.to(path.removeprefix(MOUNT_PATH) or "/")
+
+
 def api_request() -> Request:
     """A request object bound to the API app, for route functions that reach ``request.app.state``."""
     return Request({"type": "http", "app": api_app(), "headers": [], "method": "GET", "path": "/"})

@@ -34,7 +34,11 @@ def frame(identity: Identity, title: str) -> None:
     ui.add_css(PRINT_CSS)
     ui.page_title(f"{title} · nextread")
     with ui.header().classes("items-center flex-wrap gap-x-4 gap-y-1 bg-indigo-700 px-4 py-2"):
-        ui.link("📚 nextread", url("/overview")).classes("text-white text-lg font-bold no-underline")
+        with ui.link(target=url("/overview")).classes(
+            "text-white text-lg font-bold no-underline flex items-center"
+        ):
+            ui.icon("auto_stories").props('aria-hidden="true"')
+            ui.label("nextread")
         with ui.row().classes("flex-wrap gap-x-3 gap-y-0").props('role="navigation" aria-label="Main"'):
             for label, path, roles in NAV:
                 if roles is None or identity.role in roles:

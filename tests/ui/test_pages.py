@@ -18,6 +18,7 @@ from nextread.recommend.hybrid import Weights
 from nextread.store.models import Interaction
 from nextread.store.models import User as Reader
 from nextread.store.tenant_settings import TenantSettings, load_tenant_settings, save_tenant_settings
+from nextread.ui.context import MOUNT_PATH
 from nextread.ui.pages.student import simple_reason
 from tests.ui.conftest import ADMIN_KEY, LIBRARIAN, STUDENT, demo_settings
 
@@ -32,7 +33,13 @@ def run_as_user(data_dir: Path, scenario: Scenario) -> None:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app)
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                await scenario(User(client), app)
+                user = User(client)
+                browser_navigate = user.navigate.to
+                # NiceGUI's browser side prefixes navigation targets with the mount path; so does this.
+                user.navigate.to = lambda target, new_tab=False: browser_navigate(  # type: ignore[method-assign]
+                    MOUNT_PATH + target if target.startswith("/") else target, new_tab
+                )
+                await scenario(user, app)
 
     asyncio.run(main())
 
@@ -42,7 +49,16 @@ async def sign_in(user: User, username: str, password: str) -> None:
     user.find(marker="username").type(username)
     user.find(marker="password").type(password)
     user.find(marker="password").trigger("keydown.enter")
-    await asyncio.sleep(0.5)
+    await signed_in(user)
+
+
+async def signed_in(user: User, seconds: float = 20.0) -> None:
+    """Sign-in hashes the password off the event loop; wait until the session knows the user."""
+    for _ in range(int(seconds / 0.1)):
+        response = await user.http_client.get("/ui/", follow_redirects=False)
+        if not response.headers.get("location", "").endswith("/ui/login"):
+            return
+        await asyncio.sleep(0.1)
 
 
 def test_wrong_password_is_refused_and_pages_need_sign_in(school_copy: Path) -> None:
@@ -50,8 +66,10 @@ def test_wrong_password_is_refused_and_pages_need_sign_in(school_copy: Path) -> 
         response = await user.http_client.get("/ui/students", follow_redirects=False)
         assert response.status_code in {302, 303, 307}
         assert response.headers["location"].endswith("/ui/login")
-        await sign_in(user, LIBRARIAN[0], "not-the-password")
-        await user.should_see("That did not match an account or key.")
+        await user.open("/ui/login")
+        user.find(marker="username").type(LIBRARIAN[0])
+        user.find(marker="password").type("not-the-password").trigger("keydown.enter")
+        await user.should_see("That did not match an account or key.", retries=40)
 
     run_as_user(school_copy, scenario)
 
@@ -145,7 +163,7 @@ def test_api_key_sign_in_reaches_the_overview(school_copy: Path) -> None:
     ("explanation", "sentence"),
     [
         (
-            "Because you enjoyed The Hidden Cave; right at your reading level",
+            "Because you enjoyed *The Hidden Cave*; right at your reading level",
             "Because you enjoyed The Hidden Cave.",
         ),
         ("right at your reading level.", "Right at your reading level."),

@@ -14,7 +14,7 @@ from nextread.store.accounts import Identity
 from nextread.store.models import Group, GroupMember, Item
 from nextread.ui import data
 from nextread.ui.auth import STAFF, guard
-from nextread.ui.context import service, url
+from nextread.ui.context import go, service, url
 from nextread.ui.layout import connected, frame, link_cell, load, unavailable
 
 try:  # the class-list engine ships separately; without it the page says so instead of guessing
@@ -123,9 +123,7 @@ async def class_page(group_id: str) -> Response | None:
         ui.label("Tick books, then print them as a reading list.")
         print_button = ui.button("Print reading list", icon="print")
         print_button.props('data-testid="print-list"')
-    print_button.on_click(
-        lambda: ui.navigate.to(url(f"/classes/{group_id}/print?items={','.join(sorted(chosen))}"))
-    )
+    print_button.on_click(lambda: go(url(f"/classes/{group_id}/print?items={','.join(sorted(chosen))}")))
     for book in answer.data:
         with ui.card().classes("w-full"):
             with ui.row().classes("items-center gap-2 w-full"):

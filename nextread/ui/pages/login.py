@@ -7,7 +7,7 @@ from nicegui import run, ui
 
 from nextread.store.accounts import Identity
 from nextread.ui.auth import Pointer, check_key, check_password, current_identity, home_of, remember, sign_out
-from nextread.ui.context import url
+from nextread.ui.context import go, url
 
 
 @ui.page("/")
@@ -33,7 +33,7 @@ def login() -> None:
         _finish(await run.io_bound(check_key, key.value or ""))
 
     with ui.card().classes("mx-auto mt-12 w-full max-w-md"):
-        ui.label("📚 nextread").classes("text-2xl font-bold").props('role="heading" aria-level="1"')
+        ui.label("nextread").classes("text-2xl font-bold").props('role="heading" aria-level="1"')
         with ui.tabs().classes("w-full") as tabs:
             account_tab = ui.tab("Username")
             key_tab = ui.tab("API key")
@@ -64,4 +64,4 @@ def _finish(found: tuple[Identity, Pointer] | None) -> None:
         return
     identity, pointer = found
     remember(pointer)
-    ui.navigate.to(home_of(identity))
+    go(home_of(identity))

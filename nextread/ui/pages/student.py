@@ -40,7 +40,7 @@ def simple_reason(explanation: str | None) -> str:
     """The engine's first reason as one short sentence a young reader can follow."""
     if not explanation:
         return "We think you will enjoy this one."
-    first = explanation.split(";")[0].strip().rstrip(".")
+    first = explanation.split(";")[0].replace("*", "").strip().rstrip(".")
     return first[:1].upper() + first[1:] + "."
 
 
@@ -107,10 +107,10 @@ def _card(row: dict[str, Any], mark: str | None, on_action: Any) -> None:
         else:
             with (
                 ui.element("div")
-                .classes("h-32 w-full rounded-lg bg-indigo-100 flex items-center justify-center text-5xl")
+                .classes("h-32 w-full rounded-lg bg-indigo-100 flex items-center justify-center")
                 .props('aria-hidden="true"')
             ):
-                ui.label("📖")
+                ui.icon("menu_book", size="4rem", color="indigo-400")
         ui.label(row["title"]).classes("book-title text-xl font-bold").props('role="heading" aria-level="2"')
         if authors:
             ui.label(f"by {authors}").classes("text-gray-700")

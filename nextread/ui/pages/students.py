@@ -13,7 +13,7 @@ from nextread.recommend.hybrid import Weights
 from nextread.store.accounts import Identity
 from nextread.ui import data, levels
 from nextread.ui.auth import STAFF, guard
-from nextread.ui.context import url
+from nextread.ui.context import go, url
 from nextread.ui.layout import connected, frame, link_cell, load
 
 COLUMNS = [
@@ -37,7 +37,7 @@ async def students_page() -> Response | None:
     )
     table = ui.table(columns=COLUMNS, rows=rows, row_key="id", pagination=25).classes("w-full")
     table.bind_filter_from(search, "value")
-    table.on("rowClick", lambda event: ui.navigate.to(url(f"/students/{event.args[1]['id']}")))
+    table.on("rowClick", lambda event: go(url(f"/students/{event.args[1]['id']}")))
     link_cell(table, "name", "/students/", "student-link")
     return None
 

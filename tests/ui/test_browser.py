@@ -1,0 +1,243 @@
+"""End to end in real headless Chromium against a real ``nextread serve`` with the demo school.
+
+Screenshots of every page at desktop and 390-px phone width go to ``artifacts/screenshots/``
+(git-ignored). Without /usr/bin/chromium the tests skip locally and fail with CI=true."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import require_service
+from tests.ui.conftest import ADMIN_KEY, STUDENT
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+DESKTOP, PHONE = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
+WAIT_MS = 20_000
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(demo_school: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data_dir = tmp_path_factory.mktemp("browser") / "school"
+    import shutil
+
+    shutil.copytree(demo_school, data_dir)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "NEXTREAD_DATA_DIR": str(data_dir),
+        "NEXTREAD_ADMIN_API_KEY": ADMIN_KEY,
+        "NEXTREAD_LOG_LEVEL": "WARNING",
+        "NEXTREAD_SCHEDULER_ENABLED": "false",
+        "OPENBLAS_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nextread", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base, process)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _wait_ready(base: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"nextread serve exited: {process.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(base + "/ui/login", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("nextread serve did not become ready in 120 s")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        require_service("Chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _page(browser: object, base: str, viewport: dict[str, int] = DESKTOP):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport=viewport, base_url=base)  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    return page
+
+
+def _sign_in(page, username: str | None = None, password: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/ui/login")
+    if username is None:
+        page.get_by_role("tab", name="API key").click()
+        page.get_by_label("API key").fill(ADMIN_KEY)
+        page.get_by_role("button", name="Sign in with key").click()
+    else:
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(password or "")
+        page.get_by_role("button", name="Sign in", exact=True).click()
+
+
+def _shoot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def _titles(page, selector: str) -> list[str]:  # type: ignore[no-untyped-def]
+    return page.locator(selector).all_inner_texts()
+
+
+def test_librarian_journey(server: str, browser: object, tmp_path: Path) -> None:
+    page = _page(browser, server)
+    _sign_in(page)
+    page.wait_for_url("**/ui/overview")
+    page.get_by_text("Active students (30 days)").wait_for()
+    _shoot(page, "overview-desktop")
+
+    page.goto("/ui/catalog")
+    page.get_by_label("Search the catalog").fill("dragon")
+    page.get_by_role("button", name="Search").click()
+    page.locator(".catalog-hit").first.wait_for()
+    assert any("ragon" in title for title in _titles(page, ".catalog-hit"))
+    _shoot(page, "catalog-desktop")
+    page.locator(".catalog-hit").first.click()
+    page.get_by_text("Similar books").wait_for()
+    page.locator(".similar-book").first.wait_for()
+    _shoot(page, "book-desktop")
+
+    page.goto("/ui/students")
+    page.get_by_label("Search students").fill("Ethan")
+    page.locator(".student-link", has_text="Ethan J.").click()
+    page.wait_for_url("**/ui/students/st-001")
+    page.locator(".rec-title").first.wait_for()
+    before = _titles(page, ".rec-title")
+    page.get_by_text("Weights (try them out").click()
+    page.get_by_test_id("weight-cf").locator(".q-slider__track-container").focus()  # keyboard, not mouse
+    for _ in range(10):
+        page.keyboard.press("ArrowLeft")
+    page.wait_for_function(
+        "before => JSON.stringify([...document.querySelectorAll('.rec-title')].map(e => e.innerText))"
+        " !== JSON.stringify(before)",
+        arg=before,
+    )
+    assert _titles(page, ".rec-title") != before
+    _shoot(page, "student-staff-desktop")
+
+    page.goto("/ui/classes")
+    page.locator(".class-link").first.click()
+    page.locator(".class-book").first.wait_for()
+    checks = page.get_by_role("checkbox")
+    checks.nth(0).click()
+    checks.nth(1).click()
+    chosen = _titles(page, ".class-book")[:2]
+    _shoot(page, "class-desktop")
+    page.get_by_test_id("print-list").click()
+    page.get_by_test_id("reading-list").wait_for()
+    listed = " ".join(_titles(page, ".reading-list-item"))
+    assert all(title in listed for title in chosen)
+    page.emulate_media(media="print")
+    assert not page.locator(".q-header").is_visible()
+    page.emulate_media(media="screen")
+    _shoot(page, "reading-list-desktop")
+
+    bad = tmp_path / "books.csv"
+    bad.write_text(
+        "id,title,lexile\nnew-1,A Good Book,500\nnew-2,,400\nnew-3,Another Good Book,not-a-number\n",
+        encoding="utf-8",
+    )
+    page.goto("/ui/import")
+    page.locator("input[type=file]").set_input_files(str(bad))
+    page.get_by_test_id("import-errors").wait_for()
+    status = page.get_by_test_id("import-status").inner_text()
+    assert "imported 1" in status and "rejected 2" in status
+    report = page.get_by_test_id("import-errors").inner_text()
+    assert "title" in report and "lexile" in report
+    _shoot(page, "import-desktop")
+
+    page.goto("/ui/settings")
+    page.get_by_test_id("save-settings").wait_for()
+    _shoot(page, "settings-desktop")
+
+
+def test_student_likes_a_book_and_the_list_updates(server: str, browser: object) -> None:
+    page = _page(browser, server)
+    _sign_in(page, STUDENT[0], STUDENT[1])
+    page.wait_for_url(f"**/ui/read/{STUDENT[2]}")
+    cards = page.locator("[data-item]")
+    cards.first.wait_for()
+    first = cards.first.get_attribute("data-item")
+    assert page.locator("img:not([alt])").count() == 0
+    _shoot(page, "student-page-desktop")
+    started = time.monotonic()
+    cards.first.locator("[data-action=like]").click()
+    page.wait_for_function("id => !document.querySelector(`[data-item='${id}']`)", arg=first, timeout=WAIT_MS)
+    assert time.monotonic() - started < 5
+    page.get_by_text("You liked it").wait_for()
+    page.goto("/ui/students")
+    assert "Not allowed" in page.content()
+    page.goto("/ui/read/st-002")
+    assert "Not allowed" in page.content()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ui/overview",
+        "/ui/students",
+        "/ui/students/st-001",
+        "/ui/classes",
+        "/ui/catalog",
+        "/ui/import",
+        "/ui/settings",
+        "/ui/read/st-001",
+    ],
+)
+def test_phone_width_screenshots(server: str, browser: object, path: str) -> None:
+    page = _page(browser, server, PHONE)
+    _sign_in(page)
+    page.wait_for_url("**/ui/overview")
+    page.goto(path)
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(1500)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    _shoot(page, "phone" + path.replace("/", "-"))
+    assert width <= PHONE["width"] + 40, f"{path} scrolls sideways on a phone ({width}px)"
