@@ -25,13 +25,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nextread.embed.openai import EmbedderError
 from nextread.levels.convert import LevelView, Scale, show_level
+from nextread.observability import get_logger
 from nextread.recommend.pipeline import Catalog
 from nextread.recommend.service import RecommendationService
 from nextread.recommend.shaping import language_key
 from nextread.search.fulltext import fulltext_ranking, query_terms
 from nextread.search.query import ParsedQuery, QueryParser, parse_query
 from nextread.store.models import Item
+
+log = get_logger("nextread.search")
 
 RRF_K = 60
 # How deep each ranking is read before fusion: deeper with filters, which discard part of it.
@@ -250,7 +254,12 @@ def _rows_catalog(session: Session, tenant_id: int, pks: np.ndarray) -> Catalog:
 def _semantic_ranking(view: _CatalogView, text: str, filters: SearchFilters) -> np.ndarray:
     if view.index is None or view.service.embed_text is None:
         return np.zeros(0, dtype=np.int64)
-    vector = np.asarray(view.service.embed_text(text), dtype=np.float32)
+    try:
+        vector = np.asarray(view.service.embed_text(text), dtype=np.float32)
+    except EmbedderError as exc:
+        # A remote embedder being down must not take search down: full text still answers.
+        log.warning("search_semantic_unavailable", error=str(exc))
+        return np.zeros(0, dtype=np.int64)
     if not filters.active and view.catalog.active is not None and view.catalog.active.all():
         rows, scores = view.index.search(vector, DEPTH)
         return view.item_pks[rows[scores >= SEMANTIC_MIN_SIMILARITY]]

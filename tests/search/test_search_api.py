@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from nextread.embed.openai import EmbedderError
 from nextread.store.tenants import create_api_key, ensure_tenant
 from tests.conftest import READ_KEY, Database
 
@@ -126,3 +127,15 @@ def test_tenants_never_see_each_others_books(catalog: TestClient, database: Data
     assert ids(other.get("/v1/search", params={"q": "dragon"})) == ["hill-dragon"]
     assert "hill-dragon" not in ids(catalog.get("/v1/search", params={"q": "dragon hill"}))
     assert "hill-dragon" not in ids(catalog.get("/v1/search", params={"q": "dragon", "mode": "text"}))
+
+
+def test_full_text_still_answers_when_the_embedder_is_down(catalog: TestClient) -> None:
+    assert ids(catalog.get("/v1/search", params={"q": "rocket"})) == ["space-cadets"]  # model trained
+
+    def broken(_text: str) -> None:
+        raise EmbedderError("embedder at http://127.0.0.1:9/v1: connection refused")
+
+    catalog.app.state.recommendations.embed_text = broken
+    hits = catalog.get("/v1/search", params={"q": "dragon"}).json()["data"]
+    assert {hit["id"] for hit in hits} == {"funny-dragon", "dragon-facts"}
+    assert {hit["matched_by"] for hit in hits} == {"text"}
