@@ -23,6 +23,7 @@ from nextread.ingest.enrich import EnrichmentResult
 from nextread.levels import student as student_levels
 from nextread.levels.convert import Scale
 from nextread.levels.student import StudentLevel
+from nextread.llm.query import search_parser
 from nextread.llm.recommend import llm_allowed, personal_recommendations
 from nextread.mcp.backend import Backend
 from nextread.recommend.group_selection import Strategy
@@ -30,9 +31,12 @@ from nextread.recommend.groups import GroupRecommendations, recommend_for_group
 from nextread.recommend.service import RecommendationRequest, Served
 from nextread.recommend.shaping import CandidateFilter
 from nextread.recommend.similar_users import SimilarUser, find_similar_users
+from nextread.search import catalog as catalog_search
+from nextread.search.catalog import SearchFilters, SearchResults
 from nextread.store import history as checkout_history
 from nextread.store.history import Bucket, CheckoutHistory, HistoryLookupError
 from nextread.store.models import Item, User
+from nextread.store.tenant_settings import load_tenant_settings
 from nextread.store.tenants import Principal
 
 StudentId = Annotated[str, Field(min_length=1, max_length=255, description="The student's id (external id).")]
@@ -110,6 +114,63 @@ def no_catalog() -> ToolError:
 
 
 def register_tools(server: MCPServer, backend: Backend, principal_of: PrincipalOf) -> None:
+    @server.tool()
+    def search_catalog(
+        ctx: Context,
+        query: Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=500,
+                description='Words or a sentence, e.g. "funny books about dragons for a 2nd grader"; '
+                "grade, age, level and language phrases become filters.",
+            ),
+        ],
+        limit: Annotated[int, Field(ge=1, le=100, description="How many books to return.")] = 20,
+        grade: Annotated[int | None, Field(ge=0, le=12, description="Reader's grade (K = 0).")] = None,
+        level_min: Annotated[
+            float | None, Field(ge=-1, le=13, description="Lowest reading level, US grade equivalent.")
+        ] = None,
+        level_max: Annotated[
+            float | None, Field(ge=-1, le=13, description="Highest reading level, US grade equivalent.")
+        ] = None,
+        tags: Tags | None = None,
+        language: Annotated[list[str] | None, Field(description="Language codes, e.g. ['en', 'es'].")] = None,
+        available: Annotated[bool | None, Field(description="Only books with a copy on the shelf.")] = None,
+        use_llm: Annotated[
+            bool,
+            Field(
+                description="Let the configured LLM read the query into filters (if the school allows it; "
+                "students' names are removed first)."
+            ),
+        ] = False,
+    ) -> SearchResults:
+        """Search the catalog by words and meaning at once (full text + semantic), with reading-level,
+        grade, tag, language and availability filters; explicit filters win over phrases in the query.
+        Each hit says whether it matched the words, the meaning, or both."""
+        principal = principal_of(ctx)
+        with backend.session() as session, tool_errors():
+            filters = SearchFilters(
+                level_min=level_min,
+                level_max=level_max,
+                grade=grade,
+                tags=tags or [],
+                language=language or [],
+                available=available,
+            )
+            llm = backend.llm if use_llm and llm_allowed(session, principal.tenant_id) else None
+            school = load_tenant_settings(session, principal.tenant_id)
+            return catalog_search.search_catalog(
+                session,
+                principal.tenant_id,
+                query,
+                filters,
+                limit,
+                service=backend.recommendations,
+                parser=search_parser(llm, backend.recommendations, session, principal.tenant_id),
+                scale=school.level_scale or backend.settings.level_scale,
+            )
+
     @server.tool()
     def get_recommendations_for_student(
         ctx: Context,

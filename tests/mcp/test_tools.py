@@ -10,6 +10,7 @@ from tests.school import CLASS, DRAGONS, FAN, SPACE
 
 pytestmark = pytest.mark.anyio
 TOOLS = (
+    "search_catalog",
     "get_recommendations_for_student",
     "explain_recommendation",
     "get_student_reading_level",
@@ -179,3 +180,27 @@ async def test_checkout_history_errors_name_the_argument(
     mcp_reader: Client, arguments: dict, expected: str
 ) -> None:
     assert expected in error_text(await mcp_reader.call_tool("query_checkout_history", arguments))
+
+
+async def test_search_finds_books_by_words_and_meaning_with_filters(mcp_reader: Client) -> None:
+    out = data(await mcp_reader.call_tool("search_catalog", {"query": "dragon egg", "limit": 5}))
+    assert out["data"] and all(hit["id"] in DRAGONS for hit in out["data"][:3])
+    rockets = data(await mcp_reader.call_tool("search_catalog", {"query": "astronauts on the moon"}))
+    assert rockets["data"][0]["id"] in SPACE
+    tagged = data(await mcp_reader.call_tool("search_catalog", {"query": "books", "tags": ["space"]}))
+    assert tagged["data"] and {hit["id"] for hit in tagged["data"]} <= set(SPACE)
+    parsed = data(await mcp_reader.call_tool("search_catalog", {"query": "dragon books for a 2nd grader"}))
+    assert parsed["filters"]["grade"] == 2 and parsed["text"] == "dragon books"
+
+
+@pytest.mark.parametrize(
+    "arguments, field",
+    [({"query": ""}, "query"), ({"query": "x", "limit": 0}, "limit"), ({"query": "x", "grade": 40}, "grade")],
+)
+async def test_search_errors_name_the_argument(mcp_reader: Client, arguments: dict, field: str) -> None:
+    assert field in error_text(await mcp_reader.call_tool("search_catalog", arguments))
+
+
+async def test_search_level_range_must_be_ordered(mcp_reader: Client) -> None:
+    arguments = {"query": "dragons", "level_min": 4, "level_max": 1}
+    assert "level_min" in error_text(await mcp_reader.call_tool("search_catalog", arguments))
