@@ -133,7 +133,7 @@ class EventWorker:
 
     async def _handle(self, messages: list[Message], tries: dict[str, int]) -> None:
         outage_tries = 0
-        while messages and not self._halt.is_set():
+        while messages:  # the batch in hand gets its first try even when a stop was just requested
             try:
                 outcome = await self._call(messages)
             except Exception as exc:  # noqa: BLE001 - a handler bug must not kill the worker
@@ -142,6 +142,8 @@ class EventWorker:
                     outage_tries += 1
                     log.warning("event_handler_unavailable", error=_describe(exc), events=len(messages))
                     await self._sleep(self._delay(outage_tries))
+                    if self._halt.is_set():
+                        return  # left unacked: the bus redelivers it to this worker's successor
                     continue
                 if len(messages) > 1:  # isolate the event that breaks the handler; the rest go through
                     log.warning("event_batch_failed_splitting", error=_describe(exc), events=len(messages))
@@ -176,11 +178,14 @@ class EventWorker:
                 await self._dead_letter(message, f"failed {tries[message.id]} times, last: {reason}")
             else:
                 retry.append(message)
-        if retry:
-            EVENTS_RETRIED.labels(self.group).inc(len(retry))
-            await self._sleep(self._delay(min(tries[message.id] for message in retry)))
-            for message in retry:
-                tries[message.id] += 1
+        if not retry or self._halt.is_set():
+            return []  # stopping: unacked retries are redelivered later
+        EVENTS_RETRIED.labels(self.group).inc(len(retry))
+        await self._sleep(self._delay(min(tries[message.id] for message in retry)))
+        if self._halt.is_set():
+            return []
+        for message in retry:
+            tries[message.id] += 1
         return retry
 
     async def _call(self, messages: list[Message]) -> Outcome | None:
