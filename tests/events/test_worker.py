@@ -257,3 +257,26 @@ def test_worker_on_kafka_applies_every_event_and_commits(kafka_url: str, topic: 
 
     asyncio.run(scenario())
     assert sorted(recorder.applied) == list(range(50))
+
+
+def test_stopping_abandons_pending_retries_unacked(url: str, topic: str) -> None:
+    """A stop during a retry's backoff returns at once and leaves the event for redelivery."""
+    group = f"g-{topic}"
+    handler = Recorder()
+
+    async def scenario() -> None:
+        bus = await published(url, topic, [like(0), like(1, fail=99)])
+        worker = EventWorker(bus, group, "w1", handler, max_attempts=5, retry_base_seconds=30, block_ms=50)
+
+        async def in_backoff() -> bool:
+            return len(handler.calls) == 1
+
+        started = time.monotonic()
+        await run_until([worker], in_backoff)
+        assert time.monotonic() - started < 5  # did not sit out the 30 s backoff
+        assert await bus.lag(group) == 1  # event 1: neither acked nor parked
+        assert await bus.dead_letters() == []
+        await bus.close()
+
+    asyncio.run(scenario())
+    assert handler.applied == [0]
