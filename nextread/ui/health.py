@@ -1,14 +1,24 @@
-"""Runtime health for the Overview page, read from this process's Prometheus registry: the same numbers
-``/metrics`` exports, so the dashboard never computes its own version of them."""
+"""Runtime health for the Overview page.
+
+Event lag is read where every process can see it: the outbox backlog (stored interactions not yet
+published) from the database, and the consumer group's lag from the configured bus itself. The cache
+hit rate is this process's Prometheus counter, the same number its ``/metrics`` exports."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from prometheus_client import REGISTRY
 
+from nextread.config import Settings
+from nextread.events.bus import bus_from_settings
+from nextread.events.handlers import INTERACTIONS_GROUP
+from nextread.events.outbox import backlog
+from nextread.ui.context import api_app
+
 CACHE_LOOKUPS = "nextread_cache_lookups"
-EVENT_LAG_METRICS = ("nextread_event_lag_seconds", "nextread_outbox_backlog_events")
+BUS_TIMEOUT_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -17,32 +27,46 @@ class Reading:
     text: str
 
 
-def _samples(metric: str) -> list[tuple[dict[str, str], float]]:
-    return [
-        (sample.labels, sample.value)
+def _families() -> dict[str, list[tuple[dict[str, str], float]]]:
+    return {
+        family.name: [
+            (sample.labels, sample.value) for sample in family.samples if sample.name.endswith("_total")
+        ]
         for family in REGISTRY.collect()
-        if family.name == metric
-        for sample in family.samples
-        if sample.name in {metric, f"{metric}_total"}
-    ]
+    }
 
 
 def cache_hit_rate() -> Reading:
-    lookups = _samples(CACHE_LOOKUPS)
-    if not lookups:
-        return Reading(False, "the serving cache exports no metrics in this process")
+    families = _families()
+    if CACHE_LOOKUPS not in families:
+        return Reading(False, "the serving cache is not part of this process")
+    lookups = families[CACHE_LOOKUPS]
     hits = sum(value for labels, value in lookups if labels.get("result") == "hit")
     total = sum(value for _, value in lookups)
     if total == 0:
-        return Reading(True, "no cache lookups yet since this process started")
+        return Reading(True, "no cache lookups since this process started")
     return Reading(True, f"{hits / total:.0%} of {int(total):,} lookups since this process started")
 
 
-def event_lag() -> Reading:
-    for metric in EVENT_LAG_METRICS:
-        samples = _samples(metric)
-        if samples:
-            value = max(value for _, value in samples)
-            unit = "s behind" if metric.endswith("_seconds") else "events waiting to be published"
-            return Reading(True, f"{value:,.1f} {unit}" if unit.startswith("s") else f"{int(value):,} {unit}")
-    return Reading(False, "no event stream metrics in this process (events are written directly)")
+def outbox_backlog() -> int:
+    with api_app().state.engine.connect() as connection:
+        return backlog(connection)[1]
+
+
+async def event_lag(settings: Settings) -> Reading:
+    """Outbox backlog + events on the bus the workers have not acknowledged yet."""
+    try:
+        waiting = await asyncio.to_thread(outbox_backlog)
+    except Exception as exc:  # noqa: BLE001 - the page shows what it could not read instead of failing
+        return Reading(False, f"outbox not readable: {exc}")
+    text = f"{waiting:,} events waiting to be published"
+    if settings.event_bus_url.startswith("memory://"):
+        return Reading(True, text + " (in-process bus: no separate workers)")
+    bus = bus_from_settings(settings)
+    try:
+        lag = await asyncio.wait_for(bus.lag(INTERACTIONS_GROUP), BUS_TIMEOUT_SECONDS)
+    except Exception as exc:  # noqa: BLE001
+        return Reading(False, f"{text}; the event bus did not answer ({type(exc).__name__})")
+    finally:
+        await bus.close()
+    return Reading(True, f"{text}; {lag:,} published but not yet applied by the workers")

@@ -12,17 +12,13 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from nextread.api.patching import apply_patch
+from nextread.api.routers import search as search_routes
 from nextread.schemas import ItemPatch
 from nextread.store.accounts import Identity
 from nextread.ui import data, levels
 from nextread.ui.auth import CURATORS, STAFF, guard, principal
 from nextread.ui.context import api_request, call_route, settings, url
-from nextread.ui.layout import connected, frame, link_cell, load, unavailable
-
-try:  # hybrid full-text + semantic search ships separately; without it the page browses by title
-    from nextread.api.routers import search as search_routes
-except ImportError:  # pragma: no cover - depends on the installed engine
-    search_routes = None
+from nextread.ui.layout import connected, frame, link_cell, load
 
 RESULT_COLUMNS = [
     {"name": "title", "label": "Title", "field": "title", "align": "left", "sortable": True},
@@ -47,8 +43,8 @@ EDITABLE = [
 
 
 def find_books(session: Session, identity: Identity, query: dict[str, Any]) -> list[dict[str, Any]]:
-    """The API's own search when there is a query; otherwise the catalog by title, with the filters."""
-    if not query["q"].strip() or search_routes is None:
+    """``GET /v1/search`` (full-text + semantic) for a query; with none, the catalog by title."""
+    if not query["q"].strip():
         return data.catalog_page(
             session, identity.tenant_id, query["q"], query["tag"], query["level_min"], query["level_max"]
         )
@@ -84,10 +80,6 @@ async def catalog_page(q: str = "") -> Response | None:
     if not isinstance(identity, Identity):
         return identity
     frame(identity, "Catalog")
-    if search_routes is None:
-        unavailable(
-            "Semantic search", "the search engine is not installed; showing title and description matches"
-        )
     query: dict[str, Any] = {"q": q, "tag": "", "level_min": None, "level_max": None, "available": False}
     with ui.row().classes("w-full flex-wrap items-end gap-2"):
         text = ui.input("Search", value=q, placeholder="funny dragon books for 2nd grade").classes("grow")

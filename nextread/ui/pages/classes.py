@@ -10,17 +10,15 @@ from nicegui import ui
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from nextread.api.routers import classes as class_routes
+from nextread.recommend.groups import GroupRecommendations
 from nextread.store.accounts import Identity
+from nextread.store.history import CheckoutHistory
 from nextread.store.models import Group, GroupMember, Item
 from nextread.ui import data
-from nextread.ui.auth import STAFF, guard
-from nextread.ui.context import go, service, url
-from nextread.ui.layout import connected, frame, link_cell, load, unavailable
-
-try:  # the class-list engine ships separately; without it the page says so instead of guessing
-    from nextread.recommend.groups import recommend_for_group
-except ImportError:  # pragma: no cover - depends on the installed engine
-    recommend_for_group = None
+from nextread.ui.auth import STAFF, guard, principal
+from nextread.ui.context import api_request, call_route, go, url
+from nextread.ui.layout import connected, frame, link_cell, load
 
 CLASS_LIST_SIZE = 15
 CLASS_COLUMNS = [
@@ -55,15 +53,24 @@ def list_classes(session: Session, tenant_id: int) -> list[dict[str, Any]]:
     ]
 
 
-def class_recommendations(session: Session, identity: Identity, group_id: str) -> Any:
-    try:
-        return recommend_for_group(
-            service(), session, identity.tenant_id, group_id, n=CLASS_LIST_SIZE, explain=True
-        )
-    except LookupError as exc:
-        from fastapi import HTTPException
+def class_recommendations(session: Session, identity: Identity, group_id: str) -> GroupRecommendations:
+    """``GET /v1/groups/{id}/recommendations`` itself, with explanations."""
+    return call_route(
+        class_routes.group_recommendations,
+        group_id=group_id,
+        request=api_request(),
+        session=session,
+        principal=principal(identity),
+        n=CLASS_LIST_SIZE,
+        explain=True,
+    )
 
-        raise HTTPException(404, str(exc)) from exc
+
+def class_history(session: Session, identity: Identity, group_id: str) -> CheckoutHistory:
+    """``GET /v1/history?group=…``: the class's weekly checkouts and its most borrowed books."""
+    return call_route(
+        class_routes.history, session=session, principal=principal(identity), group=group_id, limit=1, top=5
+    )
 
 
 def class_name(session: Session, tenant_id: int, group_id: str) -> str | None:
@@ -104,11 +111,7 @@ async def class_page(group_id: str) -> Response | None:
     if name is None:
         return None
     await connected()
-    if recommend_for_group is None:
-        unavailable(
-            "Class recommendations", "the class-list engine (nextread.recommend.groups) is not installed"
-        )
-        return None
+    _history_card(await load(class_history, identity, group_id))
     answer = await load(class_recommendations, identity, group_id)
     if answer is None:
         ui.label("No recommendations: the catalog is empty or no model is trained yet.")
@@ -178,3 +181,22 @@ async def print_page(group_id: str, items: str = "") -> Response | None:
             with ui.element("li").classes("py-1"):
                 ui.label(f"{book['title']} — {book['authors']}").classes("reading-list-item")
     return None
+
+
+def _history_card(history: CheckoutHistory | None) -> None:
+    if history is None or not history.trend:
+        return
+    with ui.card().classes("w-full no-print"):
+        totals = history.totals
+        ui.label(
+            f"Checkouts: {totals.events:,} by {totals.readers} students, {totals.books} different books"
+        ).classes("font-semibold")
+        ui.echart(
+            {
+                "xAxis": {"type": "category", "data": [str(point.period) for point in history.trend]},
+                "yAxis": {"type": "value"},
+                "tooltip": {"trigger": "axis"},
+                "series": [{"type": "line", "name": "checkouts", "data": [p.events for p in history.trend]}],
+            }
+        ).classes("w-full h-48")
+        ui.label("Most borrowed: " + "; ".join(f"{b.title} ({b.count})" for b in history.top_books))

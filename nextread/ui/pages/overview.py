@@ -8,7 +8,7 @@ from nicegui import ui
 from nextread.store.accounts import Identity
 from nextread.ui import data, health
 from nextread.ui.auth import STAFF, guard
-from nextread.ui.context import url
+from nextread.ui.context import settings, url
 from nextread.ui.layout import connected, frame, load, unavailable
 
 
@@ -46,7 +46,7 @@ async def overview_page() -> Response | None:
                     ui.label(f"{int(row['score'])} readers").classes("text-gray-500 text-sm")
     with ui.row().classes("w-full flex-wrap gap-4 items-start"):
         _model_card(info.model)
-        _health_cards()
+        await _health_cards()
     return None
 
 
@@ -75,8 +75,8 @@ def _model_card(model: dict | None) -> None:
             )
 
 
-def _health_cards() -> None:
-    lag = health.event_lag()
+async def _health_cards() -> None:
+    lag = await health.event_lag(settings())
     hit_rate = health.cache_hit_rate()
     with ui.card().classes("min-w-[240px]"):
         ui.label("Event lag").classes("font-semibold")
