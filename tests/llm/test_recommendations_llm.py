@@ -1,5 +1,5 @@
-"""GET /v1/users/{id}/recommendations?llm=true against the scripted chat server: re-ranking, fallbacks,
-the school's switch, and exactly what leaves the server about a student."""
+"""The REST endpoints with ?llm=true against the scripted chat server: re-ranking of recommendations,
+fallbacks, the school's switch, exactly what leaves the server about a student, and search queries."""
 
 from __future__ import annotations
 
@@ -188,3 +188,16 @@ def test_the_shared_fields_setting_narrows_what_is_sent(
 def test_an_unknown_shared_field_is_a_startup_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match="unknown field.*student_name"):
         Settings(data_dir=tmp_path, llm_shared_fields="reading_level,student_name")
+
+
+def test_search_reads_the_query_with_the_llm_only_when_asked(
+    school: TestClient, scripted_llm: ScriptedLLM
+) -> None:
+    query = {"q": f"rocket stories for {FAN_NAME}"}
+    assert school.get("/v1/search", params=query).status_code == 200
+    assert scripted_llm.requests == []
+    scripted_llm.answer({"text": "rocket", "tags": ["space", "robots"]})
+    body = school.get("/v1/search", params={**query, "llm": True}).json()
+    assert body["filters"]["tags"] == ["space"] and "tags space (LLM)" in body["understood"]
+    assert body["data"] and all(hit["id"] in SPACE for hit in body["data"])
+    assert "zelda" not in _everything_sent(scripted_llm)

@@ -10,6 +10,8 @@ from pydantic import ValidationError
 from nextread.api.deps import ReaderDep, SessionDep, SettingsDep
 from nextread.levels.convert import Scale, parse_level
 from nextread.levels.student import StudentLevel, UnknownStudentError, get_student_reading_level
+from nextread.llm.query import search_parser
+from nextread.llm.recommend import llm_allowed
 from nextread.schemas import Grade
 from nextread.search.catalog import Mode, SearchFilters, SearchResults, search_catalog
 from nextread.store.tenant_settings import load_tenant_settings
@@ -66,6 +68,9 @@ def search(
     language: Annotated[str | None, Query(description="Comma-separated language codes.")] = None,
     available: Annotated[bool | None, Query(description="Only books with a copy on the shelf.")] = None,
     mode: Annotated[Mode, Query(description="`hybrid` (default), or one side alone.")] = "hybrid",
+    llm: Annotated[
+        bool, Query(description="Let the configured LLM read the query into filters (if the tenant allows).")
+    ] = False,
 ) -> SearchResults:
     try:
         filters = SearchFilters(
@@ -87,6 +92,12 @@ def search(
         filters,
         limit,
         service=request.app.state.recommendations,
+        parser=search_parser(
+            request.app.state.llm if llm and llm_allowed(session, principal.tenant_id) else None,
+            request.app.state.recommendations,
+            session,
+            principal.tenant_id,
+        ),
         mode=mode,
         scale=school,
     )
