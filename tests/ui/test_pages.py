@@ -15,12 +15,12 @@ from sqlalchemy import select
 
 from nextread.api.app import create_app
 from nextread.recommend.hybrid import Weights
-from nextread.store.models import Interaction
+from nextread.store.models import Interaction, Item
 from nextread.store.models import User as Reader
 from nextread.store.tenant_settings import TenantSettings, load_tenant_settings, save_tenant_settings
 from nextread.ui.context import MOUNT_PATH
 from nextread.ui.pages.student import simple_reason
-from tests.ui.conftest import ADMIN_KEY, LIBRARIAN, STUDENT, demo_settings
+from tests.ui.conftest import ADMIN_KEY, LIBRARIAN, READ_KEY, STUDENT, demo_settings
 
 Scenario = Callable[[User, object], Awaitable[None]]
 
@@ -172,3 +172,79 @@ def test_api_key_sign_in_reaches_the_overview(school_copy: Path) -> None:
 )
 def test_simple_reason_is_one_short_sentence(explanation: str | None, sentence: str) -> None:
     assert simple_reason(explanation) == sentence
+
+
+def _item(app: object, item_id: str) -> Item:
+    with app.state.session_factory() as session:  # type: ignore[attr-defined]
+        return session.scalar(select(Item).where(Item.external_id == item_id))
+
+
+def test_librarian_sets_a_staff_pick_and_edits_a_book(school_copy: Path) -> None:
+    async def scenario(user: User, app: object) -> None:
+        book = "bk-0001"
+        assert not _item(app, book).staff_pick
+        await sign_in(user, LIBRARIAN[0], LIBRARIAN[1])
+        await user.open(f"/ui/catalog/{book}")
+        await user.should_see(marker="staff-pick", retries=40)
+        user.find(marker="staff-pick").click()
+        await user.should_see("Staff pick on", retries=40)
+        assert _item(app, book).staff_pick
+        user.find(marker="edit-available_copies").clear().type("7")
+        user.find(marker="edit-lexile").clear().type("not a number")
+        user.find(marker="save-book").click()
+        await user.should_see("lexile", retries=40)
+        assert _item(app, book).available_copies != 7  # a bad field rejects the whole change
+        user.find(marker="edit-lexile").clear().type("520")
+        user.find(marker="save-book").click()
+        await user.should_see("Saved", retries=40)
+        saved = _item(app, book)
+        assert (saved.available_copies, saved.lexile) == (7, 520)
+
+    run_as_user(school_copy, scenario)
+
+
+def test_read_only_key_can_look_but_not_curate(school_copy: Path) -> None:
+    async def scenario(user: User, _app: object) -> None:
+        await user.open("/ui/login")
+        user.find(marker="api-key").type(READ_KEY).trigger("keydown.enter")
+        await signed_in(user)
+        await user.open("/ui/catalog/bk-0001")
+        await user.should_see("Similar books", retries=40)
+        await user.should_not_see(marker="staff-pick")
+        await user.should_not_see(marker="save-book")
+        for path in ("/ui/import", "/ui/settings"):
+            assert (await user.http_client.get(path)).status_code == 403
+
+    run_as_user(school_copy, scenario)
+
+
+def test_settings_page_saves_weights_that_apply_at_once(school_copy: Path) -> None:
+    async def scenario(user: User, app: object) -> None:
+        await user.open("/ui/login")
+        user.find(marker="api-key").type(ADMIN_KEY).trigger("keydown.enter")
+        await signed_in(user)
+        await user.open("/ui/settings")
+        await user.should_see(marker="save-settings", retries=40)
+        next(iter(user.find(marker="setting-cf").elements)).set_value(0.0)
+        next(iter(user.find(marker="setting-reading_match").elements)).set_value(3.0)
+        user.find(marker="save-settings").click()
+        await user.should_see("Saved: new recommendations use these settings now", retries=40)
+        state = app.state  # type: ignore[attr-defined]
+        with state.session_factory() as session:
+            tenant_id = session.scalar(select(Item.tenant_id).limit(1))
+            served = state.recommendations.tenant_weights(session, tenant_id)
+        assert (served.cf, served.reading_match) == (0.0, 3.0)
+
+    run_as_user(school_copy, scenario)
+
+
+def test_overview_shows_counts_model_and_event_lag(school_copy: Path) -> None:
+    async def scenario(user: User, _app: object) -> None:
+        await user.open("/ui/login")
+        user.find(marker="api-key").type(ADMIN_KEY).trigger("keydown.enter")
+        await user.should_see("Active students (30 days)", retries=40)
+        await user.should_see("300", retries=5)
+        await user.should_see("events waiting to be published", retries=20)
+        await user.should_see("Version 1", retries=5)
+
+    run_as_user(school_copy, scenario)

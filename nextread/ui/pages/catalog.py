@@ -153,9 +153,7 @@ async def book_page(item_id: str) -> Response | None:
             copies = item["available_copies"]
             ui.label(f"Copies on the shelf: {'?' if copies is None else copies}")
             if identity.role in CURATORS:
-                pick = ui.switch("Staff pick", value=bool(item["staff_pick"])).props(
-                    'data-testid="staff-pick"'
-                )
+                pick = ui.switch("Staff pick", value=bool(item["staff_pick"])).mark("staff-pick")
 
                 async def toggle(event: Any) -> None:
                     if await load(save_book, identity, item_id, {"staff_pick": event.value}):
@@ -203,6 +201,7 @@ def _editor(identity: Identity, item_id: str, item: dict[str, Any]) -> None:
             if isinstance(value, list):
                 value = ", ".join(value)
             fields[name] = ui.input(label, value="" if value is None else str(value)).classes("w-full")
+            fields[name].mark(f"edit-{name}")
 
         async def save() -> None:
             changes = {name: (field.value if field.value != "" else None) for name, field in fields.items()}
@@ -211,4 +210,4 @@ def _editor(identity: Identity, item_id: str, item: dict[str, Any]) -> None:
             if await load(save_book, identity, item_id, changes):
                 ui.notify("Saved", type="positive")
 
-        ui.button("Save changes", icon="save", on_click=save)
+        ui.button("Save changes", icon="save", on_click=save).mark("save-book")

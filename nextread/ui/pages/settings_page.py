@@ -80,9 +80,7 @@ async def settings_page() -> Response | None:
         ui.label("Scoring weights (how much each signal counts)").classes("font-semibold")
         with ui.grid(columns=3).classes("w-full gap-2"):
             for name, value in stored.weights.model_dump().items():
-                weights[name] = ui.number(name, value=value, min=0, max=10, step=0.05).props(
-                    f'data-testid="setting-weight-{name}"'
-                )
+                weights[name] = ui.number(name, value=value, min=0, max=10, step=0.05).mark(f"setting-{name}")
         ui.button(
             "Reset to defaults",
             on_click=lambda: [
@@ -124,7 +122,9 @@ async def settings_page() -> Response | None:
         ui.notify(f"Model version {version.version} is ready", type="positive")
 
     with ui.row().classes("gap-2"):
-        ui.button("Save settings", icon="save", on_click=on_save).props('data-testid="save-settings"')
+        ui.button("Save settings", icon="save", on_click=on_save).props('data-testid="save-settings"').mark(
+            "save-settings"
+        )
         ui.button("Retrain now", icon="model_training", on_click=retrain).props("outline")
     await _accounts_section(identity)
     return None
