@@ -16,6 +16,7 @@ from nextread.ingest.commands import export_command, import_command
 from nextread.ingest.enrich_command import enrich_command
 from nextread.jobs.commands import jobs_app
 from nextread.levels.commands import levels_app
+from nextread.mcp.server import mcp_command
 from nextread.observability import configure_logging
 from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade
 from nextread.store.models import Tenant
@@ -37,6 +38,7 @@ app.command("evaluate", help="Offline evaluation of our models and peers (docs/e
     evaluate_command
 )
 app.command("enrich", help="Fill missing book metadata from Open Library (when enabled).")(enrich_command)
+app.command("mcp", help="Serve the MCP tools on stdio for a local AI assistant.")(mcp_command)
 
 @app.callback()
 def _configure() -> None:

@@ -24,6 +24,7 @@ COMMANDS = [
     ["db", "upgrade"],
     ["keys"],
     ["keys", "create"],
+    ["mcp"],
 ]
 
 
