@@ -8,8 +8,9 @@ publishes without decoding anything. The event JSON is the contract with the wor
 
 from __future__ import annotations
 
-import json
+import math
 from datetime import UTC, datetime, timedelta
+from json.encoder import encode_basestring_ascii as _json_string  # type: ignore[attr-defined]
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -49,21 +50,16 @@ def message_key(tenant_id: int, user_external_id: str) -> str:
     return f"{tenant_id}:{user_external_id}"
 
 
-def encode_event(tenant_id: int, event: StoredEvent, user_external_id: str) -> str:
-    return json.dumps(
-        {
-            "kind": EVENT_KIND,
-            "v": EVENT_VERSION,
-            "tenant_id": tenant_id,
-            "event_id": event.event_id,
-            "user": user_external_id,
-            "user_pk": event.user_id,
-            "item_pk": event.item_id,
-            "type": event.type,
-            "value": event.value,
-            "occurred_at": _utc_iso(event.occurred_at),
-        },
-        separators=(",", ":"),
+def encode_event(tenant_id: int, event: StoredEvent, user_external_id: str, occurred_at: str) -> str:
+    """The event as compact JSON, assembled by hand: ``json.dumps`` of a dict per event was a tenth of
+    a 1,000-event batch request. Free text goes through the C string encoder; ``type`` is ``[a-z_]+``
+    by validation and the numbers are ints or finite floats."""
+    value = "null" if event.value is None or not math.isfinite(event.value) else repr(float(event.value))
+    return (
+        f'{{"kind":"{EVENT_KIND}","v":{EVENT_VERSION},"tenant_id":{tenant_id},'
+        f'"event_id":{_json_string(event.event_id)},"user":{_json_string(user_external_id)},'
+        f'"user_pk":{int(event.user_id)},"item_pk":{int(event.item_id)},"type":{_json_string(event.type)},'
+        f'"value":{value},"occurred_at":"{occurred_at}"}}'
     )
 
 
@@ -73,9 +69,14 @@ def add_to_outbox(
     """Queue the events in the caller's transaction; marks the session so the local relay is woken
     right after the commit instead of at its next poll."""
     lines = []
+    timestamps: dict[Any, str] = {}  # events of one request mostly share their timestamp
     for event in events:
         external = user_external[event.user_id]
-        lines.append(f"{message_key(tenant_id, external)}\t{encode_event(tenant_id, event, external)}")
+        occurred_at = timestamps.get(event.occurred_at)
+        if occurred_at is None:
+            occurred_at = timestamps[event.occurred_at] = _utc_iso(event.occurred_at)
+        body = encode_event(tenant_id, event, external, occurred_at)
+        lines.append(f"{message_key(tenant_id, external)}\t{body}")
     session.execute(
         insert(OutboxEntry).values(
             tenant_id=tenant_id, events=len(lines), payload="\n".join(lines), created_at=utcnow(), attempts=0

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, Table, bindparam, delete, func, or_, select
+from sqlalchemy import Connection, Table, bindparam, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -92,12 +92,25 @@ def resolve_ids(session: Session, model: type, tenant_id: int, external_ids: set
         return {}
     ids = sorted(external_ids)
     if session.get_bind().dialect.name == "postgresql":
-        listed: Any = select(func.unnest(bindparam("ids", ids, type_=postgresql.ARRAY(String))))
-    else:
-        listed = select(func.json_each(bindparam("ids", json.dumps(ids))).table_valued("value").c.value)
+        return _resolve_ids_postgresql(session, model, tenant_id, ids)
+    listed = select(func.json_each(bindparam("ids", json.dumps(ids))).table_valued("value").c.value)
     wanted = model.external_id.in_(listed)
     rows = session.execute(select(model.external_id, model.id).where(model.tenant_id == tenant_id, wanted))
     return {row.external_id: row.id for row in rows}
+
+
+def _resolve_ids_postgresql(session: Session, model: type, tenant_id: int, ids: list[str]) -> dict[str, int]:
+    """``external_id = ANY(array)``, never a server-side prepared statement: psycopg prepares a statement
+    after a few runs, and PostgreSQL's generic plan for it neither hashes the array nor trusts the index
+    on a freshly grown (not yet analysed) users table: sustained ingestion spent 0.4-1 s per 1,000 ids
+    comparing every stored user with every wanted id. Planned with the actual array it takes ~5 ms."""
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute(
+        f"SELECT external_id, id FROM {model.__tablename__} WHERE tenant_id = %s AND external_id = ANY(%s)",
+        (tenant_id, ids),
+        prepare=False,
+    )
+    return dict(cursor.fetchall())
 
 
 def upsert_groups(session: Session, tenant_id: int, groups: Sequence[GroupIn]) -> WriteResult:

@@ -71,6 +71,17 @@ def test_only_newly_stored_interactions_are_queued(database: Database, size: int
     assert first.occurred_at.tzinfo is not None
 
 
+def test_event_text_survives_encoding(database: Database) -> None:
+    tenant_id = _tenant_with_items(database)
+    odd = 'quote" back\\ tab\t new\u2028line\n é 书'
+    rows = [InteractionIn(user_id="ü-1", item_id="bk-0", type="rating", value=4.5, event_id=odd)]
+    with session_scope(database.sessions) as session:
+        write_interactions(session, tenant_id, rows)
+    [(key, payload)] = _outbox_messages(database)
+    event = parse_event(payload)
+    assert (key, event.event_id, event.user, event.value) == (f"{tenant_id}:ü-1", odd, "ü-1", 4.5)
+
+
 def test_a_failed_write_queues_nothing(database: Database) -> None:
     tenant_id = _tenant_with_items(database)
     with pytest.raises(RuntimeError), session_scope(database.sessions) as session:
