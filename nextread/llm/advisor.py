@@ -42,17 +42,17 @@ def advise(
     reader: Mapping[str, object],
     candidates: Sequence[Mapping[str, object]],
     *,
-    rank: bool = True,
     explain: bool = True,
 ) -> Advice:
+    """A ranking always; sentences only when the caller will show them (they cost most of the tokens)."""
     keys = [str(candidate["id"]) for candidate in candidates]
-    tasks = [name for name, wanted in (("ranking", rank), ("explanations", explain)) if wanted]
+    tasks = ["ranking", "explanations"] if explain else ["ranking"]
     payload = {"tasks": tasks, "reader": dict(reader), "candidates": list(candidates)}
     answer = client.complete_json("recommendations", SYSTEM_PROMPT, payload)
     if answer is None:
         return Advice()
     return Advice(
-        ranking=valid_ranking(answer.get("ranking"), keys) if rank else None,
+        ranking=valid_ranking(answer.get("ranking"), keys),
         explanations=valid_explanations(answer.get("explanations"), keys) if explain else {},
     )
 

@@ -48,15 +48,17 @@ def personal_recommendations(
     tenant_id: int,
     user: User,
     request: RecommendationRequest,
+    explain: bool = True,
 ) -> tuple[Served | None, str]:
-    """``(served, ranked_by)``: ``ranked_by`` is ``engine+llm`` only when the LLM's answer was used."""
+    """``(served, ranked_by)``: ``ranked_by`` is ``engine+llm`` only when the LLM's answer was used.
+    ``explain=False`` asks the LLM for a ranking only."""
     if llm is None:
         return service.for_user(session, tenant_id, user, request), ENGINE
     pool = replace(request, n=max(request.n, settings.llm_candidates))
     served = service.for_user(session, tenant_id, user, pool)
     if served is None or not served.results:
         return served, ENGINE
-    refined = refine(session, llm, settings, served, user, request)
+    refined = refine(session, llm, settings, served, user, request, explain)
     if refined is None:
         return replace(served, results=served.results[: request.n]), ENGINE
     return refined, ENGINE_AND_LLM
@@ -69,12 +71,13 @@ def refine(
     served: Served,
     user: User,
     request: RecommendationRequest,
+    explain: bool = True,
 ) -> Served | None:
     """The pool re-ranked and re-explained, cut to ``request.n``; ``None`` when the LLM gave nothing
     usable."""
     items = _items(session, served)
     keys = [f"b{position + 1}" for position in range(len(served.results))]
-    weights = (request.weights.model_dump() if request.weights else None) or None
+    weights = request.weights.model_dump() if request.weights else None
     candidates = [
         book_payload(
             key,
@@ -91,7 +94,7 @@ def refine(
     ]
     fields = parse_fields(settings.llm_shared_fields)
     reader = shared_reader(reader_facts(session, served, user, request.band or ReadingBand(), fields), fields)
-    advice = advise(llm, reader, candidates)
+    advice = advise(llm, reader, candidates, explain=explain)
     if advice.ranking is None and not advice.explanations:
         return None
     results = served.results
