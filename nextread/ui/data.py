@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from fastapi import HTTPException
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -23,7 +24,7 @@ from nextread.recommend.hybrid import Weights
 from nextread.schemas import BatchResult, InteractionIn
 from nextread.store.accounts import Identity
 from nextread.store.models import Group, GroupMember, Interaction, Item, ModelVersion, User
-from nextread.ui.auth import principal
+from nextread.ui.auth import CURATORS, principal
 from nextread.ui.context import api_request, call_route, service, settings
 
 ACTIVE_DAYS = 30
@@ -186,7 +187,10 @@ def tenant_weights(session: Session, identity: Identity) -> Weights:
 def log_interaction(
     session: Session, identity: Identity, student_id: str, item_id: str, kind: str
 ) -> BatchResult:
-    """Through the interactions endpoint's own function, so its cache invalidation runs too."""
+    """Through the interactions endpoint's own function, so its cache invalidation runs too. Only the
+    student themself or a curator may; a read-only key looks but does not write."""
+    if identity.role not in CURATORS and identity.user_external_id != student_id:
+        raise HTTPException(403, "this account may not record choices for this student")
     writer = principal(identity)
     writer = type(writer)(writer.tenant_id, writer.tenant_slug, "admin")
     return interaction_routes.post_interaction(

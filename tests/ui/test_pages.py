@@ -248,3 +248,34 @@ def test_overview_shows_counts_model_and_event_lag(school_copy: Path) -> None:
         await user.should_see("Version 1", retries=5)
 
     run_as_user(school_copy, scenario)
+
+
+def _likes(app: object, student_id: str) -> int:
+    with app.state.session_factory() as session:  # type: ignore[attr-defined]
+        return len(
+            session.scalars(
+                select(Interaction.id)
+                .join(Reader, Reader.id == Interaction.user_id)
+                .where(Reader.external_id == student_id, Interaction.type == "like")
+            ).all()
+        )
+
+
+def test_read_only_key_cannot_press_a_students_buttons(school_copy: Path) -> None:
+    async def scenario(user: User, app: object) -> None:
+        top = await user.http_client.get(
+            f"/v1/users/{STUDENT[2]}/recommendations?n=1", headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+        )
+        book = top.json()["data"][0]["id"]
+        likes = _likes(app, STUDENT[2])
+        await user.open("/ui/login")
+        user.find(marker="api-key").type(READ_KEY).trigger("keydown.enter")
+        await signed_in(user)
+        await user.open(f"/ui/read/{STUDENT[2]}")
+        await user.should_see(marker=f"like-{book}", retries=40)
+        user.find(marker=f"like-{book}").click()
+        await user.should_see("this account may not record choices for this student", retries=40)
+        assert _likes(app, STUDENT[2]) == likes
+        await user.should_see(marker=f"like-{book}")
+
+    run_as_user(school_copy, scenario)

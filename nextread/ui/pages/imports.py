@@ -4,6 +4,7 @@ the rejected rows to fix and upload again. Runs the same importer as ``nextread 
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ KINDS = ["items", "users", "groups", "interactions"]
 MAPPINGS = ["default", "goodbooks"]
 UI_BATCH_ROWS = 500
 SHOWN_ERRORS = 500
+KEEP_UPLOADS_SECONDS = 24 * 3600
 ERROR_COLUMNS = [
     {"name": name, "label": name.capitalize(), "field": name, "align": "left"}
     for name in ("line", "field", "reason")
@@ -60,6 +62,16 @@ def count_rows(path: Path) -> int:
     with path.open("rb") as handle:
         lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
     return max(lines - (1 if path.suffix.lower() == ".csv" else 0), 1)
+
+
+def forget_old_uploads(root: Path, keep_seconds: float = KEEP_UPLOADS_SECONDS) -> None:
+    """Uploaded files and their rejected rows are only needed while someone looks at the report."""
+    if not root.exists():
+        return
+    cutoff = time.time() - keep_seconds
+    for folder in root.iterdir():
+        if folder.is_dir() and folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def run_import(job: Job, tenant_id: int) -> None:
@@ -101,6 +113,7 @@ def import_page() -> Response | None:
     state: dict[str, Any] = {"job": None}
 
     async def uploaded(event: Any) -> None:
+        await run.io_bound(forget_old_uploads, settings().data_dir / "uploads")
         folder = settings().data_dir / "uploads" / uuid.uuid4().hex
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / Path(event.name).name
