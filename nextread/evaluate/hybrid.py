@@ -1,8 +1,9 @@
 """The serving pipeline itself as an offline model, so the numbers we quote are the numbers we serve.
 
-``ServedHybrid`` runs each held-out reader through :func:`nextread.recommend.pipeline.recommend` — the
-same candidate filters, [0, 1] components, weighted mean, one-book-per-series and MMR shaping as
-``GET /v1/users/{id}/recommendations`` — and turns the served order into scores for the runner. What
+``ServedHybrid`` runs each held-out reader through the steps of :func:`nextread.recommend.pipeline.recommend`
+— the same candidate filters, [0, 1] components, weighted mean, one-book-per-series and MMR shaping as
+``GET /v1/users/{id}/recommendations``, minus the explanations — and turns the served order into scores
+for the runner. What
 an offline file cannot supply is left out rather than invented: no classmates (so no social signal)
 and no stated levels (a reader's level is the median level of what they read, as the recommender
 infers it for a student with no stated level).
@@ -21,7 +22,7 @@ from nextread.evaluate.metrics import LIST_LENGTH
 from nextread.evaluate.runner import Recommender
 from nextread.recommend.collaborative import EASE
 from nextread.recommend.hybrid import Weights
-from nextread.recommend.pipeline import Catalog, UserContext, recommend
+from nextread.recommend.pipeline import Catalog, UserContext, rank_and_shape, score_candidates
 from nextread.recommend.shaping import CandidateFilter
 from nextread.recommend.training import item_texts
 
@@ -89,17 +90,17 @@ class ServedHybrid:
             seen=items.astype(np.intp),
             enjoyed=items.astype(np.intp),
         )
-        served = recommend(
+        candidates, total, _ = score_candidates(
             self.catalog,
             user,
             cf_scores=cf_row,
             weights=self.weights,
             filters=EVALUATION_FILTER,
-            n=self.depth,
-            mmr_lambda=self.mmr_lambda,
             now_year=self.now_year,
         )
-        return np.array([recommendation.item_index for recommendation in served], dtype=np.intp)
+        if not len(candidates):
+            return candidates
+        return rank_and_shape(self.catalog, candidates, total, self.depth, self.mmr_lambda)
 
 
 def served_hybrid_factory(catalog: Catalog, now_year: float):  # type: ignore[no-untyped-def]

@@ -195,7 +195,7 @@ def recommend(
     )
     if not len(candidates) or n <= 0:
         return []
-    selected = _rank_and_shape(catalog, candidates, total, offset + n, mmr_lambda)[offset:]
+    selected = rank_and_shape(catalog, candidates, total, offset + n, mmr_lambda)[offset:]
     position = dict(zip(selected.tolist(), np.searchsorted(candidates, selected).tolist(), strict=True))
     return [
         _recommendation(catalog, user, scorer, int(item), position[int(item)], total, now_year)
@@ -316,7 +316,7 @@ def _semantic_scores(
     )
 
 
-def _rank_and_shape(
+def rank_and_shape(
     catalog: Catalog, candidates: np.ndarray, total: np.ndarray, depth: int, mmr_lambda: float
 ) -> np.ndarray:
     """Best first, ties by item index so pages are stable; one book per series; then MMR on the head."""
