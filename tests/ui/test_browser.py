@@ -32,6 +32,8 @@ CHROMIUM_ARGS = [
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 DESKTOP, PHONE = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
 WAIT_MS = 20_000
+# The goal is under a second; the bound leaves room for a loaded shared CI machine.
+UPDATE_SECONDS = 3.0
 
 
 def _free_port() -> int:
@@ -209,9 +211,15 @@ def test_student_likes_a_book_and_the_list_updates(server: str, browser: object)
     _shoot(page, "student-page-desktop")
     started = time.monotonic()
     cards.first.locator("[data-action=like]").click()
-    page.wait_for_function("id => !document.querySelector(`[data-item='${id}']`)", arg=first, timeout=WAIT_MS)
-    assert time.monotonic() - started < 5
+    page.wait_for_function("id => !document.querySelector(`[data-item='${id}']`)", arg=first)
+    elapsed = time.monotonic() - started
+    print(f"student page: Like to updated list in {elapsed:.2f} s")
+    assert elapsed < UPDATE_SECONDS
     page.get_by_text("You liked it").wait_for()
+    # Keyboard only: focus the next card's "I want to read this" and press Enter.
+    cards.first.locator("[data-action=save]").focus()
+    page.keyboard.press("Enter")
+    page.get_by_text("Saved for later").first.wait_for()
     page.goto("/ui/students")
     assert "Not allowed" in page.content()
     page.goto("/ui/read/st-002")
