@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal
 
 import numpy as np
@@ -36,6 +37,7 @@ from nextread.search.query import ParsedQuery, QueryParser, parse_query
 from nextread.store.models import Item
 
 log = get_logger("nextread.search")
+_EMBEDDINGS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="search-embedding")
 
 RRF_K = 60
 # How deep each ranking is read before fusion: deeper with filters, which discard part of it.
@@ -140,14 +142,18 @@ def search_catalog(
     started = time.perf_counter()
     parsed = parser(query)
     effective = (filters or SearchFilters()).merged_with(parsed)
-    view = _catalog_view(session, tenant_id, service)
-    text_ranked = semantic_ranked = np.zeros(0, dtype=np.int64)
     # "books in spanish" leaves "books": no topic words, so it is a browse of the filtered catalog.
     has_topic = bool(query_terms(parsed.text))
+    embedding = None
+    if has_topic and mode in ("hybrid", "semantic") and service is not None and service.embed_text:
+        # The query embedding (the slowest step) runs while the database answers the full-text query.
+        embedding = _EMBEDDINGS.submit(service.embed_text, parsed.text)
+    view = _catalog_view(session, tenant_id, service)
+    text_ranked = semantic_ranked = np.zeros(0, dtype=np.int64)
     if has_topic and mode in ("hybrid", "text"):
         text_ranked = _text_ranking(session, tenant_id, parsed.text, effective, view)
-    if has_topic and mode in ("hybrid", "semantic") and view is not None:
-        semantic_ranked = _semantic_ranking(view, parsed.text, effective)
+    if embedding is not None and view is not None:
+        semantic_ranked = _semantic_ranking(view, embedding, effective)
     if has_topic:
         fused = _fuse(text_ranked, semantic_ranked, limit)
     else:
@@ -251,11 +257,13 @@ def _rows_catalog(session: Session, tenant_id: int, pks: np.ndarray) -> Catalog:
     return Catalog.from_items(rows)
 
 
-def _semantic_ranking(view: _CatalogView, text: str, filters: SearchFilters) -> np.ndarray:
-    if view.index is None or view.service.embed_text is None:
+def _semantic_ranking(
+    view: _CatalogView, embedding: Future[np.ndarray], filters: SearchFilters
+) -> np.ndarray:
+    if view.index is None:
         return np.zeros(0, dtype=np.int64)
     try:
-        vector = np.asarray(view.service.embed_text(text), dtype=np.float32)
+        vector = np.asarray(embedding.result(), dtype=np.float32)
     except EmbedderError as exc:
         # A remote embedder being down must not take search down: full text still answers.
         log.warning("search_semantic_unavailable", error=str(exc))
