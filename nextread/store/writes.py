@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Table, bindparam, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from nextread.events.outbox import StoredEvent, add_to_outbox
@@ -99,18 +102,26 @@ def resolve_ids(session: Session, model: type, tenant_id: int, external_ids: set
     return {row.external_id: row.id for row in rows}
 
 
+@contextmanager
+def driver_errors(sql: str) -> Iterator[None]:
+    """Raise driver errors of a raw psycopg cursor as SQLAlchemy's (OperationalError, IntegrityError…),
+    so the API's 503 handler and the workers' outage detection see them like any other."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
+
+
 def _resolve_ids_postgresql(session: Session, model: type, tenant_id: int, ids: list[str]) -> dict[str, int]:
     """``external_id = ANY(array)``, never a server-side prepared statement: psycopg prepares a statement
     after a few runs, and PostgreSQL's generic plan for it neither hashes the array nor trusts the index
     on a freshly grown (not yet analysed) users table: sustained ingestion spent 0.4-1 s per 1,000 ids
     comparing every stored user with every wanted id. Planned with the actual array it takes ~5 ms."""
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    cursor.execute(
-        f"SELECT external_id, id FROM {model.__tablename__} WHERE tenant_id = %s AND external_id = ANY(%s)",
-        (tenant_id, ids),
-        prepare=False,
-    )
-    return dict(cursor.fetchall())
+    sql = f"SELECT external_id, id FROM {model.__tablename__} WHERE tenant_id = %s AND external_id = ANY(%s)"
+    with driver_errors(sql):
+        cursor.execute(sql, (tenant_id, ids), prepare=False)
+        return dict(cursor.fetchall())
 
 
 def upsert_groups(session: Session, tenant_id: int, groups: Sequence[GroupIn]) -> WriteResult:
@@ -204,7 +215,8 @@ def write_interactions(
     users = lookup(session, User, tenant_id, user_external)
     unknown_users = user_external - users.keys()
     if auto_create_users and unknown_users:
-        _insert_users_if_absent(session, tenant_id, [UserIn(id=uid) for uid in unknown_users])
+        # Sorted: concurrent batches creating the same new users lock them in one order (no deadlock).
+        _insert_users_if_absent(session, tenant_id, [UserIn(id=uid) for uid in sorted(unknown_users)])
         users = lookup(session, User, tenant_id, user_external)
     now = datetime.now(UTC)
     to_db = _datetime_to_db(session)
@@ -271,6 +283,11 @@ def _insert_new_events(session: Session, records: list[tuple[Any, ...]]) -> list
 
 
 def _copy_new_events(connection: Connection, records: list[tuple[Any, ...]]) -> list[StoredEvent]:
+    with driver_errors("COPY nextread_event_load"):
+        return _copy_events(connection, records)
+
+
+def _copy_events(connection: Connection, records: list[tuple[Any, ...]]) -> list[StoredEvent]:
     columns = ", ".join(EVENT_COLUMNS)
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     cursor.execute(
