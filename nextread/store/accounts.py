@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nextread.store.models import ApiKey, Tenant, UiAccount, User
+from nextread.store.models import ApiKey, Tenant, UiAccount, User, utcnow
 
 ACCOUNT_ROLES = ("admin", "librarian", "student")
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -131,6 +131,17 @@ def api_key_identity(session: Session, key_hash: str) -> Identity | None:
         return None
     role = "admin" if row.role == "admin" else "viewer"
     return Identity(row.tenant_id, row.slug, role, f"API key {row.name}")
+
+
+def disable_account(session: Session, tenant_id: int, username: str) -> None:
+    """Signs the account out on its next click (pages re-check it); the row stays for the record."""
+    account = session.scalar(
+        select(UiAccount).where(UiAccount.tenant_id == tenant_id, UiAccount.username == username.strip())
+    )
+    if account is None:
+        raise AccountError(f"username: no account {username!r} in this school")
+    account.disabled_at = account.disabled_at or utcnow()
+    session.flush()
 
 
 def list_accounts(session: Session, tenant_id: int) -> list[tuple[UiAccount, str | None]]:

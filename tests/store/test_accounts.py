@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from nextread.recommend.hybrid import Weights
 from nextread.schemas import UserIn
@@ -12,6 +12,7 @@ from nextread.store.accounts import (
     account_identity,
     api_key_identity,
     create_account,
+    disable_account,
     hash_password,
     sign_in_with_password,
     verify_password,
@@ -48,10 +49,10 @@ def test_accounts_sign_in_and_resolve_to_their_role(database: Database) -> None:
         assert sign_in_with_password(session, "libby", "long-password").id == librarian.id
         who = account_identity(session, student.id)
         assert (who.role, who.user_external_id, who.tenant_slug) == ("student", "st-1", "school")
-        session.execute(
-            update(UiAccount).where(UiAccount.id == librarian.id).values(disabled_at=student.created_at)
-        )
+        disable_account(session, tenant.id, "libby")
         assert sign_in_with_password(session, "libby", "long-password") is None
+        with pytest.raises(AccountError, match="^username:"):
+            disable_account(session, tenant.id, "nobody")
         assert account_identity(session, librarian.id) is None
 
 

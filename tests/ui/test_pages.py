@@ -279,3 +279,31 @@ def test_read_only_key_cannot_press_a_students_buttons(school_copy: Path) -> Non
         await user.should_see(marker=f"like-{book}")
 
     run_as_user(school_copy, scenario)
+
+
+def test_admin_creates_and_disables_an_account_that_then_loses_access(school_copy: Path) -> None:
+    async def scenario(admin: User, app: object) -> None:
+        await admin.open("/ui/login")
+        admin.find(marker="api-key").type(ADMIN_KEY).trigger("keydown.enter")
+        await signed_in(admin)
+        await admin.open("/ui/settings")
+        await admin.should_see(marker="create-account", retries=40)
+        admin.find(marker="account-username").type("mr-okafor")
+        admin.find(marker="account-password").type("short")
+        admin.find(marker="create-account").click()
+        await admin.should_see("password: must be at least 8 characters", retries=40)
+        admin.find(marker="account-password").clear().type("a-good-long-password")
+        admin.find(marker="create-account").click()
+        await admin.should_see("Account mr-okafor created", retries=40)
+
+        transport = httpx.ASGITransport(app)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            teacher = User(client)
+            await sign_in(teacher, "mr-okafor", "a-good-long-password")
+            assert (await teacher.http_client.get("/ui/students")).status_code == 200
+            admin.find(marker="disable-account").click()
+            await admin.should_see("Account mr-okafor disabled", retries=40)
+            response = await teacher.http_client.get("/ui/students", follow_redirects=False)
+            assert response.headers["location"].endswith("/ui/login")
+
+    run_as_user(school_copy, scenario)

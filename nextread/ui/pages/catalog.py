@@ -9,12 +9,14 @@ from fastapi import HTTPException
 from fastapi.responses import Response
 from nicegui import ui
 from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nextread.api.patching import apply_patch
 from nextread.api.routers import search as search_routes
 from nextread.schemas import ItemPatch
 from nextread.store.accounts import Identity
+from nextread.store.models import Item
 from nextread.ui import data, levels
 from nextread.ui.auth import CURATORS, STAFF, guard, principal
 from nextread.ui.context import api_request, call_route, settings, url
@@ -60,6 +62,15 @@ def find_books(session: Session, identity: Identity, query: dict[str, Any]) -> l
         tags=query["tag"] or None,
         available=True if query["available"] else None,
     )
+    picks = set(
+        session.scalars(
+            select(Item.external_id).where(
+                Item.tenant_id == identity.tenant_id,
+                Item.staff_pick.is_(True),
+                Item.external_id.in_([hit.id for hit in answer.data]),
+            )
+        )
+    )
     return [
         {
             "id": hit.id,
@@ -67,7 +78,7 @@ def find_books(session: Session, identity: Identity, query: dict[str, Any]) -> l
             "authors": ", ".join(hit.authors),
             "level": hit.level_shown.label if hit.level_shown else "",
             "tags": ", ".join(hit.tags[:4]),
-            "staff_pick": "",
+            "staff_pick": "★" if hit.id in picks else "",
             "copies": hit.available_copies,
         }
         for hit in answer.data

@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 
 from nextread.levels import SCALES
 from nextread.recommend.hybrid import Weights
-from nextread.store.accounts import ACCOUNT_ROLES, AccountError, Identity, create_account, list_accounts
+from nextread.store.accounts import (
+    ACCOUNT_ROLES,
+    AccountError,
+    Identity,
+    create_account,
+    disable_account,
+    list_accounts,
+)
 from nextread.store.tenant_settings import (
     TenantSettings,
     load_tenant_settings,
@@ -58,9 +65,22 @@ def add_account(session: Session, tenant_id: int, fields: dict[str, str]) -> str
     return account.username
 
 
+def remove_account(session: Session, tenant_id: int, username: str) -> str:
+    try:
+        disable_account(session, tenant_id, username)
+    except AccountError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return username
+
+
 def accounts(session: Session, tenant_id: int) -> list[dict[str, Any]]:
     return [
-        {"username": account.username, "role": account.role, "student": student or ""}
+        {
+            "username": account.username,
+            "role": account.role,
+            "student": student or "",
+            "status": "disabled" if account.disabled_at else "active",
+        }
         for account, student in list_accounts(session, tenant_id)
     ]
 
@@ -136,15 +156,19 @@ async def _accounts_section(identity: Identity) -> None:
         table = ui.table(
             columns=[
                 {"name": n, "label": n.capitalize(), "field": n, "align": "left"}
-                for n in ("username", "role", "student")
+                for n in ("username", "role", "student", "status")
             ],
             rows=await load(accounts, identity.tenant_id) or [],
         ).classes("w-full")
         with ui.row().classes("flex-wrap items-end gap-2"):
-            username = ui.input("Username")
-            password = ui.input("Password (8+ characters)", password=True)
-            role = ui.select(list(ACCOUNT_ROLES), value="librarian", label="Role").classes("w-36")
-            student = ui.input("Student id (student accounts)")
+            username = ui.input("Username").mark("account-username")
+            password = ui.input("Password (8+ characters)", password=True).mark("account-password")
+            role = (
+                ui.select(list(ACCOUNT_ROLES), value="librarian", label="Role")
+                .classes("w-36")
+                .mark("account-role")
+            )
+            student = ui.input("Student id (student accounts)").mark("account-student")
 
         async def create() -> None:
             fields = {"username": username.value, "password": password.value, "role": role.value}
@@ -154,4 +178,13 @@ async def _accounts_section(identity: Identity) -> None:
                 table.rows = await load(accounts, identity.tenant_id) or []
                 password.set_value("")
 
-        ui.button("Create account", icon="person_add", on_click=create)
+        async def disable() -> None:
+            if await load(remove_account, identity.tenant_id, username.value or ""):
+                ui.notify(f"Account {username.value} disabled", type="positive")
+                table.rows = await load(accounts, identity.tenant_id) or []
+
+        with ui.row().classes("gap-2"):
+            ui.button("Create account", icon="person_add", on_click=create).mark("create-account")
+            ui.button("Disable account", icon="person_off", on_click=disable).props("outline").mark(
+                "disable-account"
+            )
