@@ -79,6 +79,7 @@ def demo(host: str = HostOption, port: int = PortOption) -> None:
     else:
         typer.echo("the database already holds data; the demo school was not loaded again")
     typer.echo(f"\nAPI docs:      http://{host}:{port}/docs")
+    typer.echo(f"dashboard:     http://{host}:{port}/ui  (sign in with the admin key)")
     typer.echo(f"admin key:     {keys['admin']}")
     typer.echo(f"read-only key: {keys['read']}")
     typer.echo(
