@@ -147,7 +147,9 @@ def train(tenant: str | None = TenantOption) -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = typer.Argument("heads", help="Alembic revision to upgrade to (default: every head).")) -> None:
+def db_upgrade(
+    revision: str = typer.Argument("heads", help="Alembic revision to upgrade to (default: every head)."),
+) -> None:
     """Apply Alembic migrations to the configured database."""
     engine = make_engine(get_settings().database_url)
     upgrade(engine, revision)
