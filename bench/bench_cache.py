@@ -53,14 +53,23 @@ class Phase:
     latencies: list[float] = field(default_factory=list)
     elapsed: float = 0.0
     hit_rate: float | None = None
+    server_cpu: float = 0.0
 
     def row(self, backend: str, concurrency: int) -> str:
         ms = np.array(self.latencies) * 1000
         hits = f"{self.hit_rate:6.1%}" if self.hit_rate is not None else "     -"
         return (
             f"{backend:<7} {self.name:<7} {concurrency:>4} {len(ms):>7} {np.percentile(ms, 50):8.2f} "
-            f"{np.percentile(ms, 99):8.2f} {len(ms) / self.elapsed:9.0f} {hits:>8}"
+            f"{np.percentile(ms, 99):8.2f} {len(ms) / self.elapsed:9.0f} {hits:>8} "
+            f"{self.server_cpu * 1000 / len(ms):11.2f}"
         )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux): the server's cost per request, which other load
+    on the machine disturbs far less than wall-clock latency."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -108,8 +117,12 @@ def start_server(data_dir: Path, cache_url: str, prefix: str) -> tuple[subproces
 
 
 async def drive(
-    client: httpx.AsyncClient, requests: list[tuple[str, dict, dict | None]], concurrency: int
-) -> tuple[list[float], float]:
+    client: httpx.AsyncClient,
+    server_pid: int,
+    requests: list[tuple[str, dict, dict | None]],
+    concurrency: int,
+    phase: Phase,
+) -> Phase:
     """Send (user, query, interaction-to-post-first) requests from ``concurrency`` workers; only
     recommendation GETs are timed."""
     queue: asyncio.Queue[tuple[str, dict, dict | None]] = asyncio.Queue()
@@ -128,9 +141,11 @@ async def drive(
             response.json()
             latencies.append(time.perf_counter() - started)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds(server_pid)
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies, time.perf_counter() - started
+    phase.latencies, phase.elapsed = latencies, time.perf_counter() - started
+    phase.server_cpu = cpu_seconds(server_pid) - cpu
+    return phase
 
 
 async def lookups(client: httpx.AsyncClient) -> tuple[float, float]:
@@ -170,7 +185,12 @@ def mix(
 
 
 async def bench_backend(
-    backend: str, base: str, admin_key: str, count: int, concurrencies: list[int]
+    backend: str,
+    server: subprocess.Popen[bytes],
+    base: str,
+    admin_key: str,
+    count: int,
+    concurrencies: list[int],
 ) -> list[str]:
     headers = {"Authorization": f"Bearer {admin_key}"}
     limits = httpx.Limits(max_connections=max(concurrencies), max_keepalive_connections=max(concurrencies))
@@ -179,17 +199,14 @@ async def bench_backend(
     async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=60) as client:
         users = [row["id"] for row in (await client.get("/v1/users", params={"limit": 500})).json()["data"]]
         items = [row["id"] for row in (await client.get("/v1/items", params={"limit": 500})).json()["data"]]
-        cold = Phase("cold")
-        cold.latencies, cold.elapsed = await drive(client, [(u, {"n": 10}, None) for u in users], 1)
+        cold = await drive(client, server.pid, [(u, {"n": 10}, None) for u in users], 1, Phase("cold"))
         rows.append(cold.row(backend, 1))
         for concurrency in concurrencies:
-            cached = Phase("cached")
             plan = [(rng.choice(users), {"n": 10}, None) for _ in range(count)]
-            cached.latencies, cached.elapsed = await drive(client, plan, concurrency)
+            cached = await drive(client, server.pid, plan, concurrency, Phase("cached"))
             rows.append(cached.row(backend, concurrency))
             before = await lookups(client)
-            mixed = Phase("mix")
-            mixed.latencies, mixed.elapsed = await drive(client, mix(users, items, count, rng), concurrency)
+            mixed = await drive(client, server.pid, mix(users, items, count, rng), concurrency, Phase("mix"))
             after = await lookups(client)
             hits, misses = after[0] - before[0], after[1] - before[1]
             mixed.hit_rate = hits / (hits + misses) if hits + misses else None
@@ -226,7 +243,9 @@ def main() -> None:
             url = {"none": "none://", "memory": "memory://", "redis": args.redis_url}[backend]
             server, base = start_server(data_dir, url, prefix)
             try:
-                rows += asyncio.run(bench_backend(backend, base, keys["admin"], args.requests, concurrencies))
+                rows += asyncio.run(
+                    bench_backend(backend, server, base, keys["admin"], args.requests, concurrencies)
+                )
             finally:
                 server.terminate()
                 server.wait(30)
@@ -235,7 +254,7 @@ def main() -> None:
         print(f"\ndemo school (150 users, 300 items), {os.cpu_count()} cores shared with the load generator")
         print(
             f"{'cache':<7} {'phase':<7} {'conc':>4} {'reqs':>7} {'p50 ms':>8} {'p99 ms':>8} "
-            f"{'req/s':>9} {'hit rate':>8}"
+            f"{'req/s':>9} {'hit rate':>8} {'server CPU ms/req':>11}"
         )
         print("\n".join(rows))
         print(json.dumps({"zipf_exponent": ZIPF_EXPONENT, "invalidating_share": INVALIDATING_SHARE}))

@@ -71,6 +71,19 @@ def _cached_principal(request: Request, session: Session, key: str) -> Principal
     return principal
 
 
+def known_principal(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal | None:
+    """The principal of a valid key checked within ``AUTH_CACHE_SECONDS``, without a database session;
+    None when the key is missing, invalid or not checked lately. Lets a cache hit be answered on the
+    event loop; everything else goes through :func:`get_principal`."""
+    if credentials is None or not credentials.credentials:
+        return None
+    hit = request.app.state.auth_cache.get(credentials.credentials)
+    if hit is None or hit[1] is None or time.monotonic() - hit[0] >= AUTH_CACHE_SECONDS:
+        return None
+    request.state.principal = hit[1]
+    return hit[1]
+
+
 def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     if not principal.can_write:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this API key is read-only; writes need an admin key")

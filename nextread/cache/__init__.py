@@ -52,6 +52,7 @@ class ServingCache:
         self.ttl_seconds = ttl_seconds
         self.prefix = prefix
         self.enabled = not isinstance(backend, NullCache)
+        self.performs_io = backend.performs_io
         self._counts: dict[str, list[int]] = {}
         self._count_lock = threading.Lock()
 

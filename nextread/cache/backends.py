@@ -25,6 +25,9 @@ REDIS_RETRY_AFTER_SECONDS = 1.0
 
 
 class CacheBackend(Protocol):
+    performs_io: bool
+    """True when operations wait on the network (callers on an event loop use a thread for them)."""
+
     def get(self, key: str) -> bytes | None: ...
 
     def set(self, key: str, value: bytes, ttl_seconds: float) -> None: ...
@@ -41,6 +44,8 @@ class CacheBackend(Protocol):
 
 class NullCache:
     """Caching off: nothing is kept, so every request is computed from the store."""
+
+    performs_io = False
 
     def get(self, key: str) -> bytes | None:
         return None
@@ -62,6 +67,8 @@ class MemoryCache:
     """A thread-safe LRU of at most ``max_entries`` keys, each with its own expiry time.
 
     FastAPI runs sync endpoints on a thread pool, so every operation holds one lock; each is O(1)."""
+
+    performs_io = False
 
     def __init__(self, max_entries: int = 10_000):
         self.max_entries = max_entries
@@ -115,6 +122,8 @@ class RedisCache:
 
     Socket timeouts are short: a slow or dead Redis turns into misses, not slow requests, and after
     an error Redis is left alone for ``REDIS_RETRY_AFTER_SECONDS``."""
+
+    performs_io = True
 
     def __init__(self, url: str, timeout_seconds: float = 0.25):
         import redis

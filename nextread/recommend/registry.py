@@ -38,6 +38,13 @@ class ModelRegistry:
             self._checked_at[tenant_id] = now
         return self._artifacts.get(tenant_id)
 
+    def fresh(self, tenant_id: int) -> Artifact | None:
+        """What :meth:`current` would return without touching the database, or None when the registry
+        is due for a check (or nothing is loaded)."""
+        if time.monotonic() - self._checked_at.get(tenant_id, -1e9) >= self.settings.model_refresh_seconds:
+            return None
+        return self._artifacts.get(tenant_id)
+
     def ensure(self, tenant_id: int) -> Artifact | None:
         """Serve something from the first request on: a tenant with items but no model yet gets one
         trained now (seconds on a school catalog); large deployments train ahead with ``nextread train``."""

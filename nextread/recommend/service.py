@@ -50,6 +50,11 @@ class ServedCatalog:
     external_ids: list[str]
     present: np.ndarray
 
+    @property
+    def stamp(self) -> str:
+        """Model version and catalog state (newest item edit, item count): part of every cache key."""
+        return f"{self.version}|{self.items_changed_at}"
+
 
 @dataclass
 class Served:
@@ -267,6 +272,16 @@ class RecommendationService:
         if column is not None:
             return artifact.embeddings[column]
         return self.embed_text(item_texts([item])[0]) if self.embed_text else None
+
+    def fresh_stamp(self, tenant_id: int) -> str | None:
+        """The stamp the next request would be served under, when both the model and the catalog were
+        checked within ``model_refresh_seconds`` (so no I/O is needed to know it); otherwise None."""
+        artifact = self.registry.fresh(tenant_id)
+        served = self._catalogs.get(tenant_id)
+        if artifact is None or served is None or served.version != artifact.version:
+            return None
+        age = time.monotonic() - self._checked_at.get(tenant_id, -1e9)
+        return served.stamp if age < self.registry.settings.model_refresh_seconds else None
 
     def catalog(self, session: Session, tenant_id: int, artifact: Artifact) -> ServedCatalog:
         """The catalog arrays aligned with the artifact's item columns, rebuilt when either changes."""

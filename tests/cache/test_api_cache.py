@@ -112,3 +112,31 @@ def test_hit_ratio_is_exported(cached_client: TestClient) -> None:
     metrics = cached_client.get("/metrics").text
     assert 'nextread_cache_lookups_total{cache="recommendations",result="miss"}' in metrics
     assert 'nextread_cache_hit_ratio{cache="recommendations"}' in metrics
+
+
+def test_a_hit_needs_no_database_and_still_checks_the_key(cached_client: TestClient) -> None:
+    """Hits are answered from the cache alone (key, model and catalog checked lately)."""
+    if not cached_client.app.state.cache.enabled:
+        pytest.skip("only meaningful with a cache")
+    first = cached_client.get(RECS, params={"n": 4})
+    cached_client.get(RECS, params={"n": 4})  # key, model and catalog now checked lately
+
+    def no_database() -> None:
+        raise AssertionError("a cache hit opened a database session")
+
+    sessions = cached_client.app.state.session_factory
+    cached_client.app.state.session_factory = no_database
+    assert cached_client.get(RECS, params={"n": 4}).json() == first.json()
+    cached_client.app.state.session_factory = sessions
+    assert TestClient(cached_client.app).get(RECS, params={"n": 4}).status_code == 401
+    wrong_key = {"Authorization": "Bearer not-a-key"}
+    assert TestClient(cached_client.app).get(RECS, params={"n": 4}, headers=wrong_key).status_code != 200
+
+
+def test_the_endpoint_documents_its_parameters(cached_client: TestClient) -> None:
+    operation = cached_client.get("/openapi.json").json()["paths"][
+        RECS.replace("new-dragon-fan", "{user_id}")
+    ]
+    names = {parameter["name"] for parameter in operation["get"]["parameters"]}
+    assert {"user_id", "n", "offset", "weights", "diversity", "explain", "llm"} <= names
+    assert operation["get"]["security"]

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nextread.api.deps import AdminDep, ReaderDep, SessionDep
+from nextread.api.deps import AdminDep, ReaderDep, SessionDep, bearer, get_principal, known_principal
 from nextread.api.routers.items import find_item
 from nextread.api.routers.users import find_user
 from nextread.cache import ServingCache, UserEntry
@@ -26,6 +30,7 @@ from nextread.recommend.service import Reader, RecommendationRequest, Recommenda
 from nextread.recommend.shaping import CandidateFilter
 from nextread.recommend.store_data import EventArrays
 from nextread.schemas import ExternalId, Grade, GuidedLevel, Lexile
+from nextread.store.db import session_scope
 from nextread.store.models import Interaction, Item, ModelVersion
 from nextread.store.tenants import interaction_weights
 
@@ -130,7 +135,15 @@ def build_request(
     )
 
 
-RequestDep = Annotated[RecommendationRequest, Depends(build_request)]
+async def build_request_async(**query: Any) -> RecommendationRequest:
+    """:func:`build_request` as an ``async`` dependency (same parameters): parsing does no I/O, and a
+    sync dependency costs a thread-pool hop on every request, a good part of a cache hit's time."""
+    return build_request(**query)
+
+
+build_request_async.__signature__ = inspect.signature(build_request)  # type: ignore[attr-defined]
+RequestDep = Annotated[RecommendationRequest, Depends(build_request_async)]
+CredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 def _no_catalog() -> HTTPException:
@@ -150,7 +163,7 @@ def catalog_stamp(request: Request, session: Session, tenant_id: int) -> str | N
     artifact = svc.registry.ensure(tenant_id)
     if artifact is None:
         return None
-    return f"{artifact.version}|{svc.catalog(session, tenant_id, artifact).items_changed_at}"
+    return svc.catalog(session, tenant_id, artifact).stamp
 
 
 def _variant(request: Request, stamp: str) -> str:
@@ -164,8 +177,7 @@ def _json(out: RecommendationsOut) -> Response:
 
 def _respond(session: Session, served: Served, user_id: str | None, explain: bool) -> RecommendationsOut:
     pks = [int(served.artifact.item_pks[rec.item_index]) for rec in served.results]
-    stamp = f"{served.artifact.version}|{served.catalog.items_changed_at}"
-    items = _item_metadata.cards(session, served.artifact.tenant_id, stamp, pks)
+    items = _item_metadata.cards(session, served.artifact.tenant_id, served.catalog.stamp, pks)
     data = [
         RecommendedItem(
             id=items[pk].external_id,
@@ -187,33 +199,70 @@ def _respond(session: Session, served: Served, user_id: str | None, explain: boo
     response_model=RecommendationsOut,
     summary="Personal recommendations with component scores and a one-sentence reason",
 )
-def user_recommendations(
+async def user_recommendations(
     user_id: str,
     request: Request,
-    session: SessionDep,
-    principal: ReaderDep,
     params: RequestDep,
+    credentials: CredentialsDep,
     explain: bool = True,
     llm: Annotated[
         bool, Query(description="Let the configured LLM re-rank and re-word (if the tenant allows it).")
     ] = False,
 ) -> Response:
     """Served from the cache when this user's answer to the same query is there; a new interaction
-    of the user, a new model version or a catalog edit makes it recomputed."""
-    cache, entry = _cache(request), UserEntry(None, None)
-    stamp = catalog_stamp(request, session, principal.tenant_id) if cache.enabled else None
-    if stamp is not None:
-        entry = cache.lookup_user(principal.tenant_id, user_id, _variant(request, stamp))
+    of the user, a new model version or a catalog edit makes it recomputed.
+
+    A hit is answered on the event loop when the API key, the model and the catalog were all checked
+    lately (no session, no query) and the cache is in memory (Redis: one thread-pool hop). Anything
+    else runs the whole request in the thread pool, as a sync endpoint would."""
+    cache = _cache(request)
+    principal = known_principal(request, credentials) if cache.enabled else None
+    stamp = service(request).fresh_stamp(principal.tenant_id) if principal is not None else None
+    entry = None
+    if principal is not None and stamp is not None:
+        lookup = partial(cache.lookup_user, principal.tenant_id, user_id, _variant(request, stamp))
+        entry = await run_in_threadpool(lookup) if cache.performs_io else lookup()
         if entry.value is not None:
             return Response(entry.value, media_type="application/json")
-    user = find_user(session, principal.tenant_id, user_id)
-    llm_client = request.app.state.llm if llm and llm_allowed(session, principal.tenant_id) else None
-    served, ranked_by = personal_recommendations(
-        service(request), llm_client, request.app.state.settings, session, principal.tenant_id, user, params
-    )
-    if served is None:
-        raise _no_catalog()
-    out = _respond(session, served, user_id, explain)
+    compute = partial(_user_recommendations, request, user_id, params, credentials, explain, llm, entry)
+    return await run_in_threadpool(compute)
+
+
+def _user_recommendations(
+    request: Request,
+    user_id: str,
+    params: RecommendationRequest,
+    credentials: HTTPAuthorizationCredentials | None,
+    explain: bool,
+    llm: bool,
+    entry: UserEntry | None,
+) -> Response:
+    """The full request: authenticate, look the answer up (unless the caller just missed), compute it
+    and cache it. ``entry`` is the caller's miss, whose key the answer is stored under."""
+    cache = _cache(request)
+    with session_scope(request.app.state.session_factory) as session:
+        principal = get_principal(request, session, credentials)
+        if entry is None:
+            stamp = catalog_stamp(request, session, principal.tenant_id) if cache.enabled else None
+            entry = UserEntry(None, None)
+            if stamp is not None:
+                entry = cache.lookup_user(principal.tenant_id, user_id, _variant(request, stamp))
+                if entry.value is not None:
+                    return Response(entry.value, media_type="application/json")
+        user = find_user(session, principal.tenant_id, user_id)
+        llm_client = request.app.state.llm if llm and llm_allowed(session, principal.tenant_id) else None
+        served, ranked_by = personal_recommendations(
+            service(request),
+            llm_client,
+            request.app.state.settings,
+            session,
+            principal.tenant_id,
+            user,
+            params,
+        )
+        if served is None:
+            raise _no_catalog()
+        out = _respond(session, served, user_id, explain)
     out.ranked_by = ranked_by
     response = _json(out)
     if llm_client is None or ranked_by == ENGINE_AND_LLM:  # an LLM fallback is not worth keeping
