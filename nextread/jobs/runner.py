@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextread.jobs.locks import DatabaseLock
@@ -63,6 +64,12 @@ def _start(
     sessions: sessionmaker[Session], job: str, tenant_id: int | None, triggered_by: str, owner: str
 ) -> int:
     with session_scope(sessions) as session:
+        # We hold the lease, so an older run still marked running lost its process (and its lease).
+        session.execute(
+            update(JobRun)
+            .where(JobRun.job == job, JobRun.tenant_id == tenant_id, JobRun.status == "running")
+            .values(status="abandoned", error="its process stopped before the end (lease expired)")
+        )
         run = JobRun(job=job, tenant_id=tenant_id, triggered_by=triggered_by, status="running", owner=owner)
         session.add(run)
         session.flush()

@@ -139,3 +139,12 @@ def test_an_expired_lease_is_taken_over_and_a_live_one_is_not(database: Database
     assert successor.acquire()
     assert not crashed.renew()  # the crashed holder learns it lost the lease
     assert alive.renew()
+
+
+def test_a_run_whose_process_died_is_marked_abandoned_by_the_next(database: Database) -> None:
+    tenant_id = _tenant_with_items(database)
+    with session_scope(database.sessions) as session:
+        session.add(JobRun(job="retrain", tenant_id=tenant_id, triggered_by="cron", owner="killed"))
+    run = run_job(database.sessions, "retrain", tenant_id, lambda: None, "manual", "cli", 30)
+    assert run is not None and run.status == "succeeded"
+    assert [(r.owner, r.status) for r in _runs(database)] == [("killed", "abandoned"), ("cli", "succeeded")]
