@@ -66,6 +66,13 @@ def _serve(host: str, port: int, workers: int = 1) -> None:
 @app.command()
 def serve(host: str = HostOption, port: int = PortOption, workers: int = typer.Option(1, min=1)) -> None:
     """Run the API server (migrates the database first)."""
+    if workers > 1 and get_settings().cache_url.startswith("memory:"):
+        typer.echo(
+            "warning: the memory:// cache is per process: with --workers > 1 a user's new interaction "
+            "refreshes only the process that took it (the others within NEXTREAD_CACHE_TTL_SECONDS); "
+            "set NEXTREAD_CACHE_URL to redis://… or none://",
+            err=True,
+        )
     _serve(host, port, workers)
 
 
