@@ -1,6 +1,6 @@
 """Catalog search latency and known-item quality on the goodbooks-10k catalog: hybrid vs each side alone.
 
-    .venv/bin/python bench/bench_search.py [--rounds 3] [--limit 20] [--skip-postgres]
+    .venv/bin/python bench/bench_search.py [--rounds 3] [--limit 20] [--embedder-threads N] [--skip-postgres]
 
 Each backend gets a fresh database (a temp SQLite file; a temp database on 127.0.0.1:5432, dropped
 afterwards) filled with goodbooks ``books.csv`` through the importer (``goodbooks`` mapping), then one
@@ -14,6 +14,9 @@ Latency is ``search_catalog`` end to end in process (session, parse, both rankin
 row loading), per query.
 
 Known-item quality: for the queries that name a book, the share where that book is in the top 5.
+
+``--embedder-threads`` is ``NEXTREAD_EMBEDDER_THREADS`` (0: torch's default, one thread per core). On a
+busy host 1 is much faster for one short query; compare both.
 """
 
 from __future__ import annotations
@@ -130,13 +133,20 @@ def postgres_url() -> Iterator[str]:
         admin.dispose()
 
 
-def run_backend(url: str, workdir: Path, rounds: int, limit: int) -> dict[str, dict[str, float]]:
+def run_backend(
+    url: str, workdir: Path, rounds: int, limit: int, threads: int
+) -> dict[str, dict[str, float]]:
     engine = make_engine(url)
     upgrade(engine)
     sessions = make_session_factory(engine)
     # Search never reads the collaborative model: iALS (seconds) instead of EASE (minutes on 10k items).
     settings = Settings(
-        data_dir=workdir, database_url=url, log_level="WARNING", log_format="console", ease_max_items=1000
+        data_dir=workdir,
+        database_url=url,
+        log_level="WARNING",
+        log_format="console",
+        ease_max_items=1000,
+        embedder_threads=threads,
     )
     with session_scope(sessions) as session:
         tenant_id = ensure_tenant(session, "bench").id
@@ -195,11 +205,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--limit", type=int, default=20)
+    parser.add_argument("--embedder-threads", type=int, default=0, help="NEXTREAD_EMBEDDER_THREADS")
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args(argv)
     if not BOOKS.is_file():
         sys.exit(f"goodbooks-10k not found at {BOOKS}")
-    print(f"{len(QUERIES)} queries × {args.rounds} rounds per mode, limit {args.limit}", flush=True)
+    print(
+        f"{len(QUERIES)} queries × {args.rounds} rounds per mode, limit {args.limit}, "
+        f"embedder threads {args.embedder_threads or 'torch default'}",
+        flush=True,
+    )
     results: dict[str, dict[str, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="nextread-bench-search-") as tmp:
         backends = [("sqlite", sqlite_url(Path(tmp)))]
@@ -208,7 +223,9 @@ def main(argv: list[str] | None = None) -> None:
         for backend, url_context in backends:
             print(backend, flush=True)
             with url_context as url:
-                results[backend] = run_backend(url, Path(tmp) / backend, args.rounds, args.limit)
+                results[backend] = run_backend(
+                    url, Path(tmp) / backend, args.rounds, args.limit, args.embedder_threads
+                )
     print_table(results)
 
 

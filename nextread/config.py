@@ -50,6 +50,12 @@ class Settings(BaseSettings):
         "(key in NEXTREAD_EMBEDDER_API_KEY).",
     )
     embedder_api_key: str = Field("", description="API key for an `openai+…` embedder endpoint.")
+    embedder_threads: int = Field(
+        0,
+        ge=0,
+        description="CPU threads of the local embedding model (process-wide torch setting); 0 = torch's "
+        "default, one per core. 1 keeps query embeddings (search) fast on a busy host.",
+    )
     llm_base_url: str = Field(
         "",
         description="OpenAI-compatible chat endpoint, e.g. `https://api.openai.com/v1` or "

