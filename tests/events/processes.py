@@ -261,6 +261,10 @@ class TcpProxy:
 
     def cut(self) -> None:
         if self._listener is not None:
+            # shutdown() first: close() alone does not wake a thread blocked in accept(), and the
+            # socket would go on accepting connections.
+            with suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         with self._lock:

@@ -154,3 +154,4 @@ def test_poison_events_are_dead_lettered_and_the_worker_keeps_going(
         assert api.post("/v1/interactions/batch", _events("after", 5)).json()["stored"] == 5
         wait_until(lambda: _applied(d) == 30, 60, "events after the poison to be applied")
         _assert_exactly_once(d, 30)
+        assert worker.stop() == 0  # SIGTERM: finishes the batch in hand and exits cleanly
