@@ -201,3 +201,12 @@ def test_search_reads_the_query_with_the_llm_only_when_asked(
     assert body["filters"]["tags"] == ["space"] and "tags space (LLM)" in body["understood"]
     assert body["data"] and all(hit["id"] in SPACE for hit in body["data"])
     assert "zelda" not in _everything_sent(scripted_llm)
+
+
+def test_without_explanations_only_a_ranking_is_asked_for(
+    school: TestClient, scripted_llm: ScriptedLLM
+) -> None:
+    scripted_llm.answer(_reverse_and_cheer)
+    body = school.get(URL, params={"llm": True, "explain": False}).json()
+    assert body["ranked_by"] == "engine+llm" and body["data"][0]["explanation"] is None
+    assert scripted_llm.user_payloads()[0]["tasks"] == ["ranking"]

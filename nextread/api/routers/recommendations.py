@@ -259,6 +259,7 @@ def _user_recommendations(
             principal.tenant_id,
             user,
             params,
+            explain,
         )
         if served is None:
             raise _no_catalog()
