@@ -5,7 +5,6 @@ engine's answer untouched. Shared by the REST endpoint and the MCP tool."""
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import reduce
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -129,7 +128,7 @@ def reader_facts(
     enjoyed = served.artifact.history_matrix(events).indices
     level = level_from(lexile=user.lexile, guided_reading_level=user.guided_reading_level, grade=user.grade)
     abandoned = {int(pk) for pk, kind in zip(events.item, events.type, strict=True) if kind == "abandoned"}
-    vocabulary = reduce(frozenset.union, catalog.tags, frozenset()) if "interest_tags" in fields else ()
+    vocabulary = frozenset().union(*catalog.tags) if "interest_tags" in fields else frozenset()
     return ReaderFacts(
         reading_level=level,
         just_right_band=None if level is None else (level - band.stretch_below, level + band.stretch_above),
