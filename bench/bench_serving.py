@@ -220,7 +220,8 @@ def load_store(url: str, events: EventArrays, n_users: int, n_items: int) -> Non
             )
         ]
         with session_scope(sessions) as session:
-            write_interactions(session, tenant_id, rows)
+            # History for a serving benchmark, not live traffic: keep it out of the event pipeline.
+            write_interactions(session, tenant_id, rows, emit_events=False)
     print(f"  {'store: 1M interactions written':<46} {time.perf_counter() - started:7.1f} s")
     engine.dispose()
 
