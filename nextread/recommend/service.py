@@ -8,6 +8,7 @@ picks, levels) are re-read when the items table changes.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -187,6 +188,17 @@ class RecommendationService:
         self._tenant_weights[tenant_id] = (time.monotonic(), weights)
         return weights
 
+    def weights_stamp(self, tenant_id: int, session: Session | None = None) -> str | None:
+        """A fingerprint of the tenant's saved weights for cache keys, so a saved change is never
+        answered from the cache. With a session it is re-read when due; without, it is known only while
+        fresh (no I/O), else None."""
+        if session is not None:
+            self.tenant_weights(session, tenant_id)
+        hit = self._tenant_weights.get(tenant_id)
+        if hit is None or time.monotonic() - hit[0] >= self.registry.settings.model_refresh_seconds:
+            return None
+        return hashlib.blake2b(hit[1].model_dump_json().encode(), digest_size=6).hexdigest()
+
     def forget_tenant_settings(self, tenant_id: int) -> None:
         """Drop this process's copy after a save, so the next request here sees it at once."""
         self._tenant_weights.pop(tenant_id, None)
@@ -281,7 +293,10 @@ class RecommendationService:
         if artifact is None or served is None or served.version != artifact.version:
             return None
         age = time.monotonic() - self._checked_at.get(tenant_id, -1e9)
-        return served.stamp if age < self.registry.settings.model_refresh_seconds else None
+        if age >= self.registry.settings.model_refresh_seconds:
+            return None
+        weights = self.weights_stamp(tenant_id)
+        return None if weights is None else f"{served.stamp}|{weights}"
 
     def catalog(self, session: Session, tenant_id: int, artifact: Artifact) -> ServedCatalog:
         """The catalog arrays aligned with the artifact's item columns, rebuilt when either changes."""

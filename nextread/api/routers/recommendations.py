@@ -157,13 +157,13 @@ def _cache(request: Request) -> ServingCache:
 
 
 def catalog_stamp(request: Request, session: Session, tenant_id: int) -> str | None:
-    """Model version and catalog state (newest item edit, item count) that an answer was computed
-    from; part of every cache key, so a new model or an edited catalog is never served stale."""
+    """Model version, catalog state (newest item edit, item count) and the school's saved weights that
+    an answer was computed from; part of every cache key, so none of them is ever served stale."""
     svc = service(request)
     artifact = svc.registry.ensure(tenant_id)
     if artifact is None:
         return None
-    return svc.catalog(session, tenant_id, artifact).stamp
+    return f"{svc.catalog(session, tenant_id, artifact).stamp}|{svc.weights_stamp(tenant_id, session)}"
 
 
 def _variant(request: Request, stamp: str) -> str:
