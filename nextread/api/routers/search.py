@@ -38,7 +38,7 @@ def _level(name: str, raw: str | None) -> float | None:
     try:
         return parse_level(raw, "grade")
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"{name}: {exc}") from exc
+        raise HTTPException(422, f"{name}: {exc}") from exc
 
 
 def _list(raw: str | None) -> list[str]:
@@ -84,7 +84,7 @@ def search(
     except ValidationError as exc:
         error = exc.errors()[0]
         field = ".".join(str(part) for part in error["loc"]) or "level_min"
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"{field}: {error['msg']}") from exc
+        raise HTTPException(422, f"{field}: {error['msg']}") from exc
     return search_catalog(
         session,
         principal.tenant_id,
