@@ -147,9 +147,12 @@ def train(tenant: str | None = TenantOption) -> None:
     with session_scope(sessions) as session:
         tenant_id = ensure_tenant(session, tenant or settings.default_tenant).id
     version = train_tenant(sessions, tenant_id, settings)
+    seconds = version.params.get("seconds", {})
     typer.echo(
         f"trained version {version.version}: {version.n_users} users × {version.n_items} items, "
-        f"{version.n_interactions} cells, {version.params.get('cf_model')} in {version.training_seconds:.1f}s"
+        f"{version.n_interactions} cells in {version.training_seconds:.1f}s (reading {seconds.get('load')}s, "
+        f"{version.params.get('cf_model')} {seconds.get('cf')}s, embeddings {seconds.get('embeddings')}s "
+        f"for {version.params.get('items_re_embedded', 0)} new or changed items)"
     )
 
 

@@ -150,6 +150,7 @@ def train_tenant(sessions: sessionmaker[Session], tenant_id: int, settings: Sett
     """Fit and register a new model version for one tenant; the previous version keeps serving
     until this one is committed, so training never interrupts requests."""
     from nextread.embed.select import get_embedder
+    from nextread.embed.stored import item_vectors
     from nextread.levels.estimate import estimate_missing_levels
     from nextread.recommend.models import build_cf_model
 
@@ -171,8 +172,21 @@ def train_tenant(sessions: sessionmaker[Session], tenant_id: int, settings: Sett
     now = time.time()
     weights = event_weights(events, type_weights, settings.half_life_days, now)
     matrix = weighted_matrix(user_rows, columns, weights, (len(user_pks), len(item_pks)))
+    cf_started = time.perf_counter()
     cf = build_cf_model(len(item_pks), settings).fit(matrix)
-    embeddings = get_embedder(settings).embed(item_texts(items)) if items else None
+    timings = {"load": round(cf_started - started, 2), "cf": round(time.perf_counter() - cf_started, 2)}
+    embeddings, re_embedded = None, 0
+    if items:
+        embed_started = time.perf_counter()
+        embeddings, re_embedded = item_vectors(
+            sessions,
+            tenant_id,
+            item_pks.tolist(),
+            item_texts(items),
+            get_embedder(settings),
+            settings.embedder,
+        )
+        timings["embeddings"] = round(time.perf_counter() - embed_started, 2)
     artifact = Artifact(
         tenant_id=tenant_id,
         version=0,
@@ -183,7 +197,12 @@ def train_tenant(sessions: sessionmaker[Session], tenant_id: int, settings: Sett
         cf=cf,
         popularity=np.asarray((matrix > 0).sum(axis=0)).ravel().astype(np.float64),
         embeddings=embeddings,
-        params={"cf_model": type(cf).__name__, "half_life_days": settings.half_life_days},
+        params={
+            "cf_model": type(cf).__name__,
+            "half_life_days": settings.half_life_days,
+            "seconds": timings,
+            "items_re_embedded": re_embedded,
+        },
     )
     return _register(sessions, artifact, slug, settings, matrix, time.perf_counter() - started)
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -248,6 +249,19 @@ class ModelVersion(Base):
     n_interactions: Mapped[int] = mapped_column(default=0)
     training_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ItemEmbedding(Base):
+    """An item's text vector, kept with the item so that a retrain re-embeds only the books whose text
+    changed (or every book when the embedder changes): embedding is most of a training's time."""
+
+    __tablename__ = "item_embeddings"
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    embedder: Mapped[str] = mapped_column(String(500))
+    text_hash: Mapped[str] = mapped_column(String(64))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class UiAccount(Base):

@@ -70,3 +70,26 @@ def test_train_registers_a_loadable_version(database: Database, tmp_path) -> Non
     assert artifact.version == 2
     assert artifact.embeddings is not None and artifact.embeddings.shape == (4, 384)
     assert artifact.popularity.tolist() == [3.0, 3.0, 3.0, 0.0]
+    assert first.params["items_re_embedded"] == 4
+    assert second.params["items_re_embedded"] == 0  # vectors kept with the items, text unchanged
+
+
+def test_retraining_re_embeds_only_changed_items(database: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(data_dir=tmp_path, database_url=database.url)
+    books = [ItemIn(id=f"bk-{n}", title=f"Book {n}", description="A dragon tale.") for n in range(3)]
+    with session_scope(database.sessions) as session:
+        tenant_id = ensure_tenant(session, "school").id
+        upsert_items(session, tenant_id, books)
+        write_interactions(
+            session, tenant_id, [InteractionIn(user_id="st-1", item_id="bk-0", type="checkout")]
+        )
+    first = load_artifact(train_tenant(database.sessions, tenant_id, settings).path)
+    with session_scope(database.sessions) as session:
+        changed = books[1].model_copy(update={"description": "A story about the solar system."})
+        upsert_items(session, tenant_id, [changed, ItemIn(id="bk-3", title="Book 3")])
+    version = train_tenant(database.sessions, tenant_id, settings)
+    second = load_artifact(version.path)
+    assert version.params["items_re_embedded"] == 2  # the edited book and the new one
+    assert np.allclose(second.embeddings[[0, 2]], first.embeddings[[0, 2]])
+    assert not np.allclose(second.embeddings[1], first.embeddings[1])
+    assert abs(float(np.linalg.norm(second.embeddings[3])) - 1.0) < 1e-4
