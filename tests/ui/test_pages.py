@@ -18,6 +18,7 @@ from nextread.recommend.hybrid import Weights
 from nextread.store.models import Interaction, Item
 from nextread.store.models import User as Reader
 from nextread.store.tenant_settings import TenantSettings, load_tenant_settings, save_tenant_settings
+from nextread.store.tenants import interaction_weights
 from nextread.ui.context import MOUNT_PATH
 from nextread.ui.pages.student import simple_reason
 from tests.ui.conftest import ADMIN_KEY, LIBRARIAN, READ_KEY, STUDENT, demo_settings
@@ -232,13 +233,22 @@ def test_settings_page_saves_weights_that_apply_at_once(school_copy: Path) -> No
         await user.should_see(marker="save-settings", retries=40)
         next(iter(user.find(marker="setting-cf").elements)).set_value(0.0)
         next(iter(user.find(marker="setting-reading_match").elements)).set_value(3.0)
+        user.find(marker="new-type").type("Not For Me")
+        user.find(marker="add-type").click()
+        await user.should_see("type: lower-case letters and _ (up to 32), not already listed")
+        user.find(marker="new-type").clear().type("dismiss")
+        user.find(marker="add-type").click()
+        await user.should_see(marker="type-dismiss")
+        next(iter(user.find(marker="type-dismiss").elements)).set_value(-1.0)
         user.find(marker="save-settings").click()
         await user.should_see("Saved: new recommendations use these settings now", retries=40)
         state = app.state  # type: ignore[attr-defined]
         with state.session_factory() as session:
             tenant_id = session.scalar(select(Item.tenant_id).limit(1))
             served = state.recommendations.tenant_weights(session, tenant_id)
+            types = interaction_weights(session, tenant_id)
         assert (served.cf, served.reading_match) == (0.0, 3.0)
+        assert types["dismiss"] == (-1.0, False) and types["checkout"] == (3.0, True)
 
     run_as_user(school_copy, scenario)
 

@@ -3,6 +3,7 @@ switch, saved in the database and used by the next request; dashboard accounts."
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import HTTPException
@@ -31,6 +32,9 @@ from nextread.store.tenants import interaction_weights
 from nextread.ui.auth import ADMINS, guard
 from nextread.ui.context import service
 from nextread.ui.layout import frame, load
+
+# Same rule as an interaction's ``type`` in the API.
+TYPE_NAME = re.compile(r"[a-z_]{1,32}")
 
 
 def current(session: Session, tenant_id: int) -> tuple[TenantSettings, dict[str, tuple[float, bool]]]:
@@ -110,13 +114,22 @@ async def settings_page() -> Response | None:
     type_rows: dict[str, tuple[Any, Any]] = {}
     with ui.card().classes("w-full max-w-3xl"):
         ui.label("Interaction-type weights (used at the next training)").classes("font-semibold")
-        with ui.grid(columns="auto 8rem auto").classes("items-center gap-2"):
+        with ui.grid(columns="auto 8rem auto").classes("items-center gap-2") as grid:
             for type_, (weight, positive) in sorted(types.items()):
-                ui.label(type_)
-                type_rows[type_] = (
-                    ui.number(value=weight, step=0.5).props(f'aria-label="weight of {type_}"'),
-                    ui.checkbox("counts as liked", value=positive),
-                )
+                _type_row(type_rows, type_, weight, positive)
+        with ui.row().classes("items-end gap-2"):
+            new_type = ui.input("Another type (e.g. dismiss)").mark("new-type")
+
+            def add_type() -> None:
+                name = (new_type.value or "").strip().lower()
+                if not TYPE_NAME.fullmatch(name) or name in type_rows:
+                    ui.notify("type: lower-case letters and _ (up to 32), not already listed", type="warning")
+                    return
+                with grid:
+                    _type_row(type_rows, name, 0.0, False)
+                new_type.set_value("")
+
+            ui.button("Add type", icon="add", on_click=add_type).props("flat").mark("add-type")
     with ui.card().classes("w-full max-w-3xl"):
         scale = ui.select(
             {"": "server default", **{name: name for name in SCALES}},
@@ -148,6 +161,14 @@ async def settings_page() -> Response | None:
         ui.button("Retrain now", icon="model_training", on_click=retrain).props("outline")
     await _accounts_section(identity)
     return None
+
+
+def _type_row(rows: dict[str, tuple[Any, Any]], name: str, weight: float, positive: bool) -> None:
+    ui.label(name)
+    rows[name] = (
+        ui.number(value=weight, step=0.5).props(f'aria-label="weight of {name}"').mark(f"type-{name}"),
+        ui.checkbox("counts as liked", value=positive),
+    )
 
 
 async def _accounts_section(identity: Identity) -> None:
