@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 
 from nextread.recommend.collaborative import EASE, IALS, ItemKNN  # noqa: E402
+from nextread.recommend.models import EASE_L2  # noqa: E402
 from nextread.recommend.pipeline import Catalog, UserContext, recommend  # noqa: E402
 from nextread.recommend.store_data import EventArrays  # noqa: E402
 from nextread.recommend.training import event_weights, weighted_matrix  # noqa: E402
@@ -72,8 +73,8 @@ def train(events: EventArrays, n_users: int, n_items: int) -> tuple[sp.csr_matri
         f"  {'weights + sparse matrix':<46} {time.perf_counter() - started:7.1f} s   ({matrix.nnz:,} cells)"
     )
     models = {
-        "EASE (λ=200, nextread default ≤ 10k items)": timed(
-            "EASE fit", lambda: EASE(200.0, n_items).fit(matrix)
+        f"EASE (λ={EASE_L2:g}, nextread default ≤ 10k items)": timed(
+            "EASE fit", lambda: EASE(EASE_L2, n_items).fit(matrix)
         ),
         "iALS (implicit, 64 factors, 15 iterations)": timed(
             "iALS fit (implicit)", lambda: IALS(64, 0.1, 10.0, 15).fit(matrix)
