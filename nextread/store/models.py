@@ -215,6 +215,7 @@ BUILTIN_INTERACTION_TYPES = (
     "rating",
     "finished",
     "abandoned",
+    "dismiss",
 )
 
 # A rating's weight is multiplied by (value - 3) / 2, so 5 stars = +weight and 1 star = -weight.
@@ -228,6 +229,7 @@ DEFAULT_TYPE_WEIGHTS: dict[str, tuple[float, bool]] = {
     "view": (0.5, False),
     "return": (0.0, False),
     "abandoned": (-2.0, False),
+    "dismiss": (-1.0, False),  # "Not for me" on the student page: a mild no, and never shown again
 }
 
 
