@@ -82,8 +82,9 @@ class Cluster:
                 time.sleep(0.2)
         raise RuntimeError(f"{name} did not start; see {self.workdir / name}.log")
 
-    def start_worker(self, name: str) -> None:
-        self.roles["worker"].append(self._spawn(name, ["worker", "--consumer", name]))
+    def start_worker(self, name: str, concurrency: int) -> None:
+        arguments = ["worker", "--consumer", name, "--concurrency", str(concurrency)]
+        self.roles["worker"].append(self._spawn(name, arguments))
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -318,12 +319,13 @@ def run_stream(args: argparse.Namespace, workdir: Path) -> None:
         cluster.run("db", "upgrade")
         urls = [cluster.start_api(f"api-{n}") for n in range(args.apis)]
         for n in range(args.workers):
-            cluster.start_worker(f"worker-{n}")
+            cluster.start_worker(f"worker-{n}", args.worker_concurrency)
         seed(urls[0], args.items, args.readers)
         base = scalar(engine, "SELECT count(*) FROM interactions")
         wait_drained(engine, base, 60)
         print(
-            f"PostgreSQL + Redis Streams: {args.apis} API process(es), {args.workers} worker(s), "
+            f"PostgreSQL + Redis Streams: {args.apis} API process(es), {args.workers} worker(s) "
+            f"× {args.worker_concurrency} batches in flight, "
             f"{args.senders} senders × batches of {args.batch_size}, {args.seconds:.0f} s"
         )
 
@@ -406,6 +408,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="Sustained ingestion time.")
     parser.add_argument("--apis", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--worker-concurrency", type=int, default=2, help="Batches in flight per worker.")
     parser.add_argument("--senders", type=int, default=4, help="Concurrent HTTP clients.")
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--items", type=int, default=1000)
