@@ -67,6 +67,7 @@ class OutboxRelay:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._purged_at = 0.0
         self._lag_checked_at = 0.0
+        self._paused = False
 
     def wake(self, *_: Any) -> None:
         """Publish now rather than at the next poll (thread-safe: called from a commit hook)."""
@@ -146,11 +147,14 @@ class OutboxRelay:
             return True
         self._lag_checked_at = now
         lag = await self.bus.lag(self.consumer_group)
-        if lag > self.max_lag:
-            log.warning("relay_paused_consumers_lag", lag=lag, max_lag=self.max_lag)
+        paused = lag > self.max_lag
+        if paused != self._paused:  # log the change, not every round of a long pause
+            event = "relay_paused_consumers_lag" if paused else "relay_resumed"
+            (log.warning if paused else log.info)(event, lag=lag, max_lag=self.max_lag)
+        self._paused = paused
+        if paused:
             self._lag_checked_at = 0.0  # check again next round
-            return False
-        return True
+        return not paused
 
     async def _purge_now_and_then(self) -> None:
         now = time.monotonic()
