@@ -27,7 +27,18 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "NEXTREAD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def _shared_data() -> Path:
+    """``../shared/data`` beside the checkout; a clone elsewhere (a CI workspace) names it with
+    ``NEXTREAD_SHARED_DATA`` or finds the machine's copy under /work."""
+    beside = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    candidates = [Path(os.environ["NEXTREAD_SHARED_DATA"])] if os.environ.get("NEXTREAD_SHARED_DATA") else []
+    candidates += [beside, Path("/work/shared/data")]
+    return next((path for path in candidates if path.is_dir()), beside)
+
+
+SHARED_DATA = _shared_data()
 
 ADMIN_KEY = "test-admin-key"
 READ_KEY = "test-read-key"

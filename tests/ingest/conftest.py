@@ -14,9 +14,8 @@ import pytest
 
 from nextread.store.db import session_scope
 from nextread.store.tenants import ensure_tenant
-from tests.conftest import Database
+from tests.conftest import SHARED_DATA, Database
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 GOODBOOKS = SHARED_DATA / "goodbooks-10k" / "books.csv"
 FORMATS = ("csv", "jsonl", "parquet")
 
