@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import create_engine, text
+from databases import postgres_url, sqlite_url
 
 from nextread.config import Settings
 from nextread.ingest.exporter import export
@@ -32,9 +28,6 @@ from nextread.store.tenants import ensure_tenant
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOKS = ROOT.parent / "shared" / "data" / "goodbooks-10k" / "books.csv"
-POSTGRES_ADMIN_URL = os.environ.get(
-    "NEXTREAD_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 USERS, ITEMS = 50_000, 10_000
 TYPES = np.array(["rating", "checkout", "view", "finished", "like"])
 
@@ -52,25 +45,6 @@ def generate_interactions(path: Path, count: int, seed: int = 42) -> None:
         writer.writerow(["user_id", "item_id", "type", "value", "timestamp"])
         for user, item, type_, value, stamp in zip(users, items, types, values, stamps, strict=True):
             writer.writerow([f"u{user}", item, type_, value if type_ == "rating" else "", stamp])
-
-
-@contextmanager
-def sqlite_url(workdir: Path) -> Iterator[str]:
-    yield f"sqlite:///{workdir / 'bench.db'}"
-
-
-@contextmanager
-def postgres_url() -> Iterator[str]:
-    name = f"nextread_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def run_backend(url: str, interactions: Path, workdir: Path, batch_size: int) -> list[tuple[str, int, float]]:

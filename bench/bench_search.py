@@ -22,17 +22,13 @@ busy host 1 is much faster for one short query; compare both.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import create_engine, text
+from databases import postgres_url, sqlite_url
 
 from nextread.config import Settings
 from nextread.embed.select import text_embedding_function
@@ -45,9 +41,6 @@ from nextread.store.tenants import ensure_tenant
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOKS = ROOT.parent / "shared" / "data" / "goodbooks-10k" / "books.csv"
-POSTGRES_ADMIN_URL = os.environ.get(
-    "NEXTREAD_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 MODES = ("hybrid", "text", "semantic")
 TARGET_P95_MS = 50.0
 
@@ -112,25 +105,6 @@ QUERIES: list[tuple[str, str | None]] = [
     ("love story in paris", None),
     ("spy thriller", None),
 ]
-
-
-@contextmanager
-def sqlite_url(workdir: Path) -> Iterator[str]:
-    yield f"sqlite:///{workdir / 'bench.db'}"
-
-
-@contextmanager
-def postgres_url() -> Iterator[str]:
-    name = f"nextread_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def run_backend(
