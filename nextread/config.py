@@ -43,6 +43,12 @@ class Settings(BaseSettings):
         description="Time decay of interactions in training and fold-in: "
         "an event's weight halves every N days.",
     )
+    trending_half_life_days: float = Field(
+        14.0,
+        gt=0,
+        description="Trending signal stored at training: each positive event counts half as much "
+        "every N days before the newest event.",
+    )
     embedder: str = Field(
         "local",
         description="Text embedder: `local` (bundled all-MiniLM-L6-v2, offline) or an OpenAI-compatible "

@@ -92,6 +92,7 @@ _PHRASES: dict[str, Callable[[float, ExplanationContext], str | None]] = {
     "staff_pick": lambda value, _: "a staff pick" if value >= 1.0 else None,
     "recency": _recency,
     "popularity": lambda value, _: "popular with readers at your level" if value >= 0.5 else None,
+    "trending": lambda value, _: "popular with readers lately" if value >= 0.5 else None,
 }
 # Ties in contribution are broken by this order, so the sentence never depends on dict order.
 _ORDER = {name: rank for rank, name in enumerate(_PHRASES)}

@@ -19,6 +19,7 @@ from scipy.stats import rankdata
 
 # Fit at the edge of the just-right band: still clearly "a fit", but below books right at the level.
 JUST_RIGHT_EDGE_FIT = 0.8
+SECONDS_PER_DAY = 86_400.0
 UNKNOWN_LEVEL_FIT = 0.5
 
 
@@ -26,7 +27,8 @@ class Weights(BaseModel):
     """Component weights. ``staff_pick`` behaves like a bonus because its component is 0 or 1;
     ``series`` rewards the next book of a series the reader enjoyed; ``popularity`` (level-band
     popularity) is 0 for readers with history, whose CF already carries what is popular, and takes over
-    part of the CF weight at cold start (:func:`cold_start_weights`)."""
+    part of the CF weight at cold start (:func:`cold_start_weights`); ``trending`` favours what readers
+    took up lately (:func:`trending`), which is what a reader comes back for after a while."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -39,6 +41,7 @@ class Weights(BaseModel):
     staff_pick: float = Field(0.05, ge=0)
     series: float = Field(0.3, ge=0)
     popularity: float = Field(0.0, ge=0)
+    trending: float = Field(0.0, ge=0)
 
     def merged(self, overrides: Mapping[str, float]) -> Weights:
         """A per-request override; names are checked here because a misspelt weight silently doing
@@ -108,6 +111,17 @@ def recency(years: np.ndarray, now_year: float, half_life_years: float = 3.0) ->
     years = np.asarray(years, dtype=np.float64)
     age = np.maximum(now_year - years, 0.0)
     return np.where(np.isnan(years), 0.0, np.power(0.5, age / half_life_years))
+
+
+def trending(items: np.ndarray, times: np.ndarray, n_items: int, half_life_days: float) -> np.ndarray:
+    """Positive events per item, each halved every ``half_life_days`` before the newest event: what is
+    being taken up now. Measured from the data's own end, not the clock, so a model trained on an old
+    log (or evaluated at a past cutoff) still sees what was rising at that time."""
+    times = np.asarray(times, dtype=np.float64)
+    if not len(times):
+        return np.zeros(n_items)
+    age_days = (times.max() - times) / SECONDS_PER_DAY
+    return np.bincount(np.asarray(items, dtype=np.intp), np.power(0.5, age_days / half_life_days), n_items)
 
 
 def social(peer_counts: np.ndarray, saturation: float = 3.0) -> np.ndarray:

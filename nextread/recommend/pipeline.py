@@ -58,6 +58,8 @@ class Catalog:
     grade_max: np.ndarray
     added_year: np.ndarray | None = None
     popularity: np.ndarray | None = None
+    trending: np.ndarray | None = None
+    """Time-decayed positives per item (:func:`nextread.recommend.hybrid.trending`), from training."""
     embeddings: np.ndarray | None = None
     active: np.ndarray | None = None
     """False for items that may not be served at all (e.g. deleted since the model was trained)."""
@@ -87,6 +89,7 @@ class Catalog:
         *,
         added_year: np.ndarray | None = None,
         popularity: np.ndarray | None = None,
+        trending: np.ndarray | None = None,
         embeddings: np.ndarray | None = None,
     ) -> Catalog:
         """Rows use the ``Item`` column names (``lexile``, ``guided_reading_level``, ``grade_min``, …);
@@ -119,6 +122,7 @@ class Catalog:
             grade_max=np.where(np.isnan(grade_max), age_max - KINDERGARTEN_AGE, grade_max),
             added_year=added_year,
             popularity=popularity,
+            trending=trending,
             embeddings=embeddings,
         )
 
@@ -256,6 +260,9 @@ def score_candidates(
         components["popularity"] = level_band_popularity(
             popularity[candidates], catalog.levels[candidates], user.level, band
         )
+    if weights.trending > 0 and catalog.trending is not None:
+        # Log first, as for popularity: a few blockbusters should lead, not flatten everything else to 0.
+        components["trending"] = normalise_scores(np.log1p(catalog.trending[candidates]))
     return candidates, scorer.score(components, weights), scorer
 
 

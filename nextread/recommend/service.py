@@ -406,7 +406,13 @@ def _build_catalog(session: Session, tenant_id: int, artifact: Artifact, changed
         item = by_pk.get(int(pk))
         rows.append({c.name: getattr(item, c.name) for c in Item.__table__.c} if item else {"title": ""})
     present = np.array([int(pk) in by_pk for pk in artifact.item_pks], dtype=bool)
-    catalog = Catalog.from_items(rows, popularity=artifact.popularity, embeddings=artifact.embeddings)
+    catalog = Catalog.from_items(
+        rows,
+        popularity=artifact.popularity,
+        # Artifacts pickled before the trending signal existed have no such attribute.
+        trending=getattr(artifact, "trending", None),
+        embeddings=artifact.embeddings,
+    )
     catalog.active = present
     external_ids = [row.get("external_id") or "" for row in rows]
     return ServedCatalog(artifact.version, changed_at, catalog, external_ids, present)

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextread.config import Settings
+from nextread.recommend.hybrid import trending
 from nextread.recommend.store_data import EventArrays, load_events, load_items
 from nextread.store.db import session_scope
 from nextread.store.models import Item, ModelVersion, Tenant
@@ -71,6 +72,7 @@ class Artifact:
     cf: Any
     popularity: np.ndarray
     embeddings: np.ndarray | None = None
+    trending: np.ndarray | None = None
     params: dict[str, Any] = field(default_factory=dict)
     item_column: dict[int, int] = field(init=False)
     _index: VectorIndex | None = field(default=None, init=False, repr=False, compare=False)
@@ -196,10 +198,17 @@ def train_tenant(sessions: sessionmaker[Session], tenant_id: int, settings: Sett
         half_life_days=settings.half_life_days,
         cf=cf,
         popularity=np.asarray((matrix > 0).sum(axis=0)).ravel().astype(np.float64),
+        trending=trending(
+            columns[weights > 0],
+            events.timestamp[weights > 0],
+            len(item_pks),
+            settings.trending_half_life_days,
+        ),
         embeddings=embeddings,
         params={
             "cf_model": type(cf).__name__,
             "half_life_days": settings.half_life_days,
+            "trending_half_life_days": settings.trending_half_life_days,
             "seconds": timings,
             "items_re_embedded": re_embedded,
         },

@@ -15,6 +15,7 @@ from nextread.recommend.hybrid import (
     reading_fit,
     recency,
     social,
+    trending,
 )
 from nextread.recommend.pipeline import Catalog, UserContext, recommend
 
@@ -137,6 +138,28 @@ def test_level_band_popularity_only_credits_books_in_the_band():
     levels = np.array([3.0, 3.2, 8.0, np.nan])
     scores = level_band_popularity(np.array([10, 50, 999, 50]), levels, 3.0, ReadingBand())
     assert scores[1] > scores[0] and scores[2] == 0.0 and 0 < scores[3] < scores[1]
+
+
+def test_trending_halves_every_half_life_before_the_newest_event():
+    day = 86_400.0
+    times = np.array([100 * day, 86 * day, 86 * day, 72 * day])
+    counts = trending(np.array([0, 0, 1, 2]), times, 4, half_life_days=14.0)
+    np.testing.assert_allclose(counts, [1.5, 0.5, 0.25, 0.0])
+    np.testing.assert_allclose(trending(np.zeros(0), np.zeros(0), 3, 14.0), np.zeros(3))
+
+
+def test_trending_component_only_counts_when_weighted():
+    rows = [{"title": f"Book {index}"} for index in range(4)]
+    catalog = Catalog.from_items(rows, trending=np.array([0.0, 5.0, 1.0, 0.0]))
+    reader = UserContext(seen=np.array([3]), enjoyed=np.array([3]))
+    cf = np.array([0.0, 0.1, 0.9, 0.0])
+    without = recommend(catalog, reader, cf_scores=cf, weights=Weights(cf=1.0), n=3, now_year=2025.0)
+    assert without[0].item_index == 2 and "trending" not in without[0].components
+    lately = recommend(
+        catalog, reader, cf_scores=cf, weights=Weights(cf=1.0, trending=2.0), n=3, now_year=2025.0
+    )
+    assert lately[0].item_index == 1 and lately[0].components["trending"] == 1.0
+    assert "popular with readers lately" in lately[0].explanation.lower()
 
 
 def _graded_catalog(rng: np.random.Generator, n_items: int = 200) -> Catalog:

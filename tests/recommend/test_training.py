@@ -70,6 +70,8 @@ def test_train_registers_a_loadable_version(database: Database, tmp_path) -> Non
     assert artifact.version == 2
     assert artifact.embeddings is not None and artifact.embeddings.shape == (4, 384)
     assert artifact.popularity.tolist() == [3.0, 3.0, 3.0, 0.0]
+    # Events a moment apart: each checkout counts ~1 in the trending signal, unread books 0.
+    np.testing.assert_allclose(artifact.trending, [3.0, 3.0, 3.0, 0.0], atol=1e-3)
     assert first.params["items_re_embedded"] == 4
     assert second.params["items_re_embedded"] == 0  # vectors kept with the items, text unchanged
 
