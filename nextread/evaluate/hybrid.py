@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from nextread.evaluate.metrics import LIST_LENGTH
 from nextread.evaluate.runner import Recommender
 from nextread.recommend.collaborative import EASE
-from nextread.recommend.hybrid import Weights
+from nextread.recommend.hybrid import Weights, trending
 from nextread.recommend.pipeline import Catalog, UserContext, rank_and_shape, score_candidates
 from nextread.recommend.shaping import CandidateFilter
 from nextread.recommend.training import item_texts
@@ -50,7 +50,9 @@ def _as_item(row: Mapping[str, Any]) -> SimpleNamespace:
 
 class ServedHybrid:
     """A CF model (EASE/EDLAE) fitted on the training matrix, then every reader ranked by the serving
-    pipeline with ``weights``. ``now_year`` pins "today" for the recency signal to the data's end."""
+    pipeline with ``weights``. ``now_year`` pins "today" for the recency signal to the data's end.
+    ``times`` holds each pair's event time (the dataset's pattern); only the times of the pairs in the
+    training matrix are read, so the trending signal never sees past a split's cutoff."""
 
     def __init__(
         self,
@@ -60,14 +62,24 @@ class ServedHybrid:
         now_year: float,
         diversity: float = 0.2,
         depth: int = LIST_LENGTH,
+        times: sp.csr_matrix | None = None,
+        trending_half_life_days: float = 14.0,
     ):
         self.catalog, self.cf, self.weights, self.now_year = catalog, cf, weights, now_year
         self.mmr_lambda, self.depth = 1.0 - diversity, depth
+        self.times, self.trending_half_life_days = times, trending_half_life_days
 
     def fit(self, interactions: sp.csr_matrix) -> ServedHybrid:
         self.cf.fit(interactions)
-        # What training stores as the artifact's popularity: readers per item (level-band popularity).
+        # What training stores in the artifact: readers per item (level-band popularity) and, from the
+        # event times, the time-decayed positives (trending).
         self.catalog.popularity = np.asarray((interactions > 0).sum(axis=0), dtype=np.float64).ravel()
+        self.catalog.trending = None
+        if self.times is not None:
+            pairs = self.times.multiply(interactions > 0).tocoo()
+            self.catalog.trending = trending(
+                pairs.col, pairs.data, interactions.shape[1], self.trending_half_life_days
+            )
         return self
 
     def score(self, history: sp.csr_matrix) -> np.ndarray:
@@ -103,10 +115,27 @@ class ServedHybrid:
         return rank_and_shape(self.catalog, candidates, total, self.depth, self.mmr_lambda)
 
 
-def served_hybrid_factory(catalog: Catalog, now_year: float):  # type: ignore[no-untyped-def]
-    """A runner factory: CF hyperparameters and hybrid weights are all tuning parameters."""
+def served_hybrid_factory(  # type: ignore[no-untyped-def]
+    catalog: Catalog, now_year: float, times: sp.csr_matrix | None = None
+):
+    """A runner factory: CF hyperparameters, the trending half-life and hybrid weights are all tuning
+    parameters."""
 
-    def build(l2: float, dropout: float = 0.0, diversity: float = 0.2, **weights: float) -> ServedHybrid:
-        return ServedHybrid(catalog, EASE(l2, dropout=dropout), Weights(**weights), now_year, diversity)
+    def build(
+        l2: float,
+        dropout: float = 0.0,
+        diversity: float = 0.2,
+        trending_half_life_days: float = 14.0,
+        **weights: float,
+    ) -> ServedHybrid:
+        return ServedHybrid(
+            catalog,
+            EASE(l2, dropout=dropout),
+            Weights(**weights),
+            now_year,
+            diversity,
+            times=times,
+            trending_half_life_days=trending_half_life_days,
+        )
 
     return build

@@ -75,6 +75,24 @@ def test_weights_change_the_ranking() -> None:
     assert np.argmax(level_only.score(history)[0]) in {3, 5}  # nearest levels to book 4's
 
 
+def test_trending_reads_only_the_times_of_training_pairs() -> None:
+    day = 86_400.0
+    times = TRAIN.copy().astype(np.float64)
+    times.data[:] = 10 * day
+    times[0, 0] = 30 * day  # the newest pair: book 0 is what readers took up lately
+    model = ServedHybrid(
+        catalog_for(ROWS, None), EASE(l2=1.0), Weights(), 2026.0, times=times, trending_half_life_days=20.0
+    )
+    model.fit(TRAIN)
+    assert model.catalog.trending is not None
+    assert model.catalog.trending[0] == 1.0 and model.catalog.trending[1] == 2 * 0.5
+    without_first_reader = TRAIN.tolil()
+    without_first_reader[0] = 0
+    model.fit(without_first_reader.tocsr())
+    # Book 0's only event is gone from training, so it counts nothing; the rest are now the newest.
+    assert model.catalog.trending[0] == 0.0 and model.catalog.trending[1] == 1.0
+
+
 def test_items_file_gives_the_default_its_catalog(tmp_path: Path) -> None:
     interactions = tmp_path / "events.jsonl"
     items = tmp_path / "items.jsonl"
