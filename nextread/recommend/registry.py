@@ -2,7 +2,9 @@
 
 A request reads ``registry.current(tenant_id)`` once and uses that artifact to the end, while a newer
 version is loaded beside it and swapped in by a single reference assignment: requests in flight are
-never dropped and never see half of two models.
+never dropped and never see half of two models. One thread loads while the others keep serving the
+old version (or, before the first load, wait for it): a burst of requests on a fresh process must
+not load the same large artifact once per thread.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class ModelRegistry:
         self._artifacts: dict[int, Artifact] = {}
         self._checked_at: dict[int, float] = {}
         self._lock = threading.Lock()
+        self._loading = threading.Lock()
 
     def current(self, tenant_id: int) -> Artifact | None:
         """The newest ready artifact, re-checked at most every ``model_refresh_seconds``."""
@@ -74,13 +77,26 @@ class ModelRegistry:
                 .order_by(ModelVersion.version.desc())
                 .limit(1)
             ).first()
-        loaded = self._artifacts.get(tenant_id)
-        if newest is None or (loaded is not None and loaded.version >= newest.version):
+        if newest is None or self._is_current(tenant_id, newest.version):
+            return
+        # With a model already served, a thread that finds a load in progress goes on with the old one.
+        if not self._loading.acquire(blocking=tenant_id not in self._artifacts):
             return
         try:
-            artifact = load_artifact(newest.path)
+            if not self._is_current(tenant_id, newest.version):
+                self._load(tenant_id, newest.version, newest.path)
+        finally:
+            self._loading.release()
+
+    def _is_current(self, tenant_id: int, version: int) -> bool:
+        loaded = self._artifacts.get(tenant_id)
+        return loaded is not None and loaded.version >= version
+
+    def _load(self, tenant_id: int, version: int, path: str) -> None:
+        try:
+            artifact = load_artifact(path)
         except (OSError, EOFError) as exc:
-            log.error("model_load_failed", tenant_id=tenant_id, version=newest.version, error=str(exc))
+            log.error("model_load_failed", tenant_id=tenant_id, version=version, error=str(exc))
             return
         self._artifacts[tenant_id] = artifact
         log.info("model_loaded", tenant_id=tenant_id, version=artifact.version)

@@ -309,10 +309,12 @@ class RecommendationService:
             session.scalar(select(func.max(Item.updated_at)).where(Item.tenant_id == tenant_id)),
             session.scalar(select(func.count(Item.id)).where(Item.tenant_id == tenant_id)),
         )
-        if served is None or served.version != artifact.version or served.items_changed_at != changed_at:
-            with self._lock:
-                served = _build_catalog(session, tenant_id, artifact, changed_at)
-                self._catalogs[tenant_id] = served
+        if not _is_built_for(served, artifact, changed_at):
+            with self._lock:  # one build per change, however many requests arrive meanwhile
+                served = self._catalogs.get(tenant_id)
+                if not _is_built_for(served, artifact, changed_at):
+                    served = _build_catalog(session, tenant_id, artifact, changed_at)
+                    self._catalogs[tenant_id] = served
         self._checked_at[tenant_id] = now
         return served
 
@@ -397,6 +399,10 @@ def _group_name(session: Session, user_pk: int) -> str | None:
         .order_by(Group.id)
         .limit(1)
     )
+
+
+def _is_built_for(served: ServedCatalog | None, artifact: Artifact, changed_at: object) -> bool:
+    return served is not None and served.version == artifact.version and served.items_changed_at == changed_at
 
 
 def _build_catalog(session: Session, tenant_id: int, artifact: Artifact, changed_at: object) -> ServedCatalog:
