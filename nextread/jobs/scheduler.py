@@ -125,20 +125,24 @@ class Scheduler:
         if threshold <= 0:
             return False
         with session_scope(self.sessions) as session:
-            return new_interactions(session, tenant_id) >= threshold
+            return new_interactions(session, tenant_id, at_most=threshold) >= threshold
 
 
-def new_interactions(session: Session, tenant_id: int) -> int:
-    """Interactions stored since the tenant's newest model was registered (all of them without one)."""
+def new_interactions(session: Session, tenant_id: int, at_most: int | None = None) -> int:
+    """Interactions stored since the tenant's newest model was registered (all of them without one),
+    counted up to ``at_most``: the scheduler only asks "at least N?", and a capped count over the
+    arrival-time index stays cheap however large the table grows."""
     trained_at = session.scalar(
         select(func.max(ModelVersion.created_at)).where(
             ModelVersion.tenant_id == tenant_id, ModelVersion.status == "ready"
         )
     )
-    statement = select(func.count()).select_from(Interaction).where(Interaction.tenant_id == tenant_id)
+    arrived = select(Interaction.id).where(Interaction.tenant_id == tenant_id)
     if trained_at is not None:
-        statement = statement.where(Interaction.created_at > trained_at)
-    return session.scalar(statement) or 0
+        arrived = arrived.where(Interaction.created_at > trained_at)
+    if at_most is not None:
+        arrived = arrived.limit(at_most)
+    return session.scalar(select(func.count()).select_from(arrived.subquery())) or 0
 
 
 class BackgroundScheduler:

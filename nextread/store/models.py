@@ -180,6 +180,7 @@ class Interaction(Base):
         UniqueConstraint("tenant_id", "event_id", name="uq_interactions_tenant_event"),
         Index("ix_interactions_user_time", "tenant_id", "user_id", "occurred_at"),
         Index("ix_interactions_item", "tenant_id", "item_id"),
+        Index("ix_interactions_tenant_created", "tenant_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

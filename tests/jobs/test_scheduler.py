@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from nextread.config import Settings
 from nextread.jobs import DatabaseLock, Scheduler, next_fire_time, run_job
+from nextread.jobs.scheduler import new_interactions
 from nextread.schemas import InteractionIn, ItemIn
 from nextread.store.db import make_engine, make_session_factory, session_scope
 from nextread.store.models import JobRun, ModelVersion
@@ -108,6 +109,9 @@ def test_retrain_after_n_new_interactions(database: Database) -> None:
     _interact(database, tenant_id, 4)
     assert scheduler.tick(now=UTC_NOON) == []
     _interact(database, tenant_id, 6)
+    with session_scope(database.sessions) as session:  # the check counts no further than it asks
+        assert new_interactions(session, tenant_id) == 10
+        assert new_interactions(session, tenant_id, at_most=5) == 5
     (run,) = scheduler.tick(now=UTC_NOON)
     assert (run.triggered_by, run.status, trained) == ("interactions", "succeeded", [tenant_id])
     with session_scope(database.sessions) as session:  # what training registers: a newer model
