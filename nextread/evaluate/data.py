@@ -6,6 +6,8 @@ common spellings (``user_id:token`` → ``user_id``) and can be overridden, so a
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ RATING_TYPES = frozenset({"rating", "rate", "review"})
 
 COLUMN_CANDIDATES: dict[str, tuple[str, ...]] = {
     "user": ("user_id", "user", "userid", "uid", "student_id", "customer_id", "visitor_id"),
-    "item": ("item_id", "item", "itemid", "iid", "book_id", "movie_id", "product_id"),
+    "item": ("item_id", "item", "itemid", "iid", "book_id", "bookid", "movie_id", "movieid", "product_id"),
     "rating": ("rating", "value", "score", "stars"),
     "timestamp": ("timestamp", "time", "ts", "occurred_at", "created_at", "datetime", "date"),
     "type": ("type", "event_type", "event", "interaction_type", "action"),
@@ -240,6 +242,46 @@ def item_level_values(table: pa.Table) -> np.ndarray | None:
     return None if np.isnan(levels).all() else levels
 
 
+# An items file from elsewhere names its columns its own way; the served pipeline reads ``Item`` names.
+# Each ``Item`` field takes the first alias present, unless the file already has the field itself.
+ITEM_FIELD_ALIASES: dict[str, tuple[str, ...]] = {
+    "title": ("movie_title", "name", "original_title"),
+    "tags": ("genres", "genre", "class", "categories", "category", "subjects", "keywords"),
+    "description": ("overview", "plot", "summary", "synopsis"),
+    "authors": ("author", "director", "creator", "artist"),
+    "publication_year": ("year", "release_year", "release_date", "published", "publication_date"),
+    "average_rating": ("avg_rating", "mean_rating", "rating_mean", "vote_average"),
+    "ratings_count": ("rating_count", "num_ratings", "n_ratings", "vote_count"),
+}
+LIST_SEPARATORS = re.compile(r"\s*[|,;]\s*")
+YEAR = re.compile(r"(1[5-9]|20)\d\d")
+TITLE_YEAR = re.compile(r"\s*\(((?:1[5-9]|20)\d\d)\)\s*$")
+
+
+def item_row(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """One items-file row in ``Item`` terms, keeping its own columns too: genres become tags, a year or
+    date becomes ``publication_year``, and a MovieLens title's trailing "(1995)" gives the year. Lists
+    written as text ("Comedy|Drama", RecBole's space-separated tokens) are split."""
+    row = {key: value for key, value in raw.items() if value is not None and value != ""}
+    lower = {key.lower(): key for key in row}
+    for target, aliases in ITEM_FIELD_ALIASES.items():
+        if target not in row:
+            source = next((lower[alias] for alias in aliases if alias in lower), None)
+            if source is not None:
+                row[target] = row[source]
+    for key in ("tags", "authors"):
+        if isinstance(row.get(key), str):
+            parts = LIST_SEPARATORS.split(row[key]) if LIST_SEPARATORS.search(row[key]) else row[key].split()
+            row[key] = [part for part in parts if part]
+    title_year = TITLE_YEAR.search(str(row.get("title", "")))
+    if "publication_year" not in row and title_year is not None:
+        row["publication_year"] = int(title_year.group(1))
+    if isinstance(row.get("publication_year"), str):
+        year = YEAR.search(row["publication_year"])
+        row["publication_year"] = int(year.group(0)) if year else None
+    return row
+
+
 def with_item_levels(data: InteractionData, items_path: Path) -> InteractionData:
     """Attach levels from an items file; items absent from it stay NaN (unknown, never counted)."""
     table = read_table(items_path)
@@ -251,7 +293,7 @@ def with_item_levels(data: InteractionData, items_path: Path) -> InteractionData
     )
     item_col = resolve_column(table, "item", plain_id, items_path, required=True)
     ids = np.asarray(table[item_col].to_pylist(), dtype=object).astype(str)
-    rows_by_id = dict(zip(ids, table.to_pylist(), strict=True))
+    rows_by_id = dict(zip(ids, (item_row(row) for row in table.to_pylist()), strict=True))
     item_rows = tuple(rows_by_id.get(str(item_id), {}) for item_id in data.item_ids)
     levels = item_level_values(table)
     aligned = None

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nextread.evaluate.data import Columns, DataError, load_interactions
+from nextread.evaluate.data import Columns, DataError, item_row, load_interactions
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -64,3 +64,32 @@ def test_column_overrides_and_clear_errors(tmp_path: Path) -> None:
         load_interactions(path, Columns(user="listener", item="nope"))
     data = load_interactions(path, Columns(user="listener", item="track", timestamp="when"))
     assert data.matrix.shape == (1, 6)
+
+
+def test_movielens_shaped_files_load_with_their_catalog(tmp_path: Path) -> None:
+    ratings = tmp_path / "ratings.csv"
+    ratings.write_text(
+        "userId,movieId,rating,timestamp\n" + "\n".join(f"7,{m},{4 + m % 2},{1000 + m}" for m in range(6))
+    )
+    movies = tmp_path / "movies.csv"
+    movies.write_text(
+        "movieId,title,genres\n"
+        '0,Toy Story (1995),Animation|Children\'s|Comedy\n1,"Heat (1995)",Action|Crime\n2,Untitled,\n'
+    )
+    data = load_interactions(ratings, items_path=movies)
+    assert data.matrix.shape == (1, 6) and data.item_rows is not None
+    rows = dict(zip(data.item_ids.tolist(), data.item_rows, strict=True))
+    assert rows["0"]["tags"] == ["Animation", "Children's", "Comedy"]
+    assert rows["0"]["publication_year"] == 1995 and rows["1"]["tags"] == ["Action", "Crime"]
+    assert "tags" not in rows["2"] and "publication_year" not in rows["2"]
+    assert rows["3"] == {}
+
+
+def test_item_columns_under_other_names_reach_the_catalog() -> None:
+    row = item_row(
+        {"id": 1, "movie_title": "GoldenEye", "class": "Action Adventure", "release_date": "01-Jan-1995"}
+    )
+    assert row["title"] == "GoldenEye" and row["tags"] == ["Action", "Adventure"]
+    assert row["publication_year"] == 1995
+    own = item_row({"tags": ["kept"], "genres": "Drama", "publication_year": 2001, "year": 1990})
+    assert own["tags"] == ["kept"] and own["publication_year"] == 2001
