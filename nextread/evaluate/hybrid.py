@@ -34,9 +34,14 @@ def catalog_for(item_rows: Sequence[Mapping[str, Any]], embeddings: np.ndarray |
     return Catalog.from_items(list(item_rows), embeddings=embeddings)
 
 
+def texts_of(item_rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What the content model reads about each item ("" when nothing): title, authors, tags, description."""
+    return item_texts([_as_item(row) for row in item_rows])
+
+
 def embed_items(item_rows: Sequence[Mapping[str, Any]]) -> np.ndarray | None:
     """MiniLM vectors of what the content model reads about each item; ``None`` when no item has text."""
-    texts = item_texts([_as_item(row) for row in item_rows])
+    texts = texts_of(item_rows)
     if not any(texts):
         return None
     from nextread.embed.select import LocalEmbedder

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from nextread.evaluate.data import InteractionData
-from nextread.evaluate.hybrid import catalog_for, embed_items, served_hybrid_factory
+from nextread.evaluate.hybrid import catalog_for, embed_items, served_hybrid_factory, texts_of
 from nextread.evaluate.runner import Factory, ParamGrid
 from nextread.recommend.collaborative import IALS, ItemKNN, Popularity
 from nextread.recommend.pipeline import decimal_year
@@ -24,39 +25,23 @@ DEFAULT_MODEL = "nextread"
 UNCONSTRAINED_MODEL = "nextread without level fit"
 
 
-# 16 configurations each, the budget every peer gets. With a catalog: the CF model's λ and the hybrid
-# weights around the shipped defaults (nextread.recommend.hybrid.Weights). Without one (a bare
-# interactions file) only CF and popularity carry signal, so their parameters are tuned instead.
-HYBRID_GRID: ParamGrid = {
-    "l2": [100.0, 400.0],
-    "reading_match": [0.2, 0.4],
-    "semantic": [0.0, 0.3],
-    "rating": [0.1, 0.3],
+# Our search space is built from what the data carries, never from which file won: the CF model's λ
+# and EDLAE dropout and the level-band popularity weight always, and each hybrid weight only when its
+# signal exists, so no budget goes to a weight that cannot change a ranking. Every list except the
+# reading-match weight's holds 0, so validation can switch off a signal that does not help on this data
+# (the level-aware default always uses levels; "nextread without level fit" is its 0). The runner
+# samples the budget from the product, as it does for iALS's grid.
+CF_SPACE: ParamGrid = {
+    "l2": [50.0, 100.0, 200.0, 400.0, 800.0, 1600.0],
+    "dropout": [0.0, 0.25, 0.5],
+    "popularity": [0.0, 0.1, 0.25],
 }
-UNCONSTRAINED_GRID: ParamGrid = {
-    "l2": [100.0, 400.0],
-    "dropout": [0.0, 0.5],
-    "semantic": [0.0, 0.3],
-    "rating": [0.1, 0.3],
-}
-CF_GRID: ParamGrid = {"l2": [100.0, 400.0], "dropout": [0.0, 0.5], "popularity": [0.0, 0.1, 0.25, 0.5]}
-# With event times the trending signal (time-decayed positives, nextread.recommend.hybrid.trending)
-# takes budget from the settled parameters: EDLAE's dropout (0.5 won on every MovieLens seed) and, with a
-# catalog, λ (the served 100 won on every demo seed and split).
-CF_TIME_GRID: ParamGrid = {
-    "l2": [100.0, 400.0],
-    "dropout": [0.5],
-    "popularity": [0.0, 0.1],
-    "trending": [0.0, 2.0],
-    "trending_half_life_days": [7.0, 30.0],
-}
-HYBRID_TIME_GRID: ParamGrid = {
-    "l2": [100.0],
-    "reading_match": [0.2, 0.4],
-    "semantic": [0.0, 0.3],
-    "rating": [0.1, 0.3],
-    "trending": [0.0, 2.0],
-    "trending_half_life_days": [7.0],
+SIGNAL_SPACES: dict[str, ParamGrid] = {
+    "levels": {"reading_match": [0.2, 0.4]},
+    "item ratings": {"rating": [0.0, 0.1, 0.3]},
+    "item text": {"semantic": [0.0, 0.1, 0.3]},
+    "item years": {"recency": [0.0, 0.1]},
+    "event times": {"trending": [0.0, 1.0, 2.0], "trending_half_life_days": [7.0, 30.0]},
 }
 IALS_GRID: ParamGrid = {
     "factors": [32, 64, 128, 256],
@@ -69,9 +54,10 @@ IALS_GRID: ParamGrid = {
 def registry(data: InteractionData) -> dict[str, tuple[Factory, ParamGrid]]:
     """Every model the evaluation knows, as (factory, grid). Built per dataset because ours runs over
     the dataset's catalog (levels, tags, series, ratings, text embeddings)."""
-    rows = data.item_rows if data.item_rows is not None else tuple({} for _ in range(data.n_items))
+    rows = item_rows(data)
     embeddings = embed_items(rows) if data.item_rows is not None else None
     served = served_hybrid_factory(catalog_for(rows, embeddings), data_end_year(data), event_times(data))
+    grid = served_grid(data)
     models: dict[str, tuple[Factory, ParamGrid]] = {
         "popularity": (Popularity, {}),
         "implicit item-kNN (cosine)": (
@@ -83,20 +69,40 @@ def registry(data: InteractionData) -> dict[str, tuple[Factory, ParamGrid]]:
             {"neighbours": [20, 50, 100, 200, 400], "k1": [0.3, 0.6, 1.2, 2.0], "b": [0.25, 0.5, 0.75, 1.0]},
         ),
         "implicit iALS": (IALS, IALS_GRID),
-        DEFAULT_MODEL: (served, served_grid(data)),
+        DEFAULT_MODEL: (served, grid),
     }
-    if data.item_levels is not None:
-        # The level bar compares ours with the same pipeline and budget, reading-level fit switched off.
-        models[UNCONSTRAINED_MODEL] = (partial(served, reading_match=0.0), UNCONSTRAINED_GRID)
+    if "reading_match" in grid:
+        # The level bar compares ours with the same pipeline, space and budget, level fit switched off.
+        unconstrained = {name: values for name, values in grid.items() if name != "reading_match"}
+        models[UNCONSTRAINED_MODEL] = (partial(served, reading_match=0.0), unconstrained)
     return models
 
 
+def item_rows(data: InteractionData) -> tuple[dict[str, Any], ...]:
+    return data.item_rows if data.item_rows is not None else tuple({} for _ in range(data.n_items))
+
+
+def data_signals(data: InteractionData) -> list[str]:
+    """The signals the served pipeline can read in this dataset, named as in ``SIGNAL_SPACES``; read
+    from the catalog the served model is built on, so the grid and the model agree."""
+    catalog = catalog_for(item_rows(data), None)
+    rated = np.isfinite(catalog.rating_average) & (np.nan_to_num(catalog.rating_count) > 0)
+    present = {
+        "levels": bool(np.isfinite(catalog.levels).any()),
+        "item ratings": bool(rated.any()),
+        "item text": any(texts_of(item_rows(data))),
+        "item years": bool(np.isfinite(catalog.publication_year).any()),
+        "event times": data.timestamps is not None and len(np.unique(data.timestamps)) > 1,
+    }
+    return [signal for signal in SIGNAL_SPACES if present[signal]]
+
+
 def served_grid(data: InteractionData) -> ParamGrid:
-    """Our grid for this dataset: hybrid weights only with a catalog, trending only with event times."""
-    timed = data.timestamps is not None
-    if data.item_rows is not None:
-        return HYBRID_TIME_GRID if timed else HYBRID_GRID
-    return CF_TIME_GRID if timed else CF_GRID
+    """Our search space for this dataset: CF and popularity, plus the weights of the signals it has."""
+    grid = dict(CF_SPACE)
+    for signal in data_signals(data):
+        grid |= SIGNAL_SPACES[signal]
+    return grid
 
 
 def event_times(data: InteractionData) -> sp.csr_matrix | None:
