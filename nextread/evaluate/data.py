@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,11 @@ COLUMN_CANDIDATES: dict[str, tuple[str, ...]] = {
     "timestamp": ("timestamp", "time", "ts", "occurred_at", "created_at", "datetime", "date"),
     "type": ("type", "event_type", "event", "interaction_type", "action"),
 }
+
+
+HEADERLESS_RATINGS = ("user_id", "item_id", "rating", "timestamp")
+HEADERLESS_ITEMS = ("item_id", "title", "genres")
+NUMBER = re.compile(r"[-+]?\d+(\.\d*)?")
 
 
 class DataError(ValueError):
@@ -84,11 +90,41 @@ def read_table(path: Path) -> pa.Table:
         elif suffix in {".jsonl", ".json", ".ndjson"}:
             table = pa_json.read_json(path)
         else:
-            delimiter = "\t" if suffix in {".inter", ".item", ".user", ".tsv"} else ","
-            table = pa_csv.read_csv(path, parse_options=pa_csv.ParseOptions(delimiter=delimiter))
+            table = read_delimited(path, "\t" if suffix in {".inter", ".item", ".user", ".tsv"} else ",")
     except (pa.ArrowInvalid, OSError) as error:
         raise DataError(f"{path}: cannot parse ({error})") from error
     return table.rename_columns([name.split(":", 1)[0].strip() for name in table.column_names])
+
+
+def read_delimited(path: Path, delimiter: str) -> pa.Table:
+    """CSV/TSV (tabs also under other suffixes) and MovieLens's own ``::``-separated ``.dat`` files
+    (Latin-1 in ML-1M). A file whose first line is all numbers has no header: its columns get
+    MovieLens's ratings names (user_id, item_id, rating, timestamp), and a numeric key with two more
+    columns its movies names (item_id, title, genres)."""
+    with path.open("rb") as file:
+        first = file.readline().decode("latin-1").rstrip("\r\n")
+    if "::" in first:
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+        source, delimiter, quote = BytesIO(text.replace("::", "\x1f").encode()), "\x1f", False
+        fields = first.split("::")
+    else:
+        if "\t" in first and delimiter not in first:  # tab-separated under another name (u.data)
+            delimiter = "\t"
+        source, quote, fields = path, '"', first.split(delimiter)
+    names = None
+    if all(NUMBER.fullmatch(field.strip()) for field in fields):
+        names = list(HEADERLESS_RATINGS[: len(fields)]) if len(fields) <= 4 else None
+    elif len(fields) == 3 and NUMBER.fullmatch(fields[0].strip()):
+        names = list(HEADERLESS_ITEMS)
+    return pa_csv.read_csv(
+        source,
+        read_options=pa_csv.ReadOptions(column_names=names),
+        parse_options=pa_csv.ParseOptions(delimiter=delimiter, quote_char=quote),
+    )
 
 
 def resolve_column(

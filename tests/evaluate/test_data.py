@@ -93,3 +93,18 @@ def test_item_columns_under_other_names_reach_the_catalog() -> None:
     assert row["publication_year"] == 1995
     own = item_row({"tags": ["kept"], "genres": "Drama", "publication_year": 2001, "year": 1990})
     assert own["tags"] == ["kept"] and own["publication_year"] == 2001
+
+
+def test_movielens_dat_and_headerless_files(tmp_path: Path) -> None:
+    ratings = tmp_path / "ratings.dat"
+    ratings.write_text("\n".join(f"1::{m}::{5 - m % 2 * 3}::{978300760 + m}" for m in range(10)) + "\n")
+    movies = tmp_path / "movies.dat"
+    movies.write_bytes("0::Misérables, Les (1995)::Drama|Musical\n".encode("latin-1"))
+    data = load_interactions(ratings, items_path=movies)
+    assert sorted(data.item_ids.tolist()) == ["0", "2", "4", "6", "8"]  # the 2-star ratings are not positives
+    assert data.timestamps is not None and data.item_rows is not None
+    first = data.item_rows[data.item_ids.tolist().index("0")]
+    assert first["title"] == "Misérables, Les (1995)" and first["tags"] == ["Drama", "Musical"]
+    tabbed = tmp_path / "u.data"
+    tabbed.write_text("\n".join(f"3\t{m}\t4\t{881250949 + m}" for m in range(5)) + "\n")
+    assert load_interactions(tabbed).matrix.shape == (1, 5)
