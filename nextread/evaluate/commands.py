@@ -52,10 +52,17 @@ def reject_from_command_line(value: str) -> InteractionData:
 
 def evaluate_command(
     data: Annotated[
-        Path | None, typer.Option("--data", help="Interactions: CSV, TSV, Parquet, JSONL or RecBole .inter.")
+        Path | None,
+        typer.Option(
+            "--data", help="Interactions: CSV, TSV, Parquet, JSONL, RecBole .inter or MovieLens .dat."
+        ),
     ] = None,
     items: Annotated[
-        Path | None, typer.Option("--items", help="Items file with levels (lexile, guided_reading_level…).")
+        Path | None,
+        typer.Option(
+            "--items",
+            help="Items file: titles, genres/tags, years, ratings, levels (see docs/evaluation.md).",
+        ),
     ] = None,
     user_column: Annotated[str | None, typer.Option(help="User column (default: auto-detect).")] = None,
     item_column: Annotated[str | None, typer.Option(help="Item column (default: auto-detect).")] = None,
