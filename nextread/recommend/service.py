@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache, partial
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,15 +33,25 @@ from nextread.recommend.pipeline import (
 )
 from nextread.recommend.registry import ModelRegistry
 from nextread.recommend.shaping import CandidateFilter
-from nextread.recommend.store_data import EventArrays, classmates, load_items, load_user_events
+from nextread.recommend.store_data import EventArrays, class_membership, load_items, load_user_events
 from nextread.recommend.training import Artifact, item_texts
-from nextread.store.models import Group, GroupMember, Item, User
+from nextread.store.models import Item, User
 from nextread.store.tenant_settings import load_tenant_settings
 
 # Events that mean "this reader has had the book": excluded from their lists when exclude_seen is on.
 # A view, save ("I want to read this") or share does not mean they read it.
 NOT_CONSUMED = frozenset({"view", "save", "share"})
 PEER_COUNTS_SECONDS = 30.0
+
+
+class ItemCard(NamedTuple):
+    """What an answer shows of each recommended item; kept with the served catalog, so a request
+    reads no item rows."""
+
+    external_id: str
+    title: str
+    authors: list[str]
+    cover_url: str | None
 
 
 @dataclass
@@ -50,6 +61,7 @@ class ServedCatalog:
     catalog: Catalog
     external_ids: list[str]
     present: np.ndarray
+    cards: list[ItemCard]
 
     @property
     def stamp(self) -> str:
@@ -332,7 +344,9 @@ class RecommendationService:
             for pk, kind in zip(events.item.tolist(), events.type, strict=True)
             if pk in columns and kind not in NOT_CONSUMED
         ]
-        peers = classmates(session, reader.user_pk) if reader.user_pk is not None else []
+        peers, group_name = (
+            class_membership(session, reader.user_pk) if reader.user_pk is not None else ([], None)
+        )
         interests = self.embed_text(reader.interests) if self.embed_text and reader.interests else None
         return UserContext(
             level=level_from(
@@ -343,7 +357,7 @@ class RecommendationService:
             enjoyed=history.indices.astype(np.intp),
             enjoyed_weights=history.data.astype(np.float64),
             peer_counts=self._peer_counts(session, artifact, peers) if peers else None,
-            group_name=_group_name(session, reader.user_pk) if reader.user_pk is not None else None,
+            group_name=group_name,
             interests_embedding=interests,
         )
 
@@ -391,16 +405,6 @@ def _exclusion(
     return "it does not match the requested tags, language or level range"
 
 
-def _group_name(session: Session, user_pk: int) -> str | None:
-    return session.scalar(
-        select(Group.name)
-        .join(GroupMember, GroupMember.group_id == Group.id)
-        .where(GroupMember.user_id == user_pk)
-        .order_by(Group.id)
-        .limit(1)
-    )
-
-
 def _is_built_for(served: ServedCatalog | None, artifact: Artifact, changed_at: object) -> bool:
     return served is not None and served.version == artifact.version and served.items_changed_at == changed_at
 
@@ -421,4 +425,8 @@ def _build_catalog(session: Session, tenant_id: int, artifact: Artifact, changed
     )
     catalog.active = present
     external_ids = [row.get("external_id") or "" for row in rows]
-    return ServedCatalog(artifact.version, changed_at, catalog, external_ids, present)
+    cards = [
+        ItemCard(external_id, row["title"], row.get("authors") or [], row.get("cover_url"))
+        for external_id, row in zip(external_ids, rows, strict=True)
+    ]
+    return ServedCatalog(artifact.version, changed_at, catalog, external_ids, present, cards)

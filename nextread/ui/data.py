@@ -177,7 +177,7 @@ def recommendations(
     served = service().for_user(session, identity.tenant_id, user, request)
     if served is None:
         return []
-    return [row.model_dump() for row in rec_routes._respond(session, served, student_id, True).data]
+    return [row.model_dump() for row in rec_routes._respond(served, student_id, True).data]
 
 
 def tenant_weights(session: Session, identity: Identity) -> Weights:

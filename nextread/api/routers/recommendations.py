@@ -22,11 +22,17 @@ from nextread.api.deps import AdminDep, ReaderDep, SessionDep, bearer, get_princ
 from nextread.api.routers.items import find_item
 from nextread.api.routers.users import find_user
 from nextread.cache import ServingCache, UserEntry
-from nextread.cache.items import ItemMetadataCache
 from nextread.levels import item_level
 from nextread.llm.recommend import ENGINE_AND_LLM, llm_allowed, personal_recommendations
 from nextread.recommend.hybrid import ReadingBand, Weights
-from nextread.recommend.service import Reader, RecommendationRequest, RecommendationService, Served
+from nextread.recommend.pipeline import Recommendation
+from nextread.recommend.service import (
+    ItemCard,
+    Reader,
+    RecommendationRequest,
+    RecommendationService,
+    Served,
+)
 from nextread.recommend.shaping import CandidateFilter
 from nextread.recommend.store_data import EventArrays
 from nextread.schemas import ExternalId, Grade, GuidedLevel, Lexile
@@ -35,8 +41,6 @@ from nextread.store.models import Interaction, Item, ModelVersion
 from nextread.store.tenants import interaction_weights
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
-# Keyed by tenant and catalog stamp (model version, newest item edit, item count): never stale across edits.
-_item_metadata = ItemMetadataCache()
 
 
 class RecommendedItem(BaseModel):
@@ -175,23 +179,28 @@ def _json(out: RecommendationsOut) -> Response:
     return Response(out.model_dump_json().encode(), media_type="application/json")
 
 
-def _respond(session: Session, served: Served, user_id: str | None, explain: bool) -> RecommendationsOut:
-    pks = [int(served.artifact.item_pks[rec.item_index]) for rec in served.results]
-    items = _item_metadata.cards(session, served.artifact.tenant_id, served.catalog.stamp, pks)
+def _respond(served: Served, user_id: str | None, explain: bool) -> RecommendationsOut:
+    """The answer's items, described from the served catalog: books deleted since it was built
+    (``present`` is false) are left out rather than shown as blanks."""
+    catalog = served.catalog
     data = [
-        RecommendedItem(
-            id=items[pk].external_id,
-            title=items[pk].title,
-            authors=items[pk].authors,
-            cover_url=items[pk].cover_url,
-            score=round(rec.score, 6),
-            components={k: round(v, 4) for k, v in rec.components.items()} if explain else None,
-            explanation=(rec.explanation or None) if explain else None,
-        )
-        for rec, pk in zip(served.results, pks, strict=True)
-        if pk in items
+        _recommended_item(catalog.cards[rec.item_index], rec, explain)
+        for rec in served.results
+        if catalog.present[rec.item_index]
     ]
     return RecommendationsOut(user_id=user_id, model_version=served.artifact.version, data=data)
+
+
+def _recommended_item(card: ItemCard, rec: Recommendation, explain: bool) -> RecommendedItem:
+    return RecommendedItem(
+        id=card.external_id,
+        title=card.title,
+        authors=card.authors,
+        cover_url=card.cover_url,
+        score=round(rec.score, 6),
+        components={k: round(v, 4) for k, v in rec.components.items()} if explain else None,
+        explanation=(rec.explanation or None) if explain else None,
+    )
 
 
 @router.get(
@@ -263,7 +272,7 @@ def _user_recommendations(
         )
         if served is None:
             raise _no_catalog()
-        out = _respond(session, served, user_id, explain)
+        out = _respond(served, user_id, explain)
     out.ranked_by = ranked_by
     response = _json(out)
     if llm_client is None or ranked_by == ENGINE_AND_LLM:  # an LLM fallback is not worth keeping
@@ -321,7 +330,7 @@ def session_recommendations(
     served = service(request).for_reader(session, principal.tenant_id, reader, events, params)
     if served is None:
         raise _no_catalog()
-    return _respond(session, served, None, explain)
+    return _respond(served, None, explain)
 
 
 @router.get("/items/{item_id}/similar", response_model=RecommendationsOut, summary="Books like this one")
@@ -341,7 +350,7 @@ def similar_items(
     served = service(request).similar_items(session, principal.tenant_id, item, n)
     if served is None:
         raise _no_catalog()
-    response = _json(_respond(session, served, None, explain=False))
+    response = _json(_respond(served, None, explain=False))
     if stamp is not None:
         cache.put("similar", principal.tenant_id, variant, response.body)
     return response
