@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, aliased
 
 from nextread.store.models import Group, GroupMember, Interaction, Item, User
@@ -59,13 +59,18 @@ def load_events(session: Session, tenant_id: int) -> EventArrays:
     return _event_arrays(rows)
 
 
+# Built once and bound per call: building the statement costs more than running it on SQLite.
+_USER_EVENTS = select(*_event_columns()).where(
+    Interaction.tenant_id == bindparam("tenant_id"),
+    Interaction.user_id.in_(bindparam("user_pks", expanding=True)),
+)
+
+
 def load_user_events(session: Session, tenant_id: int, user_pks: list[int]) -> EventArrays:
     """One user's (or a few users') events: read fresh on every request, which is what makes
     recommendations real-time without any per-user state in the API process."""
-    statement = select(*_event_columns()).where(
-        Interaction.tenant_id == tenant_id, Interaction.user_id.in_(user_pks)
-    )
-    return _event_arrays([tuple(row) for row in session.execute(statement)])
+    rows = session.execute(_USER_EVENTS, {"tenant_id": tenant_id, "user_pks": list(user_pks)})
+    return _event_arrays([tuple(row) for row in rows])
 
 
 def load_items(session: Session, tenant_id: int) -> list[Item]:
@@ -76,17 +81,19 @@ def load_users(session: Session, tenant_id: int) -> list[User]:
     return list(session.scalars(select(User).where(User.tenant_id == tenant_id).order_by(User.id)))
 
 
+_own_membership = aliased(GroupMember)
+_CLASS_MEMBERSHIP = (
+    select(GroupMember.user_id, Group.id, Group.name)
+    .join(_own_membership, _own_membership.group_id == GroupMember.group_id)
+    .join(Group, Group.id == _own_membership.group_id)
+    .where(_own_membership.user_id == bindparam("user_pk"))
+)
+
+
 def class_membership(session: Session, user_pk: int) -> tuple[list[int], str | None]:
     """The users sharing at least one group with this user (the user excluded), and the name of the
     user's first group: one query, as every personal recommendation asks both."""
-    own = aliased(GroupMember)
-    statement = (
-        select(GroupMember.user_id, Group.id, Group.name)
-        .join(own, own.group_id == GroupMember.group_id)
-        .join(Group, Group.id == own.group_id)
-        .where(own.user_id == user_pk)
-    )
-    rows = session.execute(statement).all()
+    rows = session.execute(_CLASS_MEMBERSHIP, {"user_pk": user_pk}).all()
     peers = sorted({row.user_id for row in rows if row.user_id != user_pk})
     first_group = min(rows, key=lambda row: row.id).name if rows else None
     return peers, first_group

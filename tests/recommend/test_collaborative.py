@@ -63,6 +63,23 @@ def test_ease_has_a_zero_diagonal_and_scores_are_history_times_b() -> None:
     assert np.allclose(model.score(history)[0], model.weights[0] + model.weights[2], atol=1e-5)
 
 
+def test_ease_over_the_most_read_items_only_scores_the_rest_zero() -> None:
+    """With ``max_items`` below the catalog the regression covers the most read items; history cells
+    outside them carry no weight, and a batch scores each row as it would alone."""
+    model = EASE(l2=1.0, max_items=5).fit(TRAIN)
+    tail = np.setdiff1d(np.arange(8), model.head)
+    assert len(model.head) == 5 and len(tail) == 3
+    head_item, tail_item = int(model.head[0]), int(tail[0])
+    single = model.score(_row([head_item, tail_item]))[0]
+    expected = np.zeros(8, dtype=np.float32)
+    expected[model.head] = model.weights[0]
+    assert np.allclose(single, expected, atol=1e-6)
+    assert not model.score(_row([tail_item])).any()
+    batch = model.score(sp.vstack([_row([head_item, tail_item]), _row([tail_item]), _row([1, 2])]).tocsr())
+    assert np.allclose(batch[0], single) and not batch[1].any()
+    assert np.allclose(batch[2], model.score(_row([1, 2]))[0])
+
+
 def test_ease_dropout_is_edlae_closed_form() -> None:
     """Λ = λ + p/(1−p)·diag(G): checked against the formula computed directly in float64."""
     model = EASE(l2=1.0, dropout=0.5).fit(TRAIN)

@@ -6,7 +6,13 @@ import numpy as np
 
 from nextread.config import Settings
 from nextread.recommend.store_data import EventArrays
-from nextread.recommend.training import event_weights, load_artifact, train_tenant, weighted_matrix
+from nextread.recommend.training import (
+    Artifact,
+    event_weights,
+    load_artifact,
+    train_tenant,
+    weighted_matrix,
+)
 from nextread.schemas import InteractionIn, ItemIn
 from nextread.store.db import session_scope
 from nextread.store.tenants import ensure_tenant
@@ -95,3 +101,21 @@ def test_retraining_re_embeds_only_changed_items(database: Database, tmp_path) -
     assert np.allclose(second.embeddings[[0, 2]], first.embeddings[[0, 2]])
     assert not np.allclose(second.embeddings[1], first.embeddings[1])
     assert abs(float(np.linalg.norm(second.embeddings[3])) - 1.0) < 1e-4
+
+
+def test_one_reader_history_has_the_cells_training_would_give() -> None:
+    """The per-request fast path and the training path agree: sums per book, books whose evidence
+    nets out negative dropped, books unknown to the model ignored."""
+    artifact = Artifact(1, 1, 0.0, np.array([10, 11, 12]), WEIGHTS, 45.0, None, np.zeros(3))
+    now = 1_800_000_000.0
+    events = EventArrays(
+        user=np.zeros(6, dtype=np.int64),
+        item=np.array([10, 10, 11, 11, 12, 99]),
+        type=np.array(["checkout", "view", "view", "abandoned", "rating", "checkout"], dtype=object),
+        value=np.array([np.nan, np.nan, np.nan, np.nan, 5.0, np.nan]),
+        timestamp=np.full(6, now),
+    )
+    fast = artifact.history_matrix(events, now=now)
+    assert fast.toarray().tolist() == [[3.5, 0.0, 4.0]]
+    rows = np.zeros(len(events), dtype=np.int64)
+    assert (fast != artifact.users_matrix(events, rows, 1, now=now)).nnz == 0
