@@ -40,6 +40,7 @@ app.command("evaluate", help="Offline evaluation of our models and peers (docs/e
 app.command("enrich", help="Fill missing book metadata from Open Library (when enabled).")(enrich_command)
 app.command("mcp", help="Serve the MCP tools on stdio for a local AI assistant.")(mcp_command)
 
+
 @app.callback()
 def _configure() -> None:
     """nextread: explainable, reading-level aware recommendations."""
@@ -153,6 +154,51 @@ def train(tenant: str | None = TenantOption) -> None:
         f"{version.n_interactions} cells in {version.training_seconds:.1f}s (reading {seconds.get('load')}s, "
         f"{version.params.get('cf_model')} {seconds.get('cf')}s, embeddings {seconds.get('embeddings')}s "
         f"for {version.params.get('items_re_embedded', 0)} new or changed items)"
+    )
+
+
+@app.command()
+def precompute(
+    tenant: str | None = TenantOption,
+    shard: str = typer.Option("0/1", help="`K/N`: this process takes readers whose id % N == K."),
+) -> None:
+    """Write every reader's default recommendation list into the shared cache (after `train`), so
+    requests for it are cache reads; a reader's new interaction still refreshes theirs at once."""
+    from nextread.api.precompute import precompute_recommendations
+    from nextread.cache import open_cache
+    from nextread.embed.select import text_embedding_function
+    from nextread.recommend.registry import ModelRegistry
+    from nextread.recommend.service import RecommendationService
+
+    settings = get_settings()
+    if not settings.cache_url.startswith(("redis://", "rediss://", "unix://")):
+        raise typer.BadParameter(
+            f"NEXTREAD_CACHE_URL is {settings.cache_url!r}: precomputed lists must go to a cache the API "
+            "processes share; set it to redis://host:6379/0",
+            param_hint="NEXTREAD_CACHE_URL",
+        )
+    index, _, count = shard.partition("/")
+    if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
+        raise typer.BadParameter(f"{shard!r}: expected K/N with 0 <= K < N, e.g. 0/2", param_hint="--shard")
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    sessions = make_session_factory(engine)
+    with session_scope(sessions) as session:
+        tenant_id = ensure_tenant(session, tenant or settings.default_tenant).id
+    service = RecommendationService(ModelRegistry(sessions, settings), text_embedding_function(settings))
+    cache = open_cache(settings)
+    report = precompute_recommendations(
+        sessions,
+        service,
+        cache,
+        tenant_id,
+        (int(index), int(count)),
+        lambda done, total: typer.echo(f"{done}/{total}"),
+    )
+    cache.close()
+    typer.echo(
+        f"model version {report.model_version}: {report.written} lists written, "
+        f"{report.already_cached} already cached, {report.readers} readers"
     )
 
 

@@ -179,9 +179,7 @@ class Settings(BaseSettings):
     openlibrary_requests_per_second: float = Field(
         1.0, gt=0, description="Most Open Library requests per second per process (cached answers are free)."
     )
-    openlibrary_timeout_seconds: float = Field(
-        10.0, gt=0, description="Timeout of one Open Library request."
-    )
+    openlibrary_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one Open Library request.")
 
     @field_validator("llm_shared_fields")
     @classmethod

@@ -5,7 +5,6 @@ specific to a resource (a user's history, say) are added to the returned router.
 annotations here: FastAPI must resolve the body types, which are local variables of the factory.)
 """
 
-
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any

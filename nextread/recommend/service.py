@@ -211,6 +211,14 @@ class RecommendationService:
             return None
         return hashlib.blake2b(hit[1].model_dump_json().encode(), digest_size=6).hexdigest()
 
+    def answer_stamp(self, session: Session, tenant_id: int) -> str | None:
+        """Model version, catalog state (newest item edit, item count) and the school's saved weights
+        an answer is computed from; part of every cache key, so none of them is ever served stale."""
+        artifact = self.registry.ensure(tenant_id)
+        if artifact is None:
+            return None
+        return f"{self.catalog(session, tenant_id, artifact).stamp}|{self.weights_stamp(tenant_id, session)}"
+
     def forget_tenant_settings(self, tenant_id: int) -> None:
         """Drop this process's copy after a save, so the next request here sees it at once."""
         self._tenant_weights.pop(tenant_id, None)

@@ -8,7 +8,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
@@ -161,18 +160,23 @@ def _cache(request: Request) -> ServingCache:
 
 
 def catalog_stamp(request: Request, session: Session, tenant_id: int) -> str | None:
-    """Model version, catalog state (newest item edit, item count) and the school's saved weights that
-    an answer was computed from; part of every cache key, so none of them is ever served stale."""
-    svc = service(request)
-    artifact = svc.registry.ensure(tenant_id)
-    if artifact is None:
-        return None
-    return f"{svc.catalog(session, tenant_id, artifact).stamp}|{svc.weights_stamp(tenant_id, session)}"
+    return service(request).answer_stamp(session, tenant_id)
 
 
-def _variant(request: Request, stamp: str) -> str:
-    """Every query parameter changes the answer, so all of them (order-independent) are in the key."""
-    return f"{stamp}|{urlencode(sorted(request.query_params.multi_items()))}"
+def answer_variant(stamp: str, params: RecommendationRequest, explain: bool, llm: bool) -> str:
+    """The cache key of one answer: everything it was computed from, in a canonical form, so
+    ``?n=10``, no parameters at all and a list precomputed for the defaults share one entry."""
+    fields = {
+        "n": params.n,
+        "offset": params.offset,
+        "diversity": params.diversity,
+        "weights": params.weights.model_dump() if params.weights else None,
+        "band": (params.band or ReadingBand()).model_dump(),
+        "filters": (params.filters or CandidateFilter()).model_dump(),
+        "explain": explain,
+        "llm": llm,
+    }
+    return f"{stamp}|{json.dumps(fields, sort_keys=True, default=sorted)}"
 
 
 def _json(out: RecommendationsOut) -> Response:
@@ -229,7 +233,8 @@ async def user_recommendations(
     stamp = service(request).fresh_stamp(principal.tenant_id) if principal is not None else None
     entry = None
     if principal is not None and stamp is not None:
-        lookup = partial(cache.lookup_user, principal.tenant_id, user_id, _variant(request, stamp))
+        variant = answer_variant(stamp, params, explain, llm)
+        lookup = partial(cache.lookup_user, principal.tenant_id, user_id, variant)
         entry = await run_in_threadpool(lookup) if cache.performs_io else lookup()
         if entry.value is not None:
             return Response(entry.value, media_type="application/json")
@@ -255,7 +260,8 @@ def _user_recommendations(
             stamp = catalog_stamp(request, session, principal.tenant_id) if cache.enabled else None
             entry = UserEntry(None, None)
             if stamp is not None:
-                entry = cache.lookup_user(principal.tenant_id, user_id, _variant(request, stamp))
+                variant = answer_variant(stamp, params, explain, llm)
+                entry = cache.lookup_user(principal.tenant_id, user_id, variant)
                 if entry.value is not None:
                     return Response(entry.value, media_type="application/json")
         user = find_user(session, principal.tenant_id, user_id)

@@ -1,0 +1,106 @@
+"""Precomputed lists in the real Redis: they are exactly the answers the endpoint serves, requests for
+them are cache hits, and a reader's new interaction still refreshes their list at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
+from typer.testing import CliRunner
+
+from nextread.api.app import create_app
+from nextread.api.precompute import precompute_recommendations
+from nextread.api.routers.recommendations import answer_variant, build_request
+from nextread.cli import app as cli
+from nextread.config import Settings, get_settings
+from tests.api.test_recommendations import DRAGONS, _library
+from tests.cache.conftest import REDIS_URL
+from tests.conftest import ADMIN_KEY
+
+RECS = "/v1/users/new-dragon-fan/recommendations"
+READERS = 9  # st-0 … st-7 and new-dragon-fan
+
+
+def _hits() -> float:
+    labels = {"cache": "recommendations", "result": "hit"}
+    return REGISTRY.get_sample_value("nextread_cache_lookups_total", labels) or 0.0
+
+
+@pytest.fixture
+def redis_settings(settings: Settings, redis_prefix: str) -> Settings:
+    return settings.model_copy(update={"cache_url": REDIS_URL, "cache_key_prefix": redis_prefix})
+
+
+@pytest.fixture
+def precomputed(redis_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(redis_settings)) as client:
+        client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
+        _library(client)
+        state = client.app.state
+        report = precompute_recommendations(state.session_factory, state.recommendations, state.cache, 1)
+        assert (report.readers, report.written, report.already_cached) == (READERS, READERS, 0)
+        yield client
+
+
+def test_precomputed_lists_are_served_as_hits_and_equal_a_fresh_answer(
+    precomputed: TestClient, settings: Settings
+) -> None:
+    hits = _hits()
+    cached = precomputed.get(RECS, params={"n": 10})  # the defaults, spelled out: the same entry
+    assert cached.status_code == 200 and _hits() == hits + 1
+    with TestClient(create_app(settings.model_copy(update={"cache_url": "none://"}))) as uncached:
+        fresh = uncached.get(RECS, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    assert cached.json() == fresh.json()
+    assert cached.json()["data"] and all(item["explanation"] for item in cached.json()["data"])
+
+
+def test_a_new_interaction_replaces_the_precomputed_list(precomputed: TestClient) -> None:
+    before = [item["id"] for item in precomputed.get(RECS).json()["data"]]
+    event = {"user_id": "new-dragon-fan", "item_id": before[0], "type": "finished"}
+    assert precomputed.post("/v1/interactions", json=event).status_code in (200, 201, 202)
+    hits = _hits()
+    after = [item["id"] for item in precomputed.get(RECS).json()["data"]]
+    assert _hits() == hits  # computed afresh, not the precomputed entry
+    assert before[0] not in after  # read now, so no longer offered
+    assert set(DRAGONS[:2]).isdisjoint(after)
+
+
+def test_a_second_run_finds_the_lists_already_cached(precomputed: TestClient) -> None:
+    state = precomputed.app.state
+    again = precompute_recommendations(state.session_factory, state.recommendations, state.cache, 1, (0, 1))
+    assert (again.written, again.already_cached) == (0, READERS)
+    halves = [
+        precompute_recommendations(state.session_factory, state.recommendations, state.cache, 1, (k, 2))
+        for k in (0, 1)
+    ]
+    assert sum(half.readers for half in halves) == READERS
+
+
+def test_the_cache_key_is_the_request_not_its_spelling() -> None:
+    def key(**query: object) -> str:
+        return answer_variant("stamp", build_request(**query), explain=True, llm=False)
+
+    assert key() == key(n=10) == key(n=10, diversity=0.2)
+    assert key(include_tags="dragons,space") == key(include_tags="space, dragons")
+    assert key(n=11) != key()
+    assert answer_variant("stamp", build_request(), explain=False, llm=False) != key()
+
+
+def test_the_command_needs_a_cache_the_api_processes_share(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEXTREAD_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("NEXTREAD_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("NEXTREAD_CACHE_URL", "memory://")
+    monkeypatch.setenv("COLUMNS", "300")  # the whole error message on one line
+    get_settings.cache_clear()
+    result = CliRunner().invoke(cli, ["precompute"])
+    assert result.exit_code == 2
+    assert "NEXTREAD_CACHE_URL" in result.output and "redis://" in result.output
+    monkeypatch.setenv("NEXTREAD_CACHE_URL", REDIS_URL)
+    get_settings.cache_clear()
+    result = CliRunner().invoke(cli, ["precompute", "--shard", "2/2"])
+    assert result.exit_code == 2 and "'2/2': expected K/N" in result.output
+    get_settings.cache_clear()
