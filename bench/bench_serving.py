@@ -6,7 +6,10 @@
 2. In-process serving for one user: fold-in + score + top-n for EASE and iALS, the full hybrid request
    (filters, seven components, series, MMR, explanations), and implicit's own ``recommend`` as reference.
 3. ``--http``: the same data in a SQLite store behind ``nextread serve --workers 2``, driven by wrk with
-   32 connections over random users (needs the ``wrk`` binary: ``apt-get install wrk``).
+   32 connections over random users of all 50k (needs the ``wrk`` binary: ``apt-get install wrk``), twice:
+   computed on every request (cache off), then precomputed (``nextread precompute`` in two processes
+   into Redis, Gorse's serving model: a request is a cache read). Needs Redis for the second part
+   (``NEXTREAD_BENCH_REDIS_URL``, default redis://127.0.0.1:6379/0; keys under a fresh prefix, removed after).
 Synthetic data with a fixed seed; popularity follows a power law.
 """
 
@@ -19,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -236,37 +240,72 @@ end
 
 
 def run_http_benchmark(events: EventArrays, n_users: int, n_items: int) -> None:
-    print("\n## Over HTTP: nextread serve --workers 2, wrk -t2 -c32 -d20s, random users")
+    print("\n## Over HTTP: nextread serve --workers 2, wrk -t2 -c32 -d20s, random users of all")
     if shutil.which("wrk") is None:
         print("  wrk not found (apt-get install wrk); skipped")
         return
     workdir = Path(tempfile.mkdtemp(prefix="nextread-bench-"))
-    env = {**os.environ, "NEXTREAD_DATA_DIR": str(workdir), "NEXTREAD_LOG_LEVEL": "WARNING"}
-    url = f"sqlite:///{workdir / 'nextread.db'}"
-    load_store(url, events, n_users, n_items)
-    cli = [sys.executable, "-m", "nextread"]
-    timed("train (embeddings + EASE)", lambda: subprocess.run([*cli, "train"], env=env, check=True))
+    redis_url = os.environ.get("NEXTREAD_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    prefix = f"nextread-bench-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "NEXTREAD_DATA_DIR": str(workdir),
+        "NEXTREAD_LOG_LEVEL": "WARNING",
+        "NEXTREAD_CACHE_KEY_PREFIX": prefix,
+        "NEXTREAD_CACHE_TTL_SECONDS": "3600",
+    }
+    load_store(f"sqlite:///{workdir / 'nextread.db'}", events, n_users, n_items)
     script = workdir / "users.lua"
     script.write_text(WRK_SCRIPT.replace("N_USERS", str(n_users - 1)))
-    server = subprocess.Popen([*cli, "serve", "--port", "8765", "--workers", "2"], env=env)
+    try:
+        timed("train (embeddings + EASE)", lambda: subprocess.run([*CLI, "train"], env=env, check=True))
+        print("  computed on every request (NEXTREAD_CACHE_URL=none://):")
+        serve_and_drive({**env, "NEXTREAD_CACHE_URL": "none://"}, script)
+        cached = {**env, "NEXTREAD_CACHE_URL": redis_url}
+        timed("precompute every reader's list (2 processes)", lambda: precompute(cached))
+        print(f"  precomputed, served from Redis ({redis_url}):")
+        serve_and_drive(cached, script)
+    finally:
+        _delete_keys(redis_url, prefix)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+CLI = [sys.executable, "-m", "nextread"]
+
+
+def precompute(env: dict[str, str]) -> None:
+    shards = [
+        subprocess.Popen([*CLI, "precompute", "--shard", f"{k}/2"], env=env, stdout=subprocess.DEVNULL)
+        for k in range(2)
+    ]
+    if any(shard.wait() != 0 for shard in shards):
+        raise RuntimeError("nextread precompute failed")
+
+
+def serve_and_drive(env: dict[str, str], script: Path) -> None:
+    server = subprocess.Popen([*CLI, "serve", "--port", "8765", "--workers", "2"], env=env)
+    wrk = ["wrk", "-t2", "-c32", "-s", str(script), "http://127.0.0.1:8765"]
     try:
         _wait_ready("http://127.0.0.1:8765/readyz")
-        subprocess.run(
-            ["wrk", "-t2", "-c32", "-d5s", "-s", str(script), "http://127.0.0.1:8765"],
-            check=True,
-            capture_output=True,
-        )  # warm-up: models load in both workers
-        result = subprocess.run(
-            ["wrk", "-t2", "-c32", "-d20s", "--latency", "-s", str(script), "http://127.0.0.1:8765"],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        print("  " + "\n  ".join(line for line in result.stdout.splitlines() if line.strip()))
+        subprocess.run([*wrk, "-d5s"], check=True, capture_output=True)  # warm-up: models load
+        result = subprocess.run([*wrk, "-d20s", "--latency"], check=True, capture_output=True, text=True)
+        print("    " + "\n    ".join(line for line in result.stdout.splitlines() if line.strip()))
     finally:
         server.terminate()
         server.wait(timeout=30)
-        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _delete_keys(redis_url: str, prefix: str) -> None:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(redis_url)
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=10_000))
+        for start in range(0, len(keys), 10_000):
+            client.delete(*keys[start : start + 10_000])
+        client.close()
+    except redis.RedisError as exc:
+        print(f"  could not remove the bench's Redis keys ({prefix}:*): {exc}")
 
 
 def _wait_ready(url: str, timeout: float = 120.0) -> None:
