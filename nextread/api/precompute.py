@@ -91,14 +91,7 @@ def _events_by_reader(events: EventArrays) -> Callable[[int], EventArrays]:
 
     def slice_of(user_pk: int) -> EventArrays:
         start, stop = np.searchsorted(users, [user_pk, user_pk + 1])
-        rows = order[start:stop]
-        return EventArrays(
-            events.user[rows],
-            events.item[rows],
-            events.type[rows],
-            events.value[rows],
-            events.timestamp[rows],
-        )
+        return events.subset(order[start:stop])
 
     return slice_of
 

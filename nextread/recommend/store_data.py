@@ -27,6 +27,16 @@ class EventArrays:
     def __len__(self) -> int:
         return len(self.user)
 
+    def subset(self, selection: np.ndarray) -> EventArrays:
+        """The events a boolean mask or an index array picks, all columns alike."""
+        return EventArrays(
+            self.user[selection],
+            self.item[selection],
+            self.type[selection],
+            self.value[selection],
+            self.timestamp[selection],
+        )
+
 
 def _event_arrays(rows: list[tuple]) -> EventArrays:
     if not rows:

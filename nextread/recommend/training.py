@@ -104,11 +104,7 @@ class Artifact:
     def history_matrix(self, events: EventArrays, now: float | None = None) -> sp.csr_matrix:
         """A one-row matrix of a user's fresh events: the fold-in input of every model. Same cells as
         :meth:`users_matrix` with one row, built with numpy alone (it runs on every request)."""
-        known = np.array([pk in self.item_column for pk in events.item.tolist()], dtype=bool)
-        columns = np.array([self.item_column[pk] for pk in events.item[known].tolist()], dtype=np.int64)
-        weights = event_weights(
-            _subset(events, known), self.type_weights, self.half_life_days, now or time.time()
-        )
+        known, columns, weights = self._weighted_events(events, now)
         items, cell = np.unique(columns, return_inverse=True)
         totals = np.bincount(cell, weights=weights, minlength=len(items))
         kept = totals > 0  # evidence that nets out negative or zero is no cell, as in training
@@ -122,18 +118,19 @@ class Artifact:
     ) -> sp.csr_matrix:
         """Events weighted exactly as in training, one row per reader (``rows[i]`` is event i's row);
         items unknown to this model version are ignored."""
+        known, columns, weights = self._weighted_events(events, now)
+        return weighted_matrix(rows[known], columns, weights, (n_rows, len(self.item_pks)))
+
+    def _weighted_events(
+        self, events: EventArrays, now: float | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Which events concern items of this model version, their item columns and their weights."""
         known = np.array([pk in self.item_column for pk in events.item.tolist()], dtype=bool)
         columns = np.array([self.item_column[pk] for pk in events.item[known].tolist()], dtype=np.int64)
         weights = event_weights(
-            _subset(events, known), self.type_weights, self.half_life_days, now or time.time()
+            events.subset(known), self.type_weights, self.half_life_days, now or time.time()
         )
-        return weighted_matrix(rows[known], columns, weights, (n_rows, len(self.item_pks)))
-
-
-def _subset(events: EventArrays, mask: np.ndarray) -> EventArrays:
-    return EventArrays(
-        events.user[mask], events.item[mask], events.type[mask], events.value[mask], events.timestamp[mask]
-    )
+        return known, columns, weights
 
 
 def next_version(session: Session, tenant_id: int) -> int:

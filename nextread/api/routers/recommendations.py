@@ -15,7 +15,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from nextread.api.deps import AdminDep, ReaderDep, SessionDep, bearer, get_principal, known_principal
 from nextread.api.routers.items import find_item
@@ -159,10 +158,6 @@ def _cache(request: Request) -> ServingCache:
     return request.app.state.cache
 
 
-def catalog_stamp(request: Request, session: Session, tenant_id: int) -> str | None:
-    return service(request).answer_stamp(session, tenant_id)
-
-
 def answer_variant(stamp: str, params: RecommendationRequest, explain: bool, llm: bool) -> str:
     """The cache key of one answer: everything it was computed from, in a canonical form, so
     ``?n=10``, no parameters at all and a list precomputed for the defaults share one entry."""
@@ -257,7 +252,7 @@ def _user_recommendations(
     with session_scope(request.app.state.session_factory) as session:
         principal = get_principal(request, session, credentials)
         if entry is None:
-            stamp = catalog_stamp(request, session, principal.tenant_id) if cache.enabled else None
+            stamp = service(request).answer_stamp(session, principal.tenant_id) if cache.enabled else None
             entry = UserEntry(None, None)
             if stamp is not None:
                 variant = answer_variant(stamp, params, explain, llm)
@@ -348,7 +343,7 @@ def similar_items(
     n: Annotated[int, Query(ge=1, le=200)] = 10,
 ) -> Response:
     cache = _cache(request)
-    stamp = catalog_stamp(request, session, principal.tenant_id) if cache.enabled else None
+    stamp = service(request).answer_stamp(session, principal.tenant_id) if cache.enabled else None
     variant = f"{stamp}|{item_id}|{n}"
     if stamp is not None and (cached := cache.get("similar", principal.tenant_id, variant)) is not None:
         return Response(cached, media_type="application/json")
