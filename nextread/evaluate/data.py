@@ -21,6 +21,8 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
+from nextread.recommend.store_data import NOT_CONSUMED
+
 # Mirrors the store's default type weights: these types count as a "like" when binarising.
 DEFAULT_POSITIVE_TYPES = frozenset({"checkout", "finished", "like", "save", "share"})
 # Rows of these types carry an explicit rating in the value column, judged against the threshold.
@@ -69,6 +71,12 @@ class InteractionData:
     notes: dict[str, int] = field(default_factory=dict)
     item_rows: tuple[dict[str, Any], ...] | None = None
     """The items file's row for each item index ({} where absent): what the served hybrid reads."""
+    consumed: sp.csr_matrix | None = None
+    """Pairs the reader had without ever liking (a rating below the threshold, a return, an abandon):
+    never a target, excluded from every model's list like the fold-in, and weak evidence a model may
+    read. ``None`` when the data has no such events."""
+    consumed_times: np.ndarray | None = None
+    """Aligned with ``consumed.data``: each pair's first event, so the time split can cut it too."""
 
     @property
     def n_users(self) -> int:
@@ -160,6 +168,15 @@ def as_seconds(column: pa.ChunkedArray, path: Path) -> np.ndarray:
     return epoch_us.to_numpy(zero_copy_only=False).astype(np.float64) / 1e6
 
 
+def consumed_mask(table: pa.Table, type_column: str | None, positive: np.ndarray) -> np.ndarray:
+    """Non-positive events that still mean the reader had the item: every one in an untyped file (a
+    rating below the threshold), and in a typed file every type but a view (serving's rule)."""
+    if type_column is None:
+        return ~positive
+    types = np.asarray(table[type_column].to_pylist(), dtype=object).astype(str)
+    return ~positive & ~np.isin(types, sorted(NOT_CONSUMED))
+
+
 def positive_mask(
     table: pa.Table,
     rating_column: str | None,
@@ -199,10 +216,12 @@ def load_interactions(
     time_col = resolve_column(table, "timestamp", columns.timestamp, path, required=False)
     type_col = resolve_column(table, "type", columns.type, path, required=False)
     keep = positive_mask(table, rating_col, type_col, threshold, positive_types)
-    users = np.asarray(table[user_col].to_pylist(), dtype=object).astype(str)[keep]
-    items = np.asarray(table[item_col].to_pylist(), dtype=object).astype(str)[keep]
-    times = as_seconds(table[time_col], path)[keep] if time_col is not None else None
-    data = from_arrays(users, items, times, min_user_positives, name=path.stem)
+    users = np.asarray(table[user_col].to_pylist(), dtype=object).astype(str)
+    items = np.asarray(table[item_col].to_pylist(), dtype=object).astype(str)
+    times = as_seconds(table[time_col], path) if time_col is not None else None
+    data = from_arrays(users, items, times, min_user_positives, name=path.stem, positive=keep)
+    consumed = consumed_mask(table, type_col, keep)
+    data = with_consumed(data, users[consumed], items[consumed], None if times is None else times[consumed])
     if items_path is not None:
         data = with_item_levels(data, Path(items_path))
     return data
@@ -214,8 +233,13 @@ def from_arrays(
     times: np.ndarray | None = None,
     min_user_positives: int = 5,
     name: str = "dataset",
+    positive: np.ndarray | None = None,
 ) -> InteractionData:
-    """Positive events (possibly repeated) → deduplicated matrix; also the entry point for the store."""
+    """Positive events (possibly repeated) → deduplicated matrix; also the entry point for the store.
+    ``positive`` masks the positives among the events given (default: all of them)."""
+    if positive is not None:
+        users, items = users[positive], items[positive]
+        times = times[positive] if times is not None else None
     n_events = len(users)
     order = np.argsort(times, kind="stable") if times is not None else np.arange(n_events)
     users, items = users[order], items[order]
@@ -254,6 +278,39 @@ def build(
     timestamps = pair_times[kept][order] if pair_times is not None else None
     notes = {"positive_events": int(n_events), "positive_pairs": int(matrix.nnz)}
     return InteractionData(matrix, user_ids[used_users], item_ids[used_items], timestamps, None, name, notes)
+
+
+def with_consumed(
+    data: InteractionData, users: np.ndarray, items: np.ndarray, times: np.ndarray | None
+) -> InteractionData:
+    """Attach the consumed-but-not-liked events of the kept users on catalog items, one cell per pair
+    (its first event) and none where the pair is a positive."""
+    rows, columns = _positions(data.user_ids, users), _positions(data.item_ids, items)
+    known = (rows >= 0) & (columns >= 0)
+    rows, columns = rows[known], columns[known]
+    order_times = times[known] if times is not None else np.zeros(len(rows))
+    first = np.lexsort((order_times, columns, rows))
+    pair = rows[first].astype(np.int64) * data.n_items + columns[first]
+    unique = np.concatenate([[True], pair[1:] != pair[:-1]]) if len(pair) else np.zeros(0, dtype=bool)
+    positive = data.matrix.tocoo()
+    liked = positive.row.astype(np.int64) * data.n_items + positive.col
+    keep = first[unique][~np.isin(pair[unique], liked)]
+    if not len(keep):
+        return data
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=data.n_users))])
+    cells = (np.ones(len(keep), dtype=np.float32), columns[keep].astype(np.int32), indptr)
+    matrix = sp.csr_matrix(cells, shape=data.matrix.shape)
+    notes = {**data.notes, "consumed_pairs": int(matrix.nnz)}
+    consumed_times = order_times[keep] if times is not None else None
+    return replace(data, consumed=matrix, consumed_times=consumed_times, notes=notes)
+
+
+def _positions(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Index of each id in ``sorted_ids`` (as ``np.unique`` returns them), −1 when absent."""
+    if not len(sorted_ids) or not len(ids):
+        return np.full(len(ids), -1, dtype=np.int64)
+    found = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+    return np.where(sorted_ids[found] == ids, found, -1)
 
 
 GUIDED_READING_LEVELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"

@@ -57,7 +57,13 @@ class ServedHybrid:
     """A CF model (EASE/EDLAE) fitted on the training matrix, then every reader ranked by the serving
     pipeline with ``weights``. ``now_year`` pins "today" for the recency signal to the data's end.
     ``times`` holds each pair's event time (the dataset's pattern); only the times of the pairs in the
-    training matrix are read, so the trending signal never sees past a split's cutoff."""
+    training matrix are read, so the trending signal never sees past a split's cutoff.
+
+    What a reader consumed without liking it enters the CF input at ``consumed_weight`` (a liked item
+    is 1), as a rating of any value enters serving's: having read a book says what else they might
+    read. It is never "enjoyed" (no profile, series or explanation built on it) and always seen."""
+
+    reads_consumed = True
 
     def __init__(
         self,
@@ -69,13 +75,20 @@ class ServedHybrid:
         depth: int = LIST_LENGTH,
         times: sp.csr_matrix | None = None,
         trending_half_life_days: float = 14.0,
+        consumed_weight: float = 0.0,
     ):
         self.catalog, self.cf, self.weights, self.now_year = catalog, cf, weights, now_year
         self.mmr_lambda, self.depth = 1.0 - diversity, depth
         self.times, self.trending_half_life_days = times, trending_half_life_days
+        self.consumed_weight = consumed_weight
 
-    def fit(self, interactions: sp.csr_matrix) -> ServedHybrid:
-        self.cf.fit(interactions)
+    def _cf_input(self, liked: sp.csr_matrix, consumed: sp.csr_matrix | None) -> sp.csr_matrix:
+        if consumed is None or not self.consumed_weight:
+            return liked
+        return (liked + self.consumed_weight * consumed).tocsr()
+
+    def fit(self, interactions: sp.csr_matrix, consumed: sp.csr_matrix | None = None) -> ServedHybrid:
+        self.cf.fit(self._cf_input(interactions, consumed))
         # What training stores in the artifact: readers per item (level-band popularity) and, from the
         # event times, the time-decayed positives (trending).
         self.catalog.popularity = np.asarray((interactions > 0).sum(axis=0), dtype=np.float64).ravel()
@@ -87,24 +100,25 @@ class ServedHybrid:
             )
         return self
 
-    def score(self, history: sp.csr_matrix) -> np.ndarray:
+    def score(self, history: sp.csr_matrix, consumed: sp.csr_matrix | None = None) -> np.ndarray:
         """The served list as scores: first item highest, items not served −inf."""
         history = history.tocsr()
-        cf_scores = np.asarray(self.cf.score(history), dtype=np.float64)
+        consumed = sp.csr_matrix(history.shape) if consumed is None else consumed.tocsr()
+        cf_scores = np.asarray(self.cf.score(self._cf_input(history, consumed)), dtype=np.float64)
         scores = np.full(history.shape, -np.inf)
         for row in range(history.shape[0]):
-            served = self._served(
-                history.indices[history.indptr[row] : history.indptr[row + 1]], cf_scores[row]
-            )
+            liked = history.indices[history.indptr[row] : history.indptr[row + 1]]
+            had = consumed.indices[consumed.indptr[row] : consumed.indptr[row + 1]]
+            served = self._served(liked, had, cf_scores[row])
             scores[row, served] = np.arange(len(served), 0, -1, dtype=np.float64)
         return scores
 
-    def _served(self, items: np.ndarray, cf_row: np.ndarray) -> np.ndarray:
+    def _served(self, items: np.ndarray, consumed: np.ndarray, cf_row: np.ndarray) -> np.ndarray:
         levels = self.catalog.levels[items]
         known = levels[~np.isnan(levels)]
         user = UserContext(
             level=float(np.median(known)) if known.size else None,
-            seen=items.astype(np.intp),
+            seen=np.union1d(items, consumed).astype(np.intp),
             enjoyed=items.astype(np.intp),
         )
         candidates, total, _ = score_candidates(
@@ -131,6 +145,7 @@ def served_hybrid_factory(  # type: ignore[no-untyped-def]
         dropout: float = 0.0,
         diversity: float = 0.2,
         trending_half_life_days: float = 14.0,
+        consumed_weight: float = 0.0,
         **weights: float,
     ) -> ServedHybrid:
         return ServedHybrid(
@@ -141,6 +156,7 @@ def served_hybrid_factory(  # type: ignore[no-untyped-def]
             diversity,
             times=times,
             trending_half_life_days=trending_half_life_days,
+            consumed_weight=consumed_weight,
         )
 
     return build

@@ -42,6 +42,7 @@ SIGNAL_SPACES: dict[str, ParamGrid] = {
     "item text": {"semantic": [0.0, 0.1, 0.3]},
     "item years": {"recency": [0.0, 0.1]},
     "event times": {"trending": [0.0, 1.0, 2.0], "trending_half_life_days": [7.0, 30.0]},
+    "consumed events": {"consumed_weight": [0.0, 0.25, 0.5]},
 }
 IALS_GRID: ParamGrid = {
     "factors": [32, 64, 128, 256],
@@ -93,6 +94,7 @@ def data_signals(data: InteractionData) -> list[str]:
         "item text": any(texts_of(item_rows(data))),
         "item years": bool(np.isfinite(catalog.publication_year).any()),
         "event times": data.timestamps is not None and len(np.unique(data.timestamps)) > 1,
+        "consumed events": data.consumed is not None,
     }
     return [signal for signal in SIGNAL_SPACES if present[signal]]
 

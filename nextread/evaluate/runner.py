@@ -27,6 +27,9 @@ SCORE_BATCH = 1024
 
 
 class Recommender(Protocol):
+    """Peers read positives only. A model with ``reads_consumed = True`` also gets, as keyword
+    ``consumed``, what readers had without liking it (``None`` when the data has none)."""
+
     def fit(self, interactions: sp.csr_matrix) -> Recommender: ...
 
     def score(self, history: sp.csr_matrix) -> np.ndarray: ...
@@ -60,20 +63,32 @@ def build_model(factory: Factory, params: Mapping[str, Any], seed: int) -> Recom
     return factory(**params, seed=seed) if accepts_seed else factory(**params)
 
 
-def recommend(model: Recommender, fold_in: sp.csr_matrix, n: int = LIST_LENGTH) -> np.ndarray:
-    """Full-catalog ranking with the fold-in items excluded; scored in batches to bound memory."""
+def fit(model: Recommender, interactions: sp.csr_matrix, consumed: sp.csr_matrix | None) -> Recommender:
+    if getattr(model, "reads_consumed", False):
+        return model.fit(interactions, consumed=consumed)  # type: ignore[call-arg]
+    return model.fit(interactions)
+
+
+def recommend(model: Recommender, held_out: HeldOut, n: int = LIST_LENGTH) -> np.ndarray:
+    """Full-catalog ranking with everything the reader had excluded — the fold-in and what they
+    consumed without liking it — for every model alike; scored in batches to bound memory."""
+    reads_consumed = getattr(model, "reads_consumed", False)
     lists = []
-    for start in range(0, fold_in.shape[0], SCORE_BATCH):
-        rows = fold_in[start : start + SCORE_BATCH]
-        scores = np.array(model.score(rows), dtype=np.float64)
-        row_index, item_index = rows.nonzero()
-        scores[row_index, item_index] = -np.inf
+    for start in range(0, held_out.fold_in.shape[0], SCORE_BATCH):
+        rows = held_out.fold_in[start : start + SCORE_BATCH]
+        consumed = None if held_out.consumed is None else held_out.consumed[start : start + SCORE_BATCH]
+        raw = model.score(rows, consumed=consumed) if reads_consumed else model.score(rows)  # type: ignore[call-arg]
+        scores = np.array(raw, dtype=np.float64)
+        for seen in (rows, consumed):
+            if seen is not None:
+                row_index, item_index = seen.nonzero()
+                scores[row_index, item_index] = -np.inf
         lists.append(top_k(scores, n))
     return np.vstack(lists)
 
 
 def validation_score(model: Recommender, held_out: HeldOut, popularity: np.ndarray) -> float:
-    return evaluate_rankings(recommend(model, held_out.fold_in), held_out.target, popularity)[TUNING_METRIC]
+    return evaluate_rankings(recommend(model, held_out), held_out.target, popularity)[TUNING_METRIC]
 
 
 def tune(
@@ -85,7 +100,9 @@ def tune(
     popularity = item_popularity(split.validation_train)
     best: tuple[dict[str, Any], float, Recommender] | None = None
     for params in configurations(grid, budget, rng):
-        model = build_model(factory, params, seed).fit(split.validation_train)
+        model = fit(
+            build_model(factory, params, seed), split.validation_train, split.validation_train_consumed
+        )
         value = validation_score(model, split.validation, popularity)
         if best is None or value > best[1]:
             best = (params, value, model)
@@ -99,8 +116,8 @@ def run_model(
     started = time.perf_counter()
     params, validation_value, model = tune(factory, grid, split, seed, budget)
     if split.validation_train is not split.train:
-        model = build_model(factory, params, seed).fit(split.train)
-    lists = recommend(model, split.test.fold_in)
+        model = fit(build_model(factory, params, seed), split.train, split.train_consumed)
+    lists = recommend(model, split.test)
     bands = None
     if data.item_levels is not None:
         bands = user_level_bands(split.test.fold_in, data.item_levels, LEVEL_TOLERANCE)

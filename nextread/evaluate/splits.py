@@ -17,11 +17,13 @@ from nextread.evaluate.data import InteractionData
 
 @dataclass(frozen=True)
 class HeldOut:
-    """Rows of held-out users: ``fold_in`` is given to the model, ``target`` is what it should find."""
+    """Rows of held-out users: ``fold_in`` is given to the model, ``target`` is what it should find.
+    ``consumed`` holds what they had without liking it (known at scoring time, never a target)."""
 
     users: np.ndarray
     fold_in: sp.csr_matrix
     target: sp.csr_matrix
+    consumed: sp.csr_matrix | None = None
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class Split:
     validation_train: sp.csr_matrix
     validation: HeldOut
     test: HeldOut
+    train_consumed: sp.csr_matrix | None = None
+    validation_train_consumed: sp.csr_matrix | None = None
 
 
 def keep_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
@@ -46,15 +50,18 @@ def keep_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
     return kept.tocsr()
 
 
-def split_entries(matrix: sp.csr_matrix, is_target: np.ndarray, users: np.ndarray) -> HeldOut:
-    """Partition the listed users' rows by a boolean over ``matrix.data``."""
+def split_entries(
+    matrix: sp.csr_matrix, is_target: np.ndarray, users: np.ndarray, consumed: sp.csr_matrix | None = None
+) -> HeldOut:
+    """Partition the listed users' rows by a boolean over ``matrix.data``; their ``consumed`` rows go
+    with the fold-in."""
     rows = matrix[users]
     target_mask = is_target.reshape(-1)
     coo = rows.tocoo()
     shape = rows.shape
     fold_in = sp.csr_matrix((coo.data[~target_mask], (coo.row[~target_mask], coo.col[~target_mask])), shape)
     target = sp.csr_matrix((coo.data[target_mask], (coo.row[target_mask], coo.col[target_mask])), shape)
-    return HeldOut(users, fold_in, target)
+    return HeldOut(users, fold_in, target, None if consumed is None else consumed[users])
 
 
 def random_target_mask(rows: sp.csr_matrix, target_fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -89,28 +96,41 @@ def strong_generalization_split(
         )
     users = rng.permutation(data.n_users)
     test_users, validation_users = np.sort(users[:n_heldout]), np.sort(users[n_heldout : 2 * n_heldout])
-    train = keep_rows(data.matrix, np.sort(users[2 * n_heldout :]))
+    train_users = np.sort(users[2 * n_heldout :])
+    train = keep_rows(data.matrix, train_users)
+    consumed = data.consumed
     held = [
-        split_entries(data.matrix, random_target_mask(data.matrix[group], target_fraction, rng), group)
+        split_entries(
+            data.matrix, random_target_mask(data.matrix[group], target_fraction, rng), group, consumed
+        )
         for group in (validation_users, test_users)
     ]
-    return Split("strong generalization", train, train, held[0], held[1])
+    train_consumed = None if consumed is None else keep_rows(consumed, train_users)
+    return Split("strong generalization", train, train, held[0], held[1], train_consumed, train_consumed)
+
+
+def before_cutoff(matrix: sp.csr_matrix, timestamps: np.ndarray, cutoff: float) -> sp.csr_matrix:
+    """The entries whose time (aligned with ``matrix.data``) is before the cutoff."""
+    before = matrix.copy()
+    before.data = np.where(timestamps >= cutoff, 0, before.data).astype(matrix.dtype)
+    before.eliminate_zeros()
+    return before.tocsr()
 
 
 def time_cutoff_held_out(
-    matrix: sp.csr_matrix, timestamps: np.ndarray, cutoff: float
+    matrix: sp.csr_matrix, timestamps: np.ndarray, cutoff: float, consumed: sp.csr_matrix | None = None
 ) -> tuple[sp.csr_matrix, HeldOut]:
-    """Everything before the cutoff trains; users with events on both sides are evaluated on the rest."""
+    """Everything before the cutoff trains; users with events on both sides are evaluated on the rest.
+    ``consumed`` must already be cut (nothing after the cutoff is known at scoring time)."""
     after = timestamps >= cutoff
     row_of_entry = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
     n_after = np.bincount(row_of_entry, weights=after, minlength=matrix.shape[0])
     n_before = np.diff(matrix.indptr) - n_after
     users = np.flatnonzero((n_after > 0) & (n_before > 0))
-    before = matrix.copy()
-    before.data = np.where(after, 0, before.data).astype(matrix.dtype)
-    before.eliminate_zeros()
     user_entries = np.isin(row_of_entry, users)
-    return before.tocsr(), split_entries(matrix, after[user_entries], users)
+    return before_cutoff(matrix, timestamps, cutoff), split_entries(
+        matrix, after[user_entries], users, consumed
+    )
 
 
 def time_cutoff_split(data: InteractionData, quantile: float = 0.8) -> Split:
@@ -119,11 +139,16 @@ def time_cutoff_split(data: InteractionData, quantile: float = 0.8) -> Split:
     if data.timestamps is None:
         raise ValueError(f"{data.name}: the time split needs a timestamp column")
     cutoff = float(np.quantile(data.timestamps, quantile))
-    train, test = time_cutoff_held_out(data.matrix, data.timestamps, cutoff)
     before = data.timestamps < cutoff
     validation_cutoff = float(np.quantile(data.timestamps[before], quantile))
-    train_times = data.timestamps[before]
-    validation_train, validation = time_cutoff_held_out(train, train_times, validation_cutoff)
+    consumed = validation_consumed = None
+    if data.consumed is not None and data.consumed_times is not None:
+        consumed = before_cutoff(data.consumed, data.consumed_times, cutoff)
+        validation_consumed = before_cutoff(data.consumed, data.consumed_times, validation_cutoff)
+    train, test = time_cutoff_held_out(data.matrix, data.timestamps, cutoff, consumed)
+    validation_train, validation = time_cutoff_held_out(
+        train, data.timestamps[before], validation_cutoff, validation_consumed
+    )
     if len(test.users) == 0 or len(validation.users) == 0:
         raise ValueError(f"{data.name}: no user is active on both sides of the time cutoff")
-    return Split("time cutoff", train, validation_train, validation, test)
+    return Split("time cutoff", train, validation_train, validation, test, consumed, validation_consumed)

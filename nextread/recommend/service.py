@@ -33,14 +33,17 @@ from nextread.recommend.pipeline import (
 )
 from nextread.recommend.registry import ModelRegistry
 from nextread.recommend.shaping import CandidateFilter
-from nextread.recommend.store_data import EventArrays, class_membership, load_items, load_user_events
+from nextread.recommend.store_data import (
+    NOT_CONSUMED,
+    EventArrays,
+    class_membership,
+    load_items,
+    load_user_events,
+)
 from nextread.recommend.training import Artifact, item_texts
 from nextread.store.models import Item, User
 from nextread.store.tenant_settings import load_tenant_settings
 
-# Events that mean "this reader has had the book": excluded from their lists when exclude_seen is on.
-# A view, save ("I want to read this") or share does not mean they read it.
-NOT_CONSUMED = frozenset({"view", "save", "share"})
 PEER_COUNTS_SECONDS = 30.0
 
 

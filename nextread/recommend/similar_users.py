@@ -15,8 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nextread.levels import level_from
-from nextread.recommend.service import NOT_CONSUMED
-from nextread.recommend.store_data import load_events
+from nextread.recommend.store_data import NOT_CONSUMED, load_events
 from nextread.recommend.training import event_weights, weighted_matrix
 from nextread.store.models import User
 from nextread.store.tenants import interaction_weights

@@ -13,6 +13,11 @@ from sqlalchemy.orm import Session, aliased
 
 from nextread.store.models import Group, GroupMember, Interaction, Item, User
 
+# Events that do not mean "this reader has had the item": a view, a save ("I want to read this") or a
+# share. Every other event does (a checkout, a rating of any value, a return, an abandon, a dismissal),
+# so serving excludes those items from the reader's lists and offline evaluation treats them as seen.
+NOT_CONSUMED = frozenset({"view", "save", "share"})
+
 
 @dataclass
 class EventArrays:

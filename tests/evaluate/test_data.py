@@ -108,3 +108,35 @@ def test_movielens_dat_and_headerless_files(tmp_path: Path) -> None:
     tabbed = tmp_path / "u.data"
     tabbed.write_text("\n".join(f"3\t{m}\t4\t{881250949 + m}" for m in range(5)) + "\n")
     assert load_interactions(tabbed).matrix.shape == (1, 5)
+
+
+def test_low_ratings_are_consumed_not_liked(tmp_path: Path) -> None:
+    lines = ["user_id\titem_id\trating\ttimestamp"]
+    lines += [f"a\ti{n}\t5\t{100 + n}" for n in range(5)]
+    lines += ["a\ti5\t2\t300", "a\ti0\t1\t50", "a\tonly_disliked\t1\t301", "b\ti6\t2\t302"]
+    lines += [f"c\ti{n}\t4\t{400 + n}" for n in range(5, 10)]  # i5 is c's positive
+    path = tmp_path / "ratings.tsv"
+    path.write_text("\n".join(lines))
+    data = load_interactions(path)
+    assert data.consumed is not None and data.consumed_times is not None
+    row = data.user_ids.tolist().index("a")
+    had = data.item_ids[data.consumed[row].indices].tolist()
+    # i0 is also a positive of a's (the pair counts once, as liked); an item nobody liked is not in the
+    # catalog; user b (no positives) is not kept
+    assert had == ["i5"]
+    assert data.consumed.nnz == 1 and data.consumed_times.tolist() == [300.0]
+    assert data.notes["consumed_pairs"] == 1
+
+
+def test_typed_views_are_not_consumed(tmp_path: Path) -> None:
+    events = [{"user_id": "s", "item_id": f"b{n}", "type": "checkout", "timestamp": n} for n in range(6)]
+    events += [{"user_id": "t", "item_id": f"b{n}", "type": "like", "timestamp": n} for n in range(6, 12)]
+    events += [
+        {"user_id": "s", "item_id": "b6", "type": "view", "timestamp": 20},
+        {"user_id": "s", "item_id": "b7", "type": "abandoned", "timestamp": 21},
+        {"user_id": "s", "item_id": "b8", "type": "rating", "value": 3, "timestamp": 22},
+    ]
+    data = load_interactions(write_jsonl(tmp_path / "events.jsonl", events))
+    assert data.consumed is not None
+    row = data.user_ids.tolist().index("s")
+    assert sorted(data.item_ids[data.consumed[row].indices].tolist()) == ["b7", "b8"]

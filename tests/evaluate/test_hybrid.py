@@ -115,3 +115,22 @@ def test_items_file_gives_the_default_its_catalog(tmp_path: Path) -> None:
     assert "reading_match" in grids[DEFAULT_MODEL]
     unconstrained = factories[UNCONSTRAINED_MODEL](l2=100.0, semantic=0.0, rating=0.1)
     assert unconstrained.weights.reading_match == 0.0
+
+
+def test_consumed_items_feed_the_cf_input_but_are_never_served() -> None:
+    history = sp.csr_matrix(np.array([[1, 0, 0, 0, 0, 0, 0, 0]], dtype=np.float32))
+    consumed = sp.csr_matrix(np.array([[0, 0, 0, 0, 0, 1, 1, 0]], dtype=np.float32))
+    weights = Weights(cf=1.0, reading_match=0.0, rating=0.0, social=0.0, recency=0.0)
+    plain = served_model_with(weights, consumed_weight=0.0)
+    reading = served_model_with(weights, consumed_weight=1.0)
+    ignored, used = plain.score(history, consumed)[0], reading.score(history, consumed)[0]
+    assert np.isneginf(ignored[[0, 5, 6]]).all() and np.isneginf(used[[0, 5, 6]]).all()
+    # the space books read without liking pull their neighbours (4, 7) up only when they are read
+    assert max(used[4], used[7]) > max(ignored[4], ignored[7])
+
+
+def served_model_with(weights: Weights, consumed_weight: float) -> ServedHybrid:
+    model = ServedHybrid(
+        catalog_for(ROWS, None), EASE(l2=1.0), weights, now_year=2026.0, consumed_weight=consumed_weight
+    )
+    return model.fit(TRAIN)

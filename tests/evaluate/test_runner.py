@@ -13,9 +13,10 @@ import typer
 from typer.testing import CliRunner
 
 from nextread.evaluate.commands import evaluate_command
-from nextread.evaluate.data import InteractionData, from_arrays
+from nextread.evaluate.data import InteractionData, from_arrays, with_consumed
 from nextread.evaluate.models import DEFAULT_MODEL, select
-from nextread.evaluate.runner import configurations, evaluate, format_markdown, to_json
+from nextread.evaluate.runner import configurations, evaluate, fit, format_markdown, recommend, to_json
+from nextread.evaluate.splits import strong_generalization_split
 from nextread.recommend.collaborative import Popularity
 
 
@@ -129,3 +130,37 @@ def test_default_model_runs_through_the_command(tmp_path: Path) -> None:
     ours = saved["splits"]["strong generalization"][DEFAULT_MODEL]["metrics"]["NDCG@10"]["mean"]
     assert ours > saved["splits"]["strong generalization"]["popularity"]["metrics"]["NDCG@10"]["mean"]
     assert f"| {DEFAULT_MODEL} |" in (tmp_path / "out" / "results.md").read_text()
+
+
+class ReadsConsumed(CoOccurrence):
+    """Records what the runner hands a model that asks for consumed-but-not-liked events."""
+
+    reads_consumed = True
+
+    def fit(self, interactions: sp.csr_matrix, consumed: sp.csr_matrix | None = None) -> ReadsConsumed:
+        self.fitted_with = consumed
+        return super().fit(interactions)
+
+    def score(self, history: sp.csr_matrix, consumed: sp.csr_matrix | None = None) -> np.ndarray:
+        self.scored_with = consumed
+        return super().score(history)
+
+
+def test_consumed_items_are_never_recommended_and_reach_only_models_that_read_them() -> None:
+    data = clustered_interactions(n_users=420, seed=2)
+    popular = np.argsort(-np.asarray(data.matrix.sum(axis=0)).ravel())[:3]
+    users = np.repeat(data.user_ids, len(popular))
+    items = np.tile(data.item_ids[popular], data.n_users)
+    data = with_consumed(data, users, items, None)
+    split = strong_generalization_split(data, seed=0)
+    consumed = split.test.consumed
+    assert consumed is not None and consumed.nnz > 0
+    for model in (Popularity().fit(split.train), ReadsConsumed().fit(split.train, split.train_consumed)):
+        lists = recommend(model, split.test, n=10)
+        rows, columns = consumed.nonzero()
+        assert all(columns[k] not in lists[rows[k]] for k in range(len(rows)))
+    model = ReadsConsumed()
+    fit(model, split.train, split.train_consumed)
+    recommend(model, split.test)
+    assert model.fitted_with is split.train_consumed
+    assert model.scored_with is not None and (model.scored_with != consumed).nnz == 0

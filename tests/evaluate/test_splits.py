@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nextread.evaluate.data import InteractionData, from_arrays
+from nextread.evaluate.data import InteractionData, from_arrays, with_consumed
 from nextread.evaluate.splits import strong_generalization_split, time_cutoff_split
 
 
@@ -68,3 +68,34 @@ def test_time_split_validation_never_sees_the_test_period(data: InteractionData)
     assert (split.validation_train - split.validation_train.multiply(split.train)).nnz == 0
     assert (split.validation.target - split.validation.target.multiply(validation_rows)).nnz == 0
     assert split.validation_train[split.validation.users].multiply(split.validation.target).nnz == 0
+
+
+def with_consumed_pairs(data: InteractionData) -> InteractionData:
+    """Every user also had the item after their last liked one, consumed at a random time."""
+    rng = np.random.default_rng(3)
+    last = np.array([row.indices.max() for row in data.matrix])
+    items = np.array([f"i{item}" for item in (last + 1) % data.n_items])
+    return with_consumed(data, data.user_ids, items, rng.uniform(0, 1000, data.n_users))
+
+
+def test_consumed_pairs_follow_their_users(data: InteractionData) -> None:
+    data = with_consumed_pairs(data)
+    split = strong_generalization_split(data, seed=1)
+    assert split.train_consumed is not None and split.test.consumed is not None
+    consumed_users = set(np.flatnonzero(np.diff(split.train_consumed.indptr) > 0))
+    assert consumed_users <= set(np.flatnonzero(np.diff(split.train.indptr) > 0))
+    assert (split.test.consumed != data.consumed[split.test.users]).nnz == 0
+    assert split.test.consumed.multiply(split.test.target).nnz == 0
+
+
+def test_time_split_knows_only_consumption_before_its_cutoff(data: InteractionData) -> None:
+    data = with_consumed_pairs(data)
+    split = time_cutoff_split(data)
+    assert data.consumed_times is not None and data.timestamps is not None
+    cutoff = np.quantile(data.timestamps, 0.8)
+    early = int((data.consumed_times < cutoff).sum())
+    assert split.train_consumed is not None and split.train_consumed.nnz == early
+    assert split.validation_train_consumed is not None
+    assert 0 < split.validation_train_consumed.nnz < early
+    assert split.test.consumed is not None
+    assert (split.test.consumed != split.train_consumed[split.test.users]).nnz == 0
