@@ -43,6 +43,14 @@ class Settings(BaseSettings):
         description="Time decay of interactions in training and fold-in: "
         "an event's weight halves every N days.",
     )
+    consumed_weight: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="Collaborative evidence of a rating below 4 stars (the reader had the book without "
+        "liking it), as a share of the rating type's weight: having read a book says what else they "
+        "might read. 0 makes such ratings count against the book, as before. Never counts as enjoyed.",
+    )
     trending_half_life_days: float = Field(
         14.0,
         gt=0,

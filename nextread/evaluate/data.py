@@ -21,8 +21,6 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from nextread.recommend.store_data import NOT_CONSUMED
-
 # Mirrors the store's default type weights: these types count as a "like" when binarising.
 DEFAULT_POSITIVE_TYPES = frozenset({"checkout", "finished", "like", "save", "share"})
 # Rows of these types carry an explicit rating in the value column, judged against the threshold.
@@ -72,9 +70,8 @@ class InteractionData:
     item_rows: tuple[dict[str, Any], ...] | None = None
     """The items file's row for each item index ({} where absent): what the served hybrid reads."""
     consumed: sp.csr_matrix | None = None
-    """Pairs the reader had without ever liking (a rating below the threshold, a return, an abandon):
-    never a target, excluded from every model's list like the fold-in, and weak evidence a model may
-    read. ``None`` when the data has no such events."""
+    """Pairs the reader rated below the threshold and never liked: never a target, excluded from every
+    model's list like the fold-in, and weak evidence a model may read. ``None`` when there are none."""
     consumed_times: np.ndarray | None = None
     """Aligned with ``consumed.data``: each pair's first event, so the time split can cut it too."""
 
@@ -169,12 +166,13 @@ def as_seconds(column: pa.ChunkedArray, path: Path) -> np.ndarray:
 
 
 def consumed_mask(table: pa.Table, type_column: str | None, positive: np.ndarray) -> np.ndarray:
-    """Non-positive events that still mean the reader had the item: every one in an untyped file (a
-    rating below the threshold), and in a typed file every type but a view (serving's rule)."""
+    """Ratings below the threshold: the reader had the item without liking it. In an untyped file
+    that is every non-positive row; in a typed file, the rating-type rows (a view, a return or an
+    abandon is left out, as serving gives those their own type weights)."""
     if type_column is None:
         return ~positive
     types = np.asarray(table[type_column].to_pylist(), dtype=object).astype(str)
-    return ~positive & ~np.isin(types, sorted(NOT_CONSUMED))
+    return ~positive & np.isin(types, sorted(RATING_TYPES))
 
 
 def positive_mask(

@@ -9,7 +9,7 @@ import numpy as np
 from nextread.config import Settings
 from nextread.evaluate.data import InteractionData, from_arrays, with_consumed
 from nextread.levels import item_level, level_to_lexile
-from nextread.recommend.store_data import NOT_CONSUMED, load_events, load_items
+from nextread.recommend.store_data import load_events, load_items
 from nextread.store.db import make_engine, make_session_factory, session_scope
 from nextread.store.models import Item
 from nextread.store.tenants import ensure_tenant, interaction_weights
@@ -19,7 +19,7 @@ def load_store_dataset(
     settings: Settings, tenant: str, threshold: float, min_positives: int
 ) -> InteractionData:
     """Positives are the tenant's positive interaction types (ratings only at or above ``threshold``);
-    other events but views are consumed-not-liked (``InteractionData.consumed``);
+    lower ratings are consumed-not-liked (``InteractionData.consumed``);
     item levels are Lexile measures (given, or converted from guided reading level / grade range)."""
     engine = make_engine(settings.database_url)
     with session_scope(make_session_factory(engine)) as session:
@@ -33,7 +33,7 @@ def load_store_dataset(
     positive = np.isin(events.type, list(positive_types))
     positive &= (events.type != "rating") | (np.nan_to_num(events.value) >= threshold)
     data = from_arrays(events.user, events.item, events.timestamp, min_positives, f"store:{tenant}", positive)
-    consumed = events.subset(~positive & ~np.isin(events.type, sorted(NOT_CONSUMED)))
+    consumed = events.subset(~positive & (events.type == "rating"))
     data = with_consumed(data, consumed.user, consumed.item, consumed.timestamp)
     by_pk = {item.id: item for item in items}
     levels = np.array([_lexile(by_pk[int(pk)]) if int(pk) in by_pk else np.nan for pk in data.item_ids])

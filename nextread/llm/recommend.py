@@ -125,7 +125,7 @@ def reader_facts(
     tags, and only when that field may be shared at all."""
     catalog = served.catalog.catalog
     events = load_user_events(session, served.artifact.tenant_id, [user.id])
-    enjoyed = served.artifact.history_matrix(events).indices
+    enjoyed = served.artifact.history_matrix(events, liked_only=True).indices
     level = level_from(lexile=user.lexile, guided_reading_level=user.guided_reading_level, grade=user.grade)
     abandoned = {int(pk) for pk, kind in zip(events.item, events.type, strict=True) if kind == "abandoned"}
     vocabulary = frozenset().union(*catalog.tags) if "interest_tags" in fields else frozenset()

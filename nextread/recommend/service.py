@@ -359,14 +359,16 @@ class RecommendationService:
             class_membership(session, reader.user_pk) if reader.user_pk is not None else ([], None)
         )
         interests = self.embed_text(reader.interests) if self.embed_text and reader.interests else None
+        # The CF input may count books read without liking them; the profile, series and reasons must not.
+        liked = artifact.history_matrix(events, liked_only=True) if artifact.consumed_weight else history
         return UserContext(
             level=level_from(
                 lexile=reader.lexile, guided_reading_level=reader.guided_reading_level, grade=reader.grade
             ),
             grade=reader.grade,
             seen=np.unique(np.array(consumed, dtype=np.intp)),
-            enjoyed=history.indices.astype(np.intp),
-            enjoyed_weights=history.data.astype(np.float64),
+            enjoyed=liked.indices.astype(np.intp),
+            enjoyed_weights=liked.data.astype(np.float64),
             peer_counts=self._peer_counts(session, artifact, peers) if peers else None,
             group_name=group_name,
             interests_embedding=interests,

@@ -33,14 +33,23 @@ _INDEX_LOCK = threading.Lock()
 
 
 def event_weights(
-    events: EventArrays, type_weights: dict[str, float], half_life_days: float, now: float
+    events: EventArrays,
+    type_weights: dict[str, float],
+    half_life_days: float,
+    now: float,
+    consumed_weight: float = 0.0,
 ) -> np.ndarray:
     """Weight of each event: its type's weight (ratings scaled by (stars − 3) / 2), halved every
-    ``half_life_days`` of age, so last month's checkout says more than last year's."""
+    ``half_life_days`` of age, so last month's checkout says more than last year's. With
+    ``consumed_weight`` a rating of 3 stars or less counts that share of the type's weight instead:
+    collaborative evidence that the reader had the book, not that they liked it."""
     base = np.array([type_weights.get(t, 0.0) for t in events.type], dtype=np.float64)
     is_rating = events.type == "rating"
     stars = np.nan_to_num(events.value, nan=3.0)
-    base = np.where(is_rating, base * (stars - 3.0) / 2.0, base)
+    scale = (stars - 3.0) / 2.0
+    if consumed_weight > 0:
+        scale = np.where(stars <= 3.0, consumed_weight, scale)
+    base = np.where(is_rating, base * scale, base)
     age_days = np.maximum(now - events.timestamp, 0.0) / SECONDS_PER_DAY
     return base * np.power(0.5, age_days / half_life_days)
 
@@ -73,6 +82,8 @@ class Artifact:
     popularity: np.ndarray
     embeddings: np.ndarray | None = None
     trending: np.ndarray | None = None
+    consumed_weight: float = 0.0
+    """The training setting; artifacts pickled before it existed read the class default, 0."""
     params: dict[str, Any] = field(default_factory=dict)
     item_column: dict[int, int] = field(init=False)
     _index: VectorIndex | None = field(default=None, init=False, repr=False, compare=False)
@@ -101,10 +112,14 @@ class Artifact:
                     index = self._index = VectorIndex(self.embeddings)
         return index
 
-    def history_matrix(self, events: EventArrays, now: float | None = None) -> sp.csr_matrix:
-        """A one-row matrix of a user's fresh events: the fold-in input of every model. Same cells as
-        :meth:`users_matrix` with one row, built with numpy alone (it runs on every request)."""
-        known, columns, weights = self._weighted_events(events, now)
+    def history_matrix(
+        self, events: EventArrays, now: float | None = None, liked_only: bool = False
+    ) -> sp.csr_matrix:
+        """A one-row matrix of a user's fresh events: the fold-in input of every model, weighted as in
+        training, built with numpy alone (it runs on every request). ``liked_only`` leaves out the
+        evidence of books read without liking them: what the reader enjoyed, as :meth:`users_matrix`."""
+        consumed = 0.0 if liked_only else self.consumed_weight
+        known, columns, weights = self._weighted_events(events, now, consumed)
         items, cell = np.unique(columns, return_inverse=True)
         totals = np.bincount(cell, weights=weights, minlength=len(items))
         kept = totals > 0  # evidence that nets out negative or zero is no cell, as in training
@@ -116,19 +131,19 @@ class Artifact:
     def users_matrix(
         self, events: EventArrays, rows: np.ndarray, n_rows: int, now: float | None = None
     ) -> sp.csr_matrix:
-        """Events weighted exactly as in training, one row per reader (``rows[i]`` is event i's row);
-        items unknown to this model version are ignored."""
-        known, columns, weights = self._weighted_events(events, now)
+        """What each reader enjoyed (``rows[i]`` is event i's row), events weighted as in training without
+        the evidence of books read without liking them; items unknown to this model version are ignored."""
+        known, columns, weights = self._weighted_events(events, now, consumed_weight=0.0)
         return weighted_matrix(rows[known], columns, weights, (n_rows, len(self.item_pks)))
 
     def _weighted_events(
-        self, events: EventArrays, now: float | None
+        self, events: EventArrays, now: float | None, consumed_weight: float
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Which events concern items of this model version, their item columns and their weights."""
         known = np.array([pk in self.item_column for pk in events.item.tolist()], dtype=bool)
         columns = np.array([self.item_column[pk] for pk in events.item[known].tolist()], dtype=np.int64)
         weights = event_weights(
-            events.subset(known), self.type_weights, self.half_life_days, now or time.time()
+            events.subset(known), self.type_weights, self.half_life_days, now or time.time(), consumed_weight
         )
         return known, columns, weights
 
@@ -181,10 +196,16 @@ def train_tenant(sessions: sessionmaker[Session], tenant_id: int, settings: Sett
     user_pks, user_rows = np.unique(events.user, return_inverse=True)
     columns = np.array([item_column[int(pk)] for pk in events.item], dtype=np.int64)
     now = time.time()
+    shape = (len(user_pks), len(item_pks))
     weights = event_weights(events, type_weights, settings.half_life_days, now)
-    matrix = weighted_matrix(user_rows, columns, weights, (len(user_pks), len(item_pks)))
+    matrix = weighted_matrix(user_rows, columns, weights, shape)
+    cf_input = matrix
+    if settings.consumed_weight > 0:
+        consumed = settings.consumed_weight
+        cf_weights = event_weights(events, type_weights, settings.half_life_days, now, consumed)
+        cf_input = weighted_matrix(user_rows, columns, cf_weights, shape)
     cf_started = time.perf_counter()
-    cf = build_cf_model(len(item_pks), settings).fit(matrix)
+    cf = build_cf_model(len(item_pks), settings).fit(cf_input)
     timings = {"load": round(cf_started - started, 2), "cf": round(time.perf_counter() - cf_started, 2)}
     embeddings, re_embedded = None, 0
     if items:
@@ -214,9 +235,11 @@ def train_tenant(sessions: sessionmaker[Session], tenant_id: int, settings: Sett
             settings.trending_half_life_days,
         ),
         embeddings=embeddings,
+        consumed_weight=settings.consumed_weight,
         params={
             "cf_model": type(cf).__name__,
             "half_life_days": settings.half_life_days,
+            "consumed_weight": settings.consumed_weight,
             "trending_half_life_days": settings.trending_half_life_days,
             "seconds": timings,
             "items_re_embedded": re_embedded,

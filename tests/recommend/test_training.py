@@ -44,6 +44,9 @@ def test_event_weights_by_type_rating_and_half_life() -> None:
     )
     weights = event_weights(events, WEIGHTS, half_life_days=45, now=now)
     assert np.allclose(weights, [3.0, 1.5, 4.0, -4.0, 0.0])
+    # A low rating as evidence of reading: a share of the rating weight, liked ratings unchanged.
+    weights = event_weights(events, WEIGHTS, half_life_days=45, now=now, consumed_weight=0.25)
+    assert np.allclose(weights, [3.0, 1.5, 4.0, 1.0, 0.0])
 
 
 def test_negative_evidence_removes_the_cell() -> None:
@@ -119,3 +122,19 @@ def test_one_reader_history_has_the_cells_training_would_give() -> None:
     assert fast.toarray().tolist() == [[3.5, 0.0, 4.0]]
     rows = np.zeros(len(events), dtype=np.int64)
     assert (fast != artifact.users_matrix(events, rows, 1, now=now)).nnz == 0
+
+
+def test_a_book_read_without_liking_it_feeds_cf_but_is_not_enjoyed() -> None:
+    artifact = Artifact(1, 1, 0.0, np.array([10, 11]), WEIGHTS, 45.0, None, np.zeros(2), consumed_weight=0.25)
+    now = 1_800_000_000.0
+    events = EventArrays(
+        user=np.zeros(3, dtype=np.int64),
+        item=np.array([10, 11, 11]),
+        type=np.array(["rating", "checkout", "rating"], dtype=object),
+        value=np.array([2.0, np.nan, 1.0]),
+        timestamp=np.full(3, now),
+    )
+    assert artifact.history_matrix(events, now=now).toarray().tolist() == [[1.0, 4.0]]
+    # liked: the 2-star book is no evidence, the 1-star rating cancels the checkout
+    assert artifact.history_matrix(events, now=now, liked_only=True).nnz == 0
+    assert artifact.users_matrix(events, np.zeros(3, dtype=np.int64), 1, now=now).nnz == 0
