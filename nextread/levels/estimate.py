@@ -258,10 +258,15 @@ def reader_levels_by_item(session: Session, tenant_id: int) -> dict[int, list[fl
         .distinct()
     )
     levels: dict[int, dict[int, float]] = defaultdict(dict)
-    for row in rows:
-        level = level_from(row.lexile, row.guided_reading_level, row.grade)
+    # A reader appears once per book read (a million rows at scale) but has one level: compute it once.
+    profiles: dict[tuple[Any, Any, Any], float | None] = {}
+    for item_id, user_id, *profile in rows:
+        key = tuple(profile)
+        if key not in profiles:
+            profiles[key] = level_from(*profile)
+        level = profiles[key]
         if level is not None:
-            levels[row.item_id][row.user_id] = level
+            levels[item_id][user_id] = level
     return {item_id: list(by_user.values()) for item_id, by_user in levels.items()}
 
 

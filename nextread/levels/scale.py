@@ -70,7 +70,7 @@ def grls_to_levels(guided_reading_levels: Iterable[str | None]) -> np.ndarray:
 
 def grade_to_level(grade: float) -> float:
     """A student known only by grade is placed mid-year, where that grade's typical reader is."""
-    return float(np.clip(grade + READER_OFFSET, MIN_LEVEL, MAX_LEVEL))
+    return min(max(float(grade) + READER_OFFSET, MIN_LEVEL), MAX_LEVEL)
 
 
 def grade_range_to_level(grade_min: float | None, grade_max: float | None) -> float | None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from nextread.recommend.collaborative import EASE, IALS, ItemKNN, Popularity
+from nextread.recommend.collaborative import EASE, IALS, ItemKNN, Popularity, spd_inverse
 
 # Users 0-5 read items 0-3 (cluster A); users 6-11 read items 4-7 (cluster B). Each user misses one item.
 ROWS, COLS = [], []
@@ -103,3 +103,14 @@ def test_popularity_ranks_by_positive_users() -> None:
     scores = model.score(sp.csr_matrix((2, 3), dtype=np.float32))
     assert scores.shape == (2, 3)
     assert scores[0].tolist() == scores[1].tolist() == [3.0, 1.0, 1.0]
+
+
+def test_spd_inverse_is_the_full_symmetric_inverse() -> None:
+    """Sizes around the mirroring block (512) check every edge of the blocked copy."""
+    rng = np.random.default_rng(5)
+    for n in (3, 512, 1100):
+        factor = rng.random((n, n))
+        matrix = (factor @ factor.T + n * np.eye(n)).astype(np.float32)
+        inverse = spd_inverse(matrix.copy())
+        np.testing.assert_allclose(inverse, np.linalg.inv(matrix.astype(np.float64)), rtol=2e-3, atol=1e-7)
+        assert np.array_equal(inverse, inverse.T)

@@ -138,3 +138,28 @@ def test_a_book_read_without_liking_it_feeds_cf_but_is_not_enjoyed() -> None:
     # liked: the 2-star book is no evidence, the 1-star rating cancels the checkout
     assert artifact.history_matrix(events, now=now, liked_only=True).nnz == 0
     assert artifact.users_matrix(events, np.zeros(3, dtype=np.int64), 1, now=now).nnz == 0
+
+
+def test_events_come_back_with_their_exact_epoch_seconds(database: Database) -> None:
+    """The database computes epoch seconds (julianday on SQLite, EXTRACT on PostgreSQL)."""
+    from datetime import UTC, datetime
+
+    from nextread.recommend.store_data import load_events, load_user_events
+
+    moments = [
+        datetime(2024, 3, 1, 10, 0, 0, 250_000, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC),
+    ]
+    with session_scope(database.sessions) as session:
+        tenant_id = ensure_tenant(session, "school").id
+        upsert_items(session, tenant_id, [ItemIn(id="bk-1", title="Book")])
+        write_interactions(
+            session,
+            tenant_id,
+            [InteractionIn(user_id="st-1", item_id="bk-1", type="checkout", timestamp=at) for at in moments],
+        )
+        events = load_events(session, tenant_id)
+        one_user = load_user_events(session, tenant_id, [int(events.user[0])])
+    expected = sorted(at.timestamp() for at in moments)
+    np.testing.assert_allclose(sorted(events.timestamp), expected, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(sorted(one_user.timestamp), expected, rtol=0, atol=1e-3)
