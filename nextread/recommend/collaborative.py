@@ -182,11 +182,12 @@ class EASE(SimilarByHistory):
         counts = np.asarray(binary.sum(axis=0)).ravel()
         self.n_items = binary.shape[1]
         self.head = np.sort(np.argsort(-counts, kind="stable")[: self.max_items])
-        gram = (binary[:, self.head].T @ binary[:, self.head]).toarray().astype(np.float32)
+        gram = (binary[:, self.head].T @ binary[:, self.head]).toarray().astype(np.float32, copy=False)
         diagonal = np.diag_indices_from(gram)
         gram[diagonal] += self.l2 + self.dropout / (1.0 - self.dropout) * gram[diagonal]
-        precision = spd_inverse(gram)
-        self.weights = (precision / -np.diag(precision)).astype(np.float32)
+        # In place throughout: at 8000 items each copy of the matrix is 256 MB and a second of work.
+        self.weights = spd_inverse(gram)
+        self.weights /= -np.diag(self.weights)
         np.fill_diagonal(self.weights, 0.0)
         return self
 
