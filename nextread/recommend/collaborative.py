@@ -30,7 +30,9 @@ def spd_inverse(matrix: np.ndarray) -> np.ndarray:
     inverse, info = lapack.spotri(factor, lower=False, overwrite_c=True)
     if info != 0:
         raise np.linalg.LinAlgError(f"Cholesky inverse failed (potri info {info})")
-    return mirror_upper(inverse)
+    # LAPACK hands back Fortran order; the transpose of a symmetric matrix is the same matrix in C
+    # order, which serving needs: a fold-in sums rows.
+    return np.ascontiguousarray(mirror_upper(inverse).T)
 
 
 def mirror_upper(matrix: np.ndarray, block: int = 512) -> np.ndarray:

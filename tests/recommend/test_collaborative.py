@@ -113,4 +113,4 @@ def test_spd_inverse_is_the_full_symmetric_inverse() -> None:
         matrix = (factor @ factor.T + n * np.eye(n)).astype(np.float32)
         inverse = spd_inverse(matrix.copy())
         np.testing.assert_allclose(inverse, np.linalg.inv(matrix.astype(np.float64)), rtol=2e-3, atol=1e-7)
-        assert np.array_equal(inverse, inverse.T)
+        assert np.array_equal(inverse, inverse.T) and inverse.flags.c_contiguous
