@@ -64,6 +64,9 @@ class Catalog:
     active: np.ndarray | None = None
     """False for items that may not be served at all (e.g. deleted since the model was trained)."""
     series_keys: np.ndarray = field(init=False)
+    series_codes: np.ndarray = field(init=False)
+    """``series_keys`` as integers, 0 for no series: comparing 10k strings per series a reader
+    enjoyed cost more than the rest of the series rule."""
 
     def __post_init__(self) -> None:
         for item_field in fields(self):
@@ -71,6 +74,9 @@ class Catalog:
             if item_field.init and value is not None and len(value) != self.n_items:
                 raise ValueError(f"Catalog.{item_field.name} has {len(value)} rows, expected {self.n_items}")
         self.series_keys = np.array([name.strip().casefold() for name in self.series_names], dtype=object)
+        # "" (no series) is prepended so that it always exists and, sorting first, always gets code 0.
+        _, codes = np.unique(np.concatenate([[""], self.series_keys]).astype(str), return_inverse=True)
+        self.series_codes = codes[1:]
         if self.embeddings is not None:
             # Unit rows once, here, so every request's cosine is a single float32 matrix-vector product.
             norms = np.linalg.norm(self.embeddings, axis=1, keepdims=True)
@@ -301,7 +307,7 @@ def _components(
     if user.peer_counts is not None:
         components["social"] = social(np.asarray(user.peer_counts)[candidates])
     if len(user.enjoyed):
-        boost = series_boost(catalog.series_keys, catalog.series_positions, user.enjoyed, user.seen)
+        boost = series_boost(catalog.series_codes, catalog.series_positions, user.enjoyed, user.seen)
         components["series"] = boost[candidates]
     if cf_scores is not None and user.has_history:
         components["cf"] = normalise_scores(np.asarray(cf_scores)[candidates])
@@ -323,13 +329,25 @@ def _semantic_scores(
     )
 
 
+def best_first(candidates: np.ndarray, total: np.ndarray, at_least: int) -> np.ndarray:
+    """The head of ``candidates`` by ``total`` descending, ties by item index (so pages are stable):
+    every candidate scoring at least the ``at_least``-th best, ties included, so the head is exactly
+    the full sort's. Sorting only the head saves most of the time of sorting a 10k catalog."""
+    if at_least < len(candidates):
+        threshold = np.partition(total, len(total) - at_least)[len(total) - at_least]
+        head = total >= threshold
+        candidates, total = candidates[head], total[head]
+    return candidates[np.lexsort((candidates, -total))]
+
+
 def rank_and_shape(
     catalog: Catalog, candidates: np.ndarray, total: np.ndarray, depth: int, mmr_lambda: float
 ) -> np.ndarray:
     """Best first, ties by item index so pages are stable; one book per series; then MMR on the head."""
-    ranked = one_per_series(
-        candidates[np.lexsort((candidates, -total))], catalog.series_keys, limit=max(depth, MMR_POOL)
-    )
+    limit = max(depth, MMR_POOL)
+    ranked = one_per_series(best_first(candidates, total, 4 * limit), catalog.series_codes, limit)
+    if len(ranked) < limit and len(ranked) < len(candidates):  # series ate the head: rank them all
+        ranked = one_per_series(best_first(candidates, total, len(candidates)), catalog.series_codes, limit)
     if catalog.embeddings is None or mmr_lambda >= 1.0:
         return ranked[:depth]
     pool = ranked[:MMR_POOL]

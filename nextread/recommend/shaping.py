@@ -129,7 +129,7 @@ def one_per_series(ranked: np.ndarray, series_keys: np.ndarray, limit: int | Non
     """Keeps the best-ranked book of each series: a list of five volumes of one series is one
     recommendation repeated. Items without a series all stay. ``limit`` stops after that many kept,
     since nobody pages through the whole catalog."""
-    seen_series: set[str] = set()
+    seen_series: set[object] = set()
     keep: list[int] = []
     for index in ranked:
         if limit is not None and len(keep) >= limit:

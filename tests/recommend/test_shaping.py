@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from nextread.recommend.hybrid import ReadingBand
-from nextread.recommend.pipeline import Catalog, UserContext, recommend
+from nextread.recommend.pipeline import Catalog, UserContext, best_first, recommend
 from nextread.recommend.shaping import CandidateFilter, grade_appropriate, mmr, one_per_series, series_boost
 
 TAGS = ["dragons", "mystery", "Scary", "sports", "animals"]
@@ -157,3 +157,26 @@ def test_pages_are_slices_of_one_ranking(page_size):
     ]
     whole = recommend(catalog, user, n=3 * page_size, now_year=2025.0)
     assert [pick.item_index for page in pages for pick in page] == [pick.item_index for pick in whole]
+
+
+def test_best_first_head_is_the_full_sorts_head_with_ties() -> None:
+    rng = np.random.default_rng(4)
+    candidates = np.sort(rng.choice(5000, size=3000, replace=False))
+    total = np.round(rng.random(3000), 2)  # many ties, also across the cut
+    full = candidates[np.lexsort((candidates, -total))]
+    for at_least in (1, 10, 37, 400, 3000, 5000):
+        head = best_first(candidates, total, at_least)
+        assert len(head) >= min(at_least, len(candidates))
+        assert np.array_equal(head, full[: len(head)])
+
+
+def test_series_codes_name_the_same_series_as_keys() -> None:
+    rows = [
+        {"title": "a", "series_name": "Scorch"},
+        {"title": "b"},
+        {"title": "c", "series_name": " scorch "},
+    ]
+    rows.append({"title": "d", "series_name": "Alpha"})
+    catalog = Catalog.from_items(rows)
+    codes = catalog.series_codes.tolist()
+    assert codes[1] == 0 and codes[0] == codes[2] != 0 and codes[3] not in (0, codes[0])
