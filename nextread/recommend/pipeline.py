@@ -396,17 +396,12 @@ def _most_similar_enjoyed_title(catalog: Catalog, user: UserContext, item: int) 
     enjoyed = np.asarray(user.enjoyed, dtype=np.intp)
     if not len(enjoyed):
         return None
-    if catalog.embeddings is not None:
-        similarity = _cosine(catalog.embeddings[enjoyed], catalog.embeddings[item])
+    if catalog.embeddings is not None:  # unit rows (or zero rows), so the dot product is the cosine
+        similarity = catalog.embeddings[enjoyed] @ catalog.embeddings[item]
     else:
         similarity = np.array([_jaccard(catalog.tags[index], catalog.tags[item]) for index in enjoyed])
     best = int(np.argmax(similarity))
     return catalog.titles[enjoyed[best]] if similarity[best] > 0 else None
-
-
-def _cosine(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(vector)
-    return np.divide(matrix @ vector, norms, out=np.zeros(len(matrix)), where=norms > 0)
 
 
 def _jaccard(left: frozenset[str], right: frozenset[str]) -> float:
