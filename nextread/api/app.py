@@ -147,7 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         await app.state.events.stop()
         await app.state.scheduler.stop()
-        app.state.cache.close()
+        await app.state.cache.aclose()
         engine.dispose()
 
     app = FastAPI(

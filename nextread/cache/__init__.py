@@ -9,6 +9,9 @@ fresh random token, so every older entry becomes unreachable (and expires by its
 read the old token before the invalidation and finishes after it writes under the old token, which
 nobody reads any more: a stale list can never be cached past an invalidation. Random tokens (not
 counters) mean an evicted or expired token can never be reborn and resurrect old entries.
+
+:meth:`ServingCache.lookup_user` serves threads; :meth:`ServingCache.alookup_user` is the same lookup
+for an event loop, the token and the entry read in one step (one round trip to Redis).
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ from dataclasses import dataclass
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from nextread.cache.backends import CacheBackend, MemoryCache, NullCache, RedisCache, open_backend
+from nextread.cache.backends import (
+    CacheBackend,
+    EntryKey,
+    MemoryCache,
+    NullCache,
+    RedisCache,
+    open_backend,
+)
 from nextread.cache.metrics import CACHE_HIT_RATIO, CACHE_INVALIDATIONS, CACHE_LOOKUPS
 from nextread.config import Settings
 
@@ -52,7 +62,6 @@ class ServingCache:
         self.ttl_seconds = ttl_seconds
         self.prefix = prefix
         self.enabled = not isinstance(backend, NullCache)
-        self.performs_io = backend.performs_io
         self._counts: dict[str, list[int]] = {}
         self._count_lock = threading.Lock()
 
@@ -63,10 +72,20 @@ class ServingCache:
         if token is None:
             self._record("recommendations", hit=False)
             return UserEntry(None, None)
-        key = f"{self.prefix}:rec:{tenant_id}:{user_external_id}:{token}:{_digest(variant)}"
+        key = self._entry_key(tenant_id, user_external_id, variant).under(token)
         value = self.backend.get(key)
         self._record("recommendations", hit=value is not None)
         return UserEntry(key, value)
+
+    async def alookup_user(self, tenant_id: int, user_external_id: str, variant: str) -> UserEntry:
+        """:meth:`lookup_user` on an event loop: no thread, and the token (minted when missing) and
+        the entry are read in one step, so a hit costs one round trip to a shared cache."""
+        entry_key = self._entry_key(tenant_id, user_external_id, variant)
+        token, value = await self.backend.get_under_token(
+            self._token_key(tenant_id, user_external_id), _new_token(), 2 * self.ttl_seconds, entry_key
+        )
+        self._record("recommendations", hit=value is not None)
+        return UserEntry(None if token is None else entry_key.under(token), value)
 
     def store_user(self, entry: UserEntry, value: bytes) -> None:
         if entry.key is not None:
@@ -98,16 +117,24 @@ class ServingCache:
     def close(self) -> None:
         self.backend.close()
 
-    def _user_token(self, tenant_id: int, user_external_id: str) -> str | None:
+    async def aclose(self) -> None:
+        """Close the backend, the clients of the running event loop included."""
+        await self.backend.aclose()
+        self.backend.close()
+
+    def _user_token(self, tenant_id: int, user_external_id: str) -> bytes | None:
         key = self._token_key(tenant_id, user_external_id)
         token = self.backend.get(key)
         if token is None:
             # Tokens outlive the entries written under them, so a live entry always has its token.
-            token = self.backend.add(key, uuid.uuid4().hex.encode(), 2 * self.ttl_seconds)
-        return token.decode() if token is not None else None
+            token = self.backend.add(key, _new_token(), 2 * self.ttl_seconds)
+        return token
 
     def _token_key(self, tenant_id: int, user_external_id: str) -> str:
         return f"{self.prefix}:gen:{tenant_id}:{user_external_id}"
+
+    def _entry_key(self, tenant_id: int, user_external_id: str, variant: str) -> EntryKey:
+        return EntryKey(f"{self.prefix}:rec:{tenant_id}:{user_external_id}:", f":{_digest(variant)}")
 
     def _shared_key(self, cache: str, tenant_id: int, variant: str) -> str:
         return f"{self.prefix}:{cache}:{tenant_id}:{_digest(variant)}"
@@ -119,6 +146,10 @@ class ServingCache:
             counts[0] += hit
             counts[1] += 1
             CACHE_HIT_RATIO.labels(cache).set(counts[0] / counts[1])
+
+
+def _new_token() -> bytes:
+    return uuid.uuid4().hex.encode()
 
 
 def _digest(variant: str) -> str:

@@ -5,14 +5,19 @@
 seen by all; ``none://`` stores nothing (every lookup is a miss), which is how serving is checked to be
 correct without a cache. A cache is an optimisation: a backend that fails reports a miss and logs,
 it never fails the request.
+
+Every backend also answers :meth:`CacheBackend.get_under_token` from an event loop, without a
+thread: the read a cache hit is made of, the per-user token and the entry stored under it together.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import OrderedDict
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from nextread.cache.metrics import CACHE_ERRORS
@@ -25,9 +30,6 @@ REDIS_RETRY_AFTER_SECONDS = 1.0
 
 
 class CacheBackend(Protocol):
-    performs_io: bool
-    """True when operations wait on the network (callers on an event loop use a thread for them)."""
-
     def get(self, key: str) -> bytes | None: ...
 
     def set(self, key: str, value: bytes, ttl_seconds: float) -> None: ...
@@ -39,13 +41,34 @@ class CacheBackend(Protocol):
 
     def delete_many(self, keys: list[str]) -> None: ...
 
+    async def get_under_token(
+        self, token_key: str, new_token: bytes, token_ttl_seconds: float, entry_key: EntryKey
+    ) -> tuple[bytes | None, bytes | None]:
+        """The token at ``token_key`` (``new_token``, stored, when there is none) and the value at
+        ``entry_key.under(token)``, as one operation that never blocks the event loop.
+        ``(None, None)`` when the backend could not tell."""
+        ...
+
     def close(self) -> None: ...
+
+    async def aclose(self) -> None:
+        """Release what the event loop side holds (call on the loop that used it)."""
+        ...
+
+
+@dataclass(frozen=True)
+class EntryKey:
+    """A key that embeds a token not known yet: ``head + token + tail``."""
+
+    head: str
+    tail: str
+
+    def under(self, token: bytes) -> str:
+        return f"{self.head}{token.decode()}{self.tail}"
 
 
 class NullCache:
     """Caching off: nothing is kept, so every request is computed from the store."""
-
-    performs_io = False
 
     def get(self, key: str) -> bytes | None:
         return None
@@ -59,7 +82,15 @@ class NullCache:
     def delete_many(self, keys: list[str]) -> None:
         return None
 
+    async def get_under_token(
+        self, token_key: str, new_token: bytes, token_ttl_seconds: float, entry_key: EntryKey
+    ) -> tuple[bytes | None, bytes | None]:
+        return None, None
+
     def close(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
         return None
 
 
@@ -67,8 +98,6 @@ class MemoryCache:
     """A thread-safe LRU of at most ``max_entries`` keys, each with its own expiry time.
 
     FastAPI runs sync endpoints on a thread pool, so every operation holds one lock; each is O(1)."""
-
-    performs_io = False
 
     def __init__(self, max_entries: int = 10_000):
         self.max_entries = max_entries
@@ -90,7 +119,7 @@ class MemoryCache:
         with self._lock:
             self._put(key, value, ttl_seconds)
 
-    def add(self, key: str, value: bytes, ttl_seconds: float) -> bytes | None:
+    def add(self, key: str, value: bytes, ttl_seconds: float) -> bytes:
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and entry[0] > time.monotonic():
@@ -103,9 +132,18 @@ class MemoryCache:
             for key in keys:
                 self._entries.pop(key, None)
 
+    async def get_under_token(
+        self, token_key: str, new_token: bytes, token_ttl_seconds: float, entry_key: EntryKey
+    ) -> tuple[bytes | None, bytes | None]:
+        token = self.add(token_key, new_token, token_ttl_seconds)
+        return token, self.get(entry_key.under(token))
+
     def close(self) -> None:
         with self._lock:
             self._entries.clear()
+
+    async def aclose(self) -> None:
+        return None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -117,22 +155,39 @@ class MemoryCache:
             self._entries.popitem(last=False)
 
 
+# The token, minted when missing, and the entry under it, in one round trip. The entry's key is built
+# inside the script because it contains the token, so it cannot be declared in KEYS: fine on one Redis
+# (what ``redis://`` means here), not on Redis Cluster.
+GET_UNDER_TOKEN = """
+local token = redis.call('GET', KEYS[1])
+if not token then
+  token = ARGV[1]
+  redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+end
+return {token, redis.call('GET', ARGV[3] .. token .. ARGV[4])}
+"""
+
+
 class RedisCache:
     """Plain string keys with an expiry (``SET … PX``); no KEYS or SCAN anywhere.
 
     Socket timeouts are short: a slow or dead Redis turns into misses, not slow requests, and after
-    an error Redis is left alone for ``REDIS_RETRY_AFTER_SECONDS``."""
-
-    performs_io = True
+    an error Redis is left alone for ``REDIS_RETRY_AFTER_SECONDS``. Threads share a blocking client;
+    an event loop gets its own ``redis.asyncio`` client (its connections belong to that loop)."""
 
     def __init__(self, url: str, timeout_seconds: float = 0.25):
         import redis
 
+        self._url = url
+        self._timeout = timeout_seconds
         self._redis = redis.Redis.from_url(
             url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds
         )
         self._errors = (redis.RedisError, OSError)
         self._down_until = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._async_redis: Any = None
+        self._get_under_token: Any = None
 
     def get(self, key: str) -> bytes | None:
         return self._call("get", lambda: self._redis.get(key))
@@ -153,8 +208,39 @@ class RedisCache:
         if keys:
             self._call("delete", lambda: self._redis.delete(*keys))
 
+    async def get_under_token(
+        self, token_key: str, new_token: bytes, token_ttl_seconds: float, entry_key: EntryKey
+    ) -> tuple[bytes | None, bytes | None]:
+        if not self._available():
+            return None, None
+        script = self._script_on_this_loop()
+        args = [new_token, _millis(token_ttl_seconds), entry_key.head, entry_key.tail]
+        try:
+            token, value = await script(keys=[token_key], args=args)
+        except self._errors as exc:
+            self._failed("get_under_token", exc)
+            return None, None
+        return token, value
+
     def close(self) -> None:
         self._redis.close()
+
+    async def aclose(self) -> None:
+        if self._async_redis is not None and self._loop is asyncio.get_running_loop():
+            await self._async_redis.aclose()
+        self._loop = self._async_redis = self._get_under_token = None
+
+    def _script_on_this_loop(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            import redis.asyncio
+
+            self._async_redis = redis.asyncio.Redis.from_url(
+                self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
+            )
+            self._get_under_token = self._async_redis.register_script(GET_UNDER_TOKEN)
+            self._loop = loop
+        return self._get_under_token
 
     def _available(self) -> bool:
         return time.monotonic() >= self._down_until
@@ -165,10 +251,13 @@ class RedisCache:
         try:
             return action()
         except self._errors as exc:
-            self._down_until = time.monotonic() + REDIS_RETRY_AFTER_SECONDS
-            CACHE_ERRORS.labels(operation).inc()
-            log.warning("cache_unavailable", operation=operation, error=str(exc))
+            self._failed(operation, exc)
             return None
+
+    def _failed(self, operation: str, exc: BaseException) -> None:
+        self._down_until = time.monotonic() + REDIS_RETRY_AFTER_SECONDS
+        CACHE_ERRORS.labels(operation).inc()
+        log.warning("cache_unavailable", operation=operation, error=str(exc))
 
 
 def _millis(seconds: float) -> int:

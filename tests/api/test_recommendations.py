@@ -100,6 +100,51 @@ def test_weights_override_and_unknown_weight(library: TestClient) -> None:
     assert "charm" in bad.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"n": 0}, "query.n"),
+        ({"n": "ten"}, "query.n"),
+        ({"offset": -1}, "query.offset"),
+        ({"diversity": 2}, "query.diversity"),
+        ({"stretch_above": 0}, "query.stretch_above"),
+        ({"level_min": "high"}, "query.level_min"),
+        ({"explain": "perhaps"}, "query.explain"),
+        ({"llm": "perhaps"}, "query.llm"),
+    ],
+)
+def test_bad_parameters_are_a_422_naming_the_field(
+    library: TestClient, query: dict[str, object], field: str
+) -> None:
+    response = library.get("/v1/users/new-dragon-fan/recommendations", params=query)
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith(f"{field}: ")
+    assert [error["field"] for error in response.json()["errors"]] == [field]
+    if field != "query.llm":  # the anonymous reader's endpoint takes the same parameters
+        body = library.post("/v1/recommendations", params=query, json={"grade": 2})
+        assert body.status_code == 422 and body.json()["detail"].startswith(f"{field}: ")
+
+
+def test_parameters_are_read_as_before(library: TestClient) -> None:
+    """Booleans in every spelling FastAPI accepts, unknown parameters ignored, the last value wins."""
+    path = "/v1/users/new-dragon-fan/recommendations"
+    plain = library.get(path, params={"n": 3, "explain": "false"}).json()
+    assert plain["data"][0]["components"] is None
+    assert library.get(path, params={"n": 3, "explain": "0", "colour": "red"}).json() == plain
+    assert library.get(f"{path}?n=5&n=3&explain=off").json() == plain
+    assert library.get(path, params={"level_min": 3, "level_max": 1}).status_code == 422
+
+
+def test_recommendation_parameters_are_documented_alike(library: TestClient) -> None:
+    """The GET endpoint parses its query itself; its docs are what FastAPI writes for the POST's."""
+    paths = library.get("/openapi.json").json()["paths"]
+    personal = paths["/v1/users/{user_id}/recommendations"]["get"]["parameters"]
+    anonymous = paths["/v1/recommendations"]["post"]["parameters"]
+    assert [p["name"] for p in personal] == ["user_id", *(p["name"] for p in anonymous), "llm"]
+    assert personal[1:-1] == anonymous
+    assert personal[1]["schema"]["maximum"] == 200 and "How many" in personal[1]["description"]
+
+
 def test_filters_never_leak(library: TestClient) -> None:
     library.patch("/v1/items/space-4", json={"available_copies": 0})
     ids = _ids(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import threading
 import time
 from collections.abc import Callable
 
 import pytest
+from prometheus_client import REGISTRY
 
-from nextread.cache import MemoryCache, NullCache, RedisCache, ServingCache, open_cache
+from nextread.cache import MemoryCache, NullCache, RedisCache, ServingCache, UserEntry, open_cache
 from nextread.cache.backends import open_backend
 from nextread.config import Settings
 from tests.cache.conftest import REDIS_URL
@@ -135,6 +138,82 @@ def test_several_processes_share_one_redis_cache(redis_prefix: str) -> None:
     assert api_b.lookup_user(1, "ana", "v").value == b"list"
     api_b.invalidate_user(1, "ana")
     assert api_a.lookup_user(1, "ana", "v").value is None
+
+
+def test_the_event_loop_lookup_agrees_with_the_thread_lookup(
+    make_cache: Callable[[float], ServingCache],
+) -> None:
+    """Either lookup may mint the user's token; both then find the same entries under it."""
+    cache = make_cache(60)
+
+    async def scenario() -> None:
+        first = await cache.alookup_user(1, "ana", "n=10")  # mints the token
+        assert first.value is None and first.key is not None
+        assert cache.lookup_user(1, "ana", "n=10").key == first.key
+        cache.store_user(first, b"list")
+        assert await cache.alookup_user(1, "ana", "n=10") == UserEntry(first.key, b"list")
+        assert (await cache.alookup_user(1, "ana", "n=20")).value is None
+        assert (await cache.alookup_user(2, "ana", "n=10")).value is None
+        cache.store_user(cache.lookup_user(1, "ben", "v"), b"ben")  # token minted by a thread
+        assert (await cache.alookup_user(1, "ben", "v")).value == b"ben"
+        await cache.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_the_event_loop_lookup_never_serves_past_an_invalidation(
+    make_cache: Callable[[float], ServingCache],
+) -> None:
+    cache = make_cache(60)
+
+    async def scenario() -> None:
+        cache.store_user(await cache.alookup_user(1, "ana", "v"), b"old")
+        slow_request = await cache.alookup_user(1, "ana", "other")  # a miss, computing meanwhile
+        cache.invalidate_user(1, "ana")
+        assert (await cache.alookup_user(1, "ana", "v")).value is None
+        cache.store_user(slow_request, b"stale")
+        assert (await cache.alookup_user(1, "ana", "other")).value is None
+        await cache.aclose()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # loop 1's connection
+def test_each_event_loop_gets_its_own_redis_connections(redis_prefix: str) -> None:
+    """Connections of redis.asyncio belong to one loop: a second loop (a test client per request,
+    an app restarted in the same process) must not reuse the first one's, closed or not."""
+    cache = ServingCache(RedisCache(REDIS_URL), 60, redis_prefix)
+    cache.store_user(cache.lookup_user(1, "ana", "v"), b"list")
+    errors = cache_errors("get_under_token")
+    assert asyncio.run(cache.alookup_user(1, "ana", "v")).value == b"list"  # left open
+
+    async def second_loop() -> bytes | None:
+        entry = await cache.alookup_user(1, "ana", "v")
+        await cache.aclose()
+        return entry.value
+
+    assert asyncio.run(second_loop()) == b"list"
+    assert cache_errors("get_under_token") == errors
+    gc.collect()  # loop 1's connection warns now, under this test's filter
+
+
+def test_a_dead_redis_is_a_miss_on_the_event_loop_too() -> None:
+    cache = ServingCache(RedisCache("redis://127.0.0.1:1/0", timeout_seconds=0.05), 60, "dead")
+    errors = cache_errors("get_under_token")
+    entry = asyncio.run(cache.alookup_user(1, "u", "v"))
+    assert entry.key is None and entry.value is None
+    assert cache_errors("get_under_token") == errors + 1
+    assert asyncio.run(cache.alookup_user(1, "u", "v")).key is None  # left alone for a while: no retry
+    assert cache_errors("get_under_token") == errors + 1
+
+
+def test_no_cache_misses_on_the_event_loop() -> None:
+    entry = asyncio.run(ServingCache(NullCache(), 60).alookup_user(1, "ana", "v"))
+    assert entry.key is None and entry.value is None
+
+
+def cache_errors(operation: str) -> float:
+    return REGISTRY.get_sample_value("nextread_cache_errors_total", {"operation": operation}) or 0.0
 
 
 def test_entries_expire_after_the_ttl(make_cache: Callable[[float], ServingCache]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
 
 from nextread.api.deps import AdminDep, ReaderDep, SessionDep, bearer, get_principal, known_principal
+from nextread.api.query_model import documented_query, parse_query
 from nextread.api.routers.items import find_item
 from nextread.api.routers.users import find_user
 from nextread.cache import ServingCache, UserEntry
@@ -95,56 +95,65 @@ def _tags(raw: str | None) -> frozenset[str]:
     return frozenset(tag.strip() for tag in raw.split(",") if tag.strip()) if raw else frozenset()
 
 
-def build_request(
-    n: Annotated[int, Query(ge=1, le=200, description="How many to return.")] = 10,
-    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
-    weights: Annotated[
-        str | None, Query(description="Override weights, e.g. `cf:0.2,reading_match:0.6`.")
-    ] = None,
-    include_tags: Annotated[str | None, Query(description="Comma-separated; any of them must match.")] = None,
-    exclude_tags: Annotated[str | None, Query(description="Comma-separated; none may match.")] = None,
-    language: Annotated[str | None, Query(description="Comma-separated language codes.")] = None,
-    available_only: bool = True,
-    exclude_seen: bool = True,
-    level_min: Annotated[float | None, Query(description="Lowest level, in grade units (K = 0).")] = None,
-    level_max: Annotated[float | None, Query(description="Highest level, in grade units.")] = None,
-    strict_level: Annotated[bool, Query(description="Only books inside the reader's band.")] = False,
-    stretch_above: Annotated[float, Query(gt=0, le=6)] = 1.0,
-    stretch_below: Annotated[float, Query(gt=0, le=6)] = 0.5,
-    diversity: Annotated[
-        float, Query(ge=0, le=1, description="0 = pure relevance, 1 = maximal variety.")
-    ] = 0.2,
-) -> RecommendationRequest:
-    try:
-        filters = CandidateFilter(
-            exclude_seen=exclude_seen,
-            include_tags=_tags(include_tags),
-            exclude_tags=_tags(exclude_tags),
-            languages=_tags(language),
-            available_only=available_only,
-            level_min=level_min,
-            level_max=level_max,
+class RecommendationQuery(BaseModel):
+    """The query parameters of a recommendation request, validated as one model rather than fourteen
+    parameters (solving them was a fifth of a cache hit's CPU time). A 422 still names the field
+    (``query.n: …``) and the OpenAPI docs still list each parameter."""
+
+    n: int = Field(10, ge=1, le=200, description="How many to return.")
+    offset: int = Field(0, ge=0, le=10_000)
+    weights: str | None = Field(None, description="Override weights, e.g. `cf:0.2,reading_match:0.6`.")
+    include_tags: str | None = Field(None, description="Comma-separated; any of them must match.")
+    exclude_tags: str | None = Field(None, description="Comma-separated; none may match.")
+    language: str | None = Field(None, description="Comma-separated language codes.")
+    available_only: bool = True
+    exclude_seen: bool = True
+    level_min: float | None = Field(None, description="Lowest level, in grade units (K = 0).")
+    level_max: float | None = Field(None, description="Highest level, in grade units.")
+    strict_level: bool = Field(False, description="Only books inside the reader's band.")
+    stretch_above: float = Field(1.0, gt=0, le=6)
+    stretch_below: float = Field(0.5, gt=0, le=6)
+    diversity: float = Field(0.2, ge=0, le=1, description="0 = pure relevance, 1 = maximal variety.")
+    explain: bool = True
+
+    def to_request(self) -> RecommendationRequest:
+        try:
+            filters = CandidateFilter(
+                exclude_seen=self.exclude_seen,
+                include_tags=_tags(self.include_tags),
+                exclude_tags=_tags(self.exclude_tags),
+                languages=_tags(self.language),
+                available_only=self.available_only,
+                level_min=self.level_min,
+                level_max=self.level_max,
+            )
+        except ValidationError as exc:
+            raise HTTPException(422, f"level_min/level_max: {exc.errors()[0]['msg']}") from exc
+        return RecommendationRequest(
+            n=self.n,
+            offset=self.offset,
+            weights=parse_weights(self.weights),
+            band=ReadingBand(
+                stretch_above=self.stretch_above, stretch_below=self.stretch_below, hard=self.strict_level
+            ),
+            filters=filters,
+            diversity=self.diversity,
         )
-    except ValidationError as exc:
-        raise HTTPException(422, f"level_min/level_max: {exc.errors()[0]['msg']}") from exc
-    return RecommendationRequest(
-        n=n,
-        offset=offset,
-        weights=parse_weights(weights),
-        band=ReadingBand(stretch_above=stretch_above, stretch_below=stretch_below, hard=strict_level),
-        filters=filters,
-        diversity=diversity,
+
+
+class PersonalQuery(RecommendationQuery):
+    """The hot ``GET`` endpoint's parameters, parsed by :func:`parse_query` in one call."""
+
+    llm: bool = Field(
+        False, description="Let the configured LLM re-rank and re-word (if the tenant allows it)."
     )
 
 
-async def build_request_async(**query: Any) -> RecommendationRequest:
-    """:func:`build_request` as an ``async`` dependency (same parameters): parsing does no I/O, and a
-    sync dependency costs a thread-pool hop on every request, a good part of a cache hit's time."""
-    return build_request(**query)
+def build_request(**query: Any) -> RecommendationRequest:
+    """The request the endpoints would build from these query parameters (defaults for the rest)."""
+    return RecommendationQuery(**query).to_request()
 
 
-build_request_async.__signature__ = inspect.signature(build_request)  # type: ignore[attr-defined]
-RequestDep = Annotated[RecommendationRequest, Depends(build_request_async)]
 CredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
@@ -206,34 +215,33 @@ def _recommended_item(card: ItemCard, rec: Recommendation, explain: bool) -> Rec
     "/users/{user_id}/recommendations",
     response_model=RecommendationsOut,
     summary="Personal recommendations with component scores and a one-sentence reason",
+    openapi_extra=documented_query(PersonalQuery),
 )
 async def user_recommendations(
     user_id: str,
     request: Request,
-    params: RequestDep,
+    query: Annotated[PersonalQuery, Depends(parse_query(PersonalQuery))],
     credentials: CredentialsDep,
-    explain: bool = True,
-    llm: Annotated[
-        bool, Query(description="Let the configured LLM re-rank and re-word (if the tenant allows it).")
-    ] = False,
 ) -> Response:
     """Served from the cache when this user's answer to the same query is there; a new interaction
     of the user, a new model version or a catalog edit makes it recomputed.
 
-    A hit is answered on the event loop when the API key, the model and the catalog were all checked
-    lately (no session, no query) and the cache is in memory (Redis: one thread-pool hop). Anything
-    else runs the whole request in the thread pool, as a sync endpoint would."""
+    A hit is answered on the event loop, with no thread and no database session, when the API key,
+    the model and the catalog were all checked lately. Anything else runs the whole request in the
+    thread pool, as a sync endpoint would."""
+    params = query.to_request()
     cache = _cache(request)
     principal = known_principal(request, credentials) if cache.enabled else None
     stamp = service(request).fresh_stamp(principal.tenant_id) if principal is not None else None
     entry = None
     if principal is not None and stamp is not None:
-        variant = answer_variant(stamp, params, explain, llm)
-        lookup = partial(cache.lookup_user, principal.tenant_id, user_id, variant)
-        entry = await run_in_threadpool(lookup) if cache.performs_io else lookup()
+        variant = answer_variant(stamp, params, query.explain, query.llm)
+        entry = await cache.alookup_user(principal.tenant_id, user_id, variant)
         if entry.value is not None:
             return Response(entry.value, media_type="application/json")
-    compute = partial(_user_recommendations, request, user_id, params, credentials, explain, llm, entry)
+    compute = partial(
+        _user_recommendations, request, user_id, params, credentials, query.explain, query.llm, entry
+    )
     return await run_in_threadpool(compute)
 
 
@@ -303,9 +311,9 @@ def session_recommendations(
     request: Request,
     session: SessionDep,
     principal: ReaderDep,
-    params: RequestDep,
-    explain: bool = True,
+    query: Annotated[RecommendationQuery, Query()],
 ) -> RecommendationsOut:
+    params = query.to_request()
     found = dict(
         session.execute(
             select(Item.external_id, Item.id).where(
@@ -331,7 +339,7 @@ def session_recommendations(
     served = service(request).for_reader(session, principal.tenant_id, reader, events, params)
     if served is None:
         raise _no_catalog()
-    return _respond(served, None, explain)
+    return _respond(served, None, query.explain)
 
 
 @router.get("/items/{item_id}/similar", response_model=RecommendationsOut, summary="Books like this one")
