@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -31,6 +32,7 @@ from nextread.cache import open_cache
 from nextread.config import Settings, get_settings
 from nextread.embed.select import text_embedding_function
 from nextread.events.pipeline import api_event_pipeline
+from nextread.gc_freeze import freeze_long_lived
 from nextread.jobs import BackgroundScheduler
 from nextread.llm.client import LLMClient
 from nextread.mcp.server import mount_mcp
@@ -144,11 +146,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.events = api_event_pipeline(settings, engine, session_factory, app.state.cache)
         await app.state.events.start()
         async with app.state.mcp.session_manager.run():
+            freeze_long_lived()  # imports, the app, the embedding model: out of full GC passes
             yield
         await app.state.events.stop()
         await app.state.scheduler.stop()
         await app.state.cache.aclose()
         engine.dispose()
+        gc.unfreeze()  # this app's objects may be collected again (a test process makes many apps)
 
     app = FastAPI(
         title="nextread",

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from nextread.gc_freeze import freeze_long_lived
 from nextread.levels import level_from
 from nextread.recommend.hybrid import ReadingBand, Weights, normalise_scores
 from nextread.recommend.pipeline import (
@@ -338,6 +339,7 @@ class RecommendationService:
                 if not _is_built_for(served, artifact, changed_at):
                     served = _build_catalog(session, tenant_id, artifact, changed_at)
                     self._catalogs[tenant_id] = served
+                    freeze_long_lived()  # lives until the next change: out of full GC passes
         self._checked_at[tenant_id] = now
         return served
 
