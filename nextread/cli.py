@@ -164,14 +164,10 @@ def precompute(
 ) -> None:
     """Write every reader's default recommendation list into the shared cache (after `train`), so
     requests for it are cache reads; a reader's new interaction still refreshes theirs at once."""
-    from nextread.api.precompute import precompute_recommendations
-    from nextread.cache import open_cache
-    from nextread.embed.select import text_embedding_function
-    from nextread.recommend.registry import ModelRegistry
-    from nextread.recommend.service import RecommendationService
+    from nextread.api.precompute import precompute_tenant
 
     settings = get_settings()
-    if not settings.cache_url.startswith(("redis://", "rediss://", "unix://")):
+    if not settings.cache_is_shared:
         raise typer.BadParameter(
             f"NEXTREAD_CACHE_URL is {settings.cache_url!r}: precomputed lists must go to a cache the API "
             "processes share; set it to redis://host:6379/0",
@@ -185,17 +181,9 @@ def precompute(
     sessions = make_session_factory(engine)
     with session_scope(sessions) as session:
         tenant_id = ensure_tenant(session, tenant or settings.default_tenant).id
-    service = RecommendationService(ModelRegistry(sessions, settings), text_embedding_function(settings))
-    cache = open_cache(settings)
-    report = precompute_recommendations(
-        sessions,
-        service,
-        cache,
-        tenant_id,
-        (int(index), int(count)),
-        lambda done, total: typer.echo(f"{done}/{total}"),
+    report = precompute_tenant(
+        sessions, settings, tenant_id, (int(index), int(count)), lambda done, of: typer.echo(f"{done}/{of}")
     )
-    cache.close()
     typer.echo(
         f"model version {report.model_version}: {report.written} lists written, "
         f"{report.already_cached} already cached, {report.readers} readers"

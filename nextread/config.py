@@ -131,6 +131,12 @@ class Settings(BaseSettings):
     )
     cache_max_entries: int = Field(10_000, gt=0, description="Capacity of the `memory://` cache (LRU).")
     cache_key_prefix: str = Field("nextread", description="Prefix of every Redis cache key.")
+    precompute_after_train: bool = Field(
+        False,
+        description="After each scheduled retrain (cron, new interactions, `nextread jobs run retrain`), "
+        "the process that trained writes every reader's default list into the shared cache, as "
+        "`nextread precompute` does. Needs a Redis `NEXTREAD_CACHE_URL`.",
+    )
     scheduler_enabled: bool = Field(
         True, description="Run the retraining scheduler inside `nextread serve` (one run at a time)."
     )
@@ -206,6 +212,20 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'nextread.db').as_posix()}"
         return self
+
+    @model_validator(mode="after")
+    def _precompute_needs_a_shared_cache(self) -> Settings:
+        if self.precompute_after_train and not self.cache_is_shared:
+            raise ValueError(
+                f"NEXTREAD_PRECOMPUTE_AFTER_TRAIN needs a cache every API process reads, but "
+                f"NEXTREAD_CACHE_URL is {self.cache_url!r}; set it to redis://host:6379/0"
+            )
+        return self
+
+    @property
+    def cache_is_shared(self) -> bool:
+        """Whether every API process reads the same cache (Redis), so a list written once serves all."""
+        return self.cache_url.startswith(("redis://", "rediss://", "unix://"))
 
 
 @lru_cache

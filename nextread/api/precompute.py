@@ -21,7 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextread.api.routers.recommendations import _json, _respond, answer_variant, build_request
-from nextread.cache import ServingCache, UserEntry
+from nextread.cache import ServingCache, UserEntry, open_cache
+from nextread.config import Settings
+from nextread.recommend.registry import ModelRegistry
 from nextread.recommend.service import Reader, RecommendationRequest, RecommendationService
 from nextread.recommend.store_data import EventArrays, load_events
 from nextread.store.db import session_scope
@@ -34,6 +36,25 @@ class PrecomputeReport:
     written: int = 0
     already_cached: int = 0
     model_version: int | None = None
+
+
+def precompute_tenant(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    tenant_id: int,
+    shard: tuple[int, int] = (0, 1),
+    progress: Callable[[int, int], None] | None = None,
+) -> PrecomputeReport:
+    """Precompute with a service and cache of its own, as a separate command or a job does: the newest
+    model version, the shared cache of ``settings``."""
+    from nextread.embed.select import text_embedding_function
+
+    service = RecommendationService(ModelRegistry(sessions, settings), text_embedding_function(settings))
+    cache = open_cache(settings)
+    try:
+        return precompute_recommendations(sessions, service, cache, tenant_id, shard, progress)
+    finally:
+        cache.close()
 
 
 def precompute_recommendations(

@@ -35,10 +35,25 @@ def next_fire_time(expression: str, after: datetime) -> datetime:
 
 
 def retrain_action(sessions: sessionmaker[Session], settings: Settings) -> Callable[[int], object]:
+    """Train; then, with ``NEXTREAD_PRECOMPUTE_AFTER_TRAIN``, write every reader's list for the new
+    model into the shared cache while still holding the job's lease (a new model changes every key,
+    so until this runs requests compute their lists)."""
+
     def retrain(tenant_id: int) -> object:
+        from nextread.api.precompute import precompute_tenant
         from nextread.recommend.training import train_tenant
 
-        return train_tenant(sessions, tenant_id, settings)
+        version = train_tenant(sessions, tenant_id, settings)
+        if settings.precompute_after_train:
+            report = precompute_tenant(sessions, settings, tenant_id)
+            log.info(
+                "precomputed_after_train",
+                tenant_id=tenant_id,
+                model_version=report.model_version,
+                written=report.written,
+                readers=report.readers,
+            )
+        return version
 
     return retrain
 

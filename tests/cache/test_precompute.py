@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from nextread.api.app import create_app
@@ -15,6 +16,7 @@ from nextread.api.precompute import precompute_recommendations
 from nextread.api.routers.recommendations import answer_variant, build_request
 from nextread.cli import app as cli
 from nextread.config import Settings, get_settings
+from nextread.jobs import Scheduler
 from tests.api.test_recommendations import DRAGONS, _library
 from tests.cache.conftest import REDIS_URL
 from tests.conftest import ADMIN_KEY
@@ -104,3 +106,24 @@ def test_the_command_needs_a_cache_the_api_processes_share(
     result = CliRunner().invoke(cli, ["precompute", "--shard", "2/2"])
     assert result.exit_code == 2 and "'2/2': expected K/N" in result.output
     get_settings.cache_clear()
+
+
+def test_a_scheduled_retrain_precomputes_the_new_models_lists(redis_settings: Settings) -> None:
+    settings = redis_settings.model_copy(update={"precompute_after_train": True})
+    with TestClient(create_app(settings)) as client:
+        client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
+        _library(client)
+        old_version = client.get(RECS).json()["model_version"]
+        run = Scheduler(client.app.state.session_factory, settings).run_now(1)
+        assert run is not None and run.status == "succeeded"
+    with TestClient(create_app(settings)) as fresh:  # a process that loads the newest model
+        hits = _hits()
+        answer = fresh.get(RECS, headers={"Authorization": f"Bearer {ADMIN_KEY}"}).json()
+        assert _hits() == hits + 1  # written by the retrain job, not computed now
+        assert answer["model_version"] == old_version + 1 and answer["data"]
+
+
+def test_precomputing_after_training_needs_a_shared_cache() -> None:
+    with pytest.raises(ValidationError, match="NEXTREAD_PRECOMPUTE_AFTER_TRAIN.*NEXTREAD_CACHE_URL"):
+        Settings(precompute_after_train=True, cache_url="memory://")
+    assert Settings(precompute_after_train=True, cache_url=REDIS_URL).cache_is_shared
