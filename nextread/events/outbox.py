@@ -108,6 +108,12 @@ def claim_pending(connection: Connection, max_rows: int) -> list[PendingBatch]:
     return [PendingBatch(*row) for row in connection.execute(statement)]
 
 
+def any_pending(connection: Connection) -> bool:
+    """Whether an unsent row exists (an index lookup; no row is locked)."""
+    statement = select(OutboxEntry.id).where(OutboxEntry.sent_at.is_(None)).limit(1)
+    return connection.execute(statement).first() is not None
+
+
 def mark_sent(connection: Connection, ids: list[int]) -> None:
     connection.execute(update(OutboxEntry).where(OutboxEntry.id.in_(ids)).values(sent_at=utcnow()))
 
