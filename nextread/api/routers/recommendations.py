@@ -96,8 +96,8 @@ def _tags(raw: str | None) -> frozenset[str]:
 
 
 class RecommendationQuery(BaseModel):
-    """The query parameters of a recommendation request, validated as one model rather than fourteen
-    parameters (solving them was a fifth of a cache hit's CPU time). A 422 still names the field
+    """The query parameters of a recommendation request, validated as one model rather than one by one
+    (solving them cost more than a tenth of a cache hit's CPU time). A 422 still names the field
     (``query.n: …``) and the OpenAPI docs still list each parameter."""
 
     n: int = Field(10, ge=1, le=200, description="How many to return.")
