@@ -175,7 +175,7 @@ class Settings(BaseSettings):
         0.1, ge=0, description="First retry delay of a failed event; doubles on each further try."
     )
     outbox_poll_seconds: float = Field(
-        0.05,
+        0.25,
         gt=0,
         description="How often the outbox relay looks for unpublished events written by other processes "
         "(its own process wakes it on commit).",
