@@ -97,7 +97,7 @@ class OutboxRelay:
         await self._purge_now_and_then()
         if not await asyncio.to_thread(_any_pending, self.engine):
             # Most rounds find nothing: one thread hop and no transaction for them, instead of five
-            # (an API process polls 20 times a second, beside the requests it serves).
+            # (every API process polls, beside the requests it serves).
             return 0
         connection = await asyncio.to_thread(self.engine.connect)
         try:
