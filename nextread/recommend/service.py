@@ -41,7 +41,7 @@ from nextread.recommend.store_data import (
     load_items,
     load_user_events,
 )
-from nextread.recommend.training import Artifact, item_texts
+from nextread.recommend.training import Artifact, item_texts, read_without_liking
 from nextread.store.models import Item, User
 from nextread.store.tenant_settings import load_tenant_settings
 
@@ -361,8 +361,10 @@ class RecommendationService:
             class_membership(session, reader.user_pk) if reader.user_pk is not None else ([], None)
         )
         interests = self.embed_text(reader.interests) if self.embed_text and reader.interests else None
-        # The CF input may count books read without liking them; the profile, series and reasons must not.
-        liked = artifact.history_matrix(events, liked_only=True) if artifact.consumed_weight else history
+        # The CF input may count books read without liking them; the profile, series and reasons must
+        # not. Without such an event (the usual case) the two are the same matrix: no second pass.
+        read_not_liked = artifact.consumed_weight and read_without_liking(events).any()
+        liked = artifact.history_matrix(events, liked_only=True) if read_not_liked else history
         return UserContext(
             level=level_from(
                 lexile=reader.lexile, guided_reading_level=reader.guided_reading_level, grade=reader.grade

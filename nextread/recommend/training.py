@@ -32,6 +32,11 @@ SECONDS_PER_DAY = 86_400.0
 _INDEX_LOCK = threading.Lock()
 
 
+def read_without_liking(events: EventArrays) -> np.ndarray:
+    """Ratings of 3 stars or less (a rating without stars counts as 3): the reader had the book."""
+    return (events.type == "rating") & (np.nan_to_num(events.value, nan=3.0) <= 3.0)
+
+
 def event_weights(
     events: EventArrays,
     type_weights: dict[str, float],
@@ -48,7 +53,7 @@ def event_weights(
     stars = np.nan_to_num(events.value, nan=3.0)
     scale = (stars - 3.0) / 2.0
     if consumed_weight > 0:
-        scale = np.where(stars <= 3.0, consumed_weight, scale)
+        scale = np.where(read_without_liking(events), consumed_weight, scale)
     base = np.where(is_rating, base * scale, base)
     age_days = np.maximum(now - events.timestamp, 0.0) / SECONDS_PER_DAY
     return base * np.power(0.5, age_days / half_life_days)

@@ -10,6 +10,7 @@ from nextread.recommend.training import (
     Artifact,
     event_weights,
     load_artifact,
+    read_without_liking,
     train_tenant,
     weighted_matrix,
 )
@@ -134,6 +135,7 @@ def test_a_book_read_without_liking_it_feeds_cf_but_is_not_enjoyed() -> None:
         value=np.array([2.0, np.nan, 1.0]),
         timestamp=np.full(3, now),
     )
+    assert read_without_liking(events).tolist() == [True, False, True]
     assert artifact.history_matrix(events, now=now).toarray().tolist() == [[1.0, 4.0]]
     # liked: the 2-star book is no evidence, the 1-star rating cancels the checkout
     assert artifact.history_matrix(events, now=now, liked_only=True).nnz == 0
