@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     ease_max_items: int = Field(
         10_000, description="Catalogs up to this size use EASE (closed form); larger ones use iALS."
     )
+    learned_ranker: bool = Field(
+        True,
+        description="Re-order the head of the collaborative model's list with a LambdaMART ranker "
+        "(LightGBM) learned at training from readers' hidden liked books; false serves the CF order.",
+    )
     model_refresh_seconds: float = Field(
         5.0, description="How often an API process checks the registry for a newer model version."
     )

@@ -23,6 +23,7 @@ from nextread.evaluate.runner import Recommender
 from nextread.recommend.collaborative import EASE
 from nextread.recommend.hybrid import Weights, trending
 from nextread.recommend.pipeline import Catalog, UserContext, rank_and_shape, score_candidates
+from nextread.recommend.ranker import LearnedRanker
 from nextread.recommend.shaping import CandidateFilter
 from nextread.recommend.training import item_texts
 
@@ -54,10 +55,11 @@ def _as_item(row: Mapping[str, Any]) -> SimpleNamespace:
 
 
 class ServedHybrid:
-    """A CF model (EASE/EDLAE) fitted on the training matrix, then every reader ranked by the serving
-    pipeline with ``weights``. ``now_year`` pins "today" for the recency signal to the data's end.
-    ``times`` holds each pair's event time (the dataset's pattern); only the times of the pairs in the
-    training matrix are read, so the trending signal never sees past a split's cutoff.
+    """A CF model (EASE/EDLAE, by default under the learned ranker) fitted on the training matrix,
+    then every reader ranked by the serving pipeline with ``weights``. ``now_year`` pins "today" for
+    the recency signal to the data's end. ``times`` holds each pair's event time (the dataset's
+    pattern); only the times of the pairs in the training matrix are read, so the trending signal
+    never sees past a split's cutoff.
 
     What a reader consumed without liking it enters the CF input at ``consumed_weight`` (a liked item
     is 1), as a rating of any value enters serving's: having read a book says what else they might
@@ -88,7 +90,11 @@ class ServedHybrid:
         return (liked + self.consumed_weight * consumed).tocsr()
 
     def fit(self, interactions: sp.csr_matrix, consumed: sp.csr_matrix | None = None) -> ServedHybrid:
-        self.cf.fit(self._cf_input(interactions, consumed))
+        cf_input = self._cf_input(interactions, consumed)
+        if isinstance(self.cf, LearnedRanker):
+            self.cf.fit(cf_input, liked=interactions)
+        else:
+            self.cf.fit(cf_input)
         # What training stores in the artifact: readers per item (level-band popularity) and, from the
         # event times, the time-decayed positives (trending).
         self.catalog.popularity = np.asarray((interactions > 0).sum(axis=0), dtype=np.float64).ravel()
@@ -138,7 +144,7 @@ def served_hybrid_factory(  # type: ignore[no-untyped-def]
     catalog: Catalog, now_year: float, times: sp.csr_matrix | None = None
 ):
     """A runner factory: CF hyperparameters, the trending half-life and hybrid weights are all tuning
-    parameters."""
+    parameters. The CF model is EASE/EDLAE under the learned ranking stage, as served by default."""
 
     def build(
         l2: float,
@@ -146,11 +152,12 @@ def served_hybrid_factory(  # type: ignore[no-untyped-def]
         diversity: float = 0.2,
         trending_half_life_days: float = 14.0,
         consumed_weight: float = 0.0,
+        seed: int = 0,
         **weights: float,
     ) -> ServedHybrid:
         return ServedHybrid(
             catalog,
-            EASE(l2, dropout=dropout),
+            LearnedRanker(EASE(l2, dropout=dropout), seed=seed),
             Weights(**weights),
             now_year,
             diversity,

@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nextread.evaluate.data import InteractionData
+from nextread.recommend.ranker import random_target_mask
 
 
 @dataclass(frozen=True)
@@ -62,17 +63,6 @@ def split_entries(
     fold_in = sp.csr_matrix((coo.data[~target_mask], (coo.row[~target_mask], coo.col[~target_mask])), shape)
     target = sp.csr_matrix((coo.data[target_mask], (coo.row[target_mask], coo.col[target_mask])), shape)
     return HeldOut(users, fold_in, target, None if consumed is None else consumed[users])
-
-
-def random_target_mask(rows: sp.csr_matrix, target_fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """For each row, mark round(fraction × length) entries (at least one, never all) as target."""
-    lengths = np.diff(rows.indptr)
-    row_of_entry = np.repeat(np.arange(rows.shape[0]), lengths)
-    order = np.lexsort((rng.random(rows.nnz), row_of_entry))
-    rank = np.empty(rows.nnz, dtype=np.int64)
-    rank[order] = np.arange(rows.nnz) - np.repeat(rows.indptr[:-1], lengths)
-    n_target = np.clip(np.round(lengths * target_fraction), 1, np.maximum(lengths - 1, 1))
-    return rank < n_target[row_of_entry]
 
 
 def heldout_size(n_users: int, heldout_fraction: float, min_heldout: int) -> int:

@@ -16,6 +16,7 @@ from implicit.cpu.als import AlternatingLeastSquares
 from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, ItemItemRecommender
 from implicit.utils import ParameterWarning
 from scipy.linalg import lapack
+from threadpoolctl import threadpool_limits
 
 EASE_MAX_ITEMS = 8000  # dense item×item inverse: 8000² float32 ≈ 256 MB, about a minute on 2 cores
 
@@ -135,17 +136,16 @@ class IALS(SimilarByHistory):
         seed: int = 0,
     ):
         self.regularization, self.alpha = regularization, alpha
-        self.model = AlternatingLeastSquares(
-            factors=factors,
-            regularization=regularization,
-            alpha=alpha,
-            iterations=iterations,
-            random_state=seed,
-            num_threads=1,
-        )
+        self.settings = {"factors": factors, "iterations": iterations, "random_state": seed}
 
     def fit(self, interactions: sp.csr_matrix) -> IALS:
-        self.model.fit(interactions.tocsr().astype(np.float32), show_progress=False)
+        # implicit parallelises over users itself; BLAS threads underneath would fight it (and implicit
+        # warns about them when the model is built), so both happen with BLAS on one thread.
+        with threadpool_limits(1, "blas"):
+            self.model = AlternatingLeastSquares(
+                regularization=self.regularization, alpha=self.alpha, num_threads=1, **self.settings
+            )
+            self.model.fit(interactions.tocsr().astype(np.float32), show_progress=False)
         self.item_factors = np.asarray(self.model.item_factors, dtype=np.float64)
         self.n_items = interactions.shape[1]
         return self

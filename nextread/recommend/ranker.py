@@ -1,0 +1,231 @@
+"""A learned ranking stage: LambdaMART (LightGBM) re-orders the head of a collaborative model's list.
+
+One CF model sees the data one way. EASE is the best single model we have, but an item-kNN
+neighbourhood, iALS's factors, how many readers an item has and how many of them liked it each know
+something EASE's list gets wrong. Instead of guessing how to mix them, the ranker learns it from the
+data itself (Gorse's ranking stage does the same over its recall lists, with factorisation machines):
+
+1. For a sample of readers, 20% of what they liked is hidden, and the candidate generators (the CF model,
+   an item-kNN and a small iALS) are fitted on the rest.
+2. Each such reader's top ``head`` candidates become training rows, features below; the hidden books
+   are the relevant ones. LightGBM's lambdarank fits an NDCG-oriented ranking of them.
+3. The generators are fitted again on everything unless the hidden share was negligible, and at
+   scoring time the ranker orders each reader's head, which stays above the rest of the catalog.
+
+Under the offline protocol this lifts NDCG@10 on MovieLens 100K by about 5% over EASE alone
+(docs/evaluation.md). With too few readers or no hidden book among the candidates there is nothing to
+learn from, and the stage passes the CF scores through unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from nextread.recommend.collaborative import IALS, ItemKNN, SimilarByHistory
+
+HEAD = 100  # candidates per reader the ranker orders: NDCG@10 and Recall@20 live well inside it
+HIDDEN_SHARE = 0.2  # as the offline protocol's targets
+MIN_LIKED = 5  # a reader needs a fold-in left after hiding
+MIN_EXAMPLE_READERS = 20
+REFIT_ABOVE = 0.02  # hidden share of all liked pairs above which the generators are refitted on everything
+FEATURES = (
+    "cf score",
+    "cf score / reader's best",
+    "cf rank",
+    "item-kNN score",
+    "item-kNN rank",
+    "iALS score",
+    "iALS rank",
+    "item readers (log)",
+    "item likers (log)",
+    "item liked share",
+    "reader history size",
+)
+TREES = 200
+LIGHTGBM_PARAMS: dict[str, Any] = {
+    "objective": "lambdarank",
+    "learning_rate": 0.03,
+    "num_leaves": 15,
+    "min_data_in_leaf": 50,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "feature_fraction": 0.8,
+    "lambdarank_truncation_level": 20,
+    "deterministic": True,
+    "force_row_wise": True,
+    "num_threads": 2,
+    "verbose": -1,
+}
+
+
+def random_target_mask(rows: sp.csr_matrix, target_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """For each row, mark round(fraction × length) entries (at least one, never all) as target. Shared
+    by the offline protocol's held-out users and the ranker's training readers, so both hide alike."""
+    lengths = np.diff(rows.indptr)
+    row_of_entry = np.repeat(np.arange(rows.shape[0]), lengths)
+    order = np.lexsort((rng.random(rows.nnz), row_of_entry))
+    rank = np.empty(rows.nnz, dtype=np.int64)
+    rank[order] = np.arange(rows.nnz) - np.repeat(rows.indptr[:-1], lengths)
+    n_target = np.clip(np.round(lengths * target_fraction), 1, np.maximum(lengths - 1, 1))
+    return rank < n_target[row_of_entry]
+
+
+@dataclass
+class Generators:
+    """The fitted candidate generators and the item statistics the features read."""
+
+    cf: SimilarByHistory
+    knn: ItemKNN
+    als: IALS
+    readers: np.ndarray
+    likers: np.ndarray
+
+    def features(self, history: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each row's head candidates, their features (rows × head × features), the CF scores of the
+        whole catalog, and which candidates are real: in a catalog barely larger than the head, a
+        row's head can reach items of its own history, which are no candidates."""
+        history = history.tocsr()
+        cf = np.asarray(self.cf.score(history), dtype=np.float64)
+        knn = np.asarray(self.knn.score(history), dtype=np.float64)
+        als = np.asarray(self.als.score(history), dtype=np.float64)
+        masked = cf.copy()
+        rows, columns = history.nonzero()
+        masked[rows, columns] = -np.inf
+        head = min(HEAD, cf.shape[1])
+        candidates = np.argpartition(-masked, head - 1, axis=1)[:, :head]
+        order = np.argsort(-np.take_along_axis(masked, candidates, axis=1), axis=1, kind="stable")
+        candidates = np.take_along_axis(candidates, order, axis=1)
+        cf_head = np.take_along_axis(cf, candidates, axis=1)
+        knn_head = np.take_along_axis(knn, candidates, axis=1)
+        best = np.maximum(np.abs(cf_head[:, :1]), 1e-9)
+        ranks = np.broadcast_to(np.arange(head, dtype=np.float64), cf_head.shape)
+        als_head = np.take_along_axis(als, candidates, axis=1)
+        share = (self.likers + 1.0) / (self.readers + 2.0)
+        size = np.broadcast_to(np.diff(history.indptr)[:, None].astype(np.float64), cf_head.shape)
+        columns_of = [
+            cf_head,
+            cf_head / best,
+            ranks,
+            knn_head,
+            _ranks(knn_head),
+            als_head,
+            _ranks(als_head),
+            np.log1p(self.readers[candidates]),
+            np.log1p(self.likers[candidates]),
+            share[candidates],
+            size,
+        ]
+        valid = np.isfinite(np.take_along_axis(masked, candidates, axis=1))
+        return candidates, np.stack(columns_of, axis=2), cf, valid
+
+
+def _ranks(scores: np.ndarray) -> np.ndarray:
+    """Each candidate's rank among its row's candidates by another model's score."""
+    return np.argsort(np.argsort(-scores, axis=1, kind="stable"), axis=1).astype(np.float64)
+
+
+def fit_generators(cf: SimilarByHistory, interactions: sp.csr_matrix, liked: sp.csr_matrix) -> Generators:
+    cf.fit(interactions)  # type: ignore[attr-defined]
+    return Generators(
+        cf=cf,
+        knn=ItemKNN("cosine", neighbours=100).fit(interactions),
+        als=IALS(factors=64, regularization=10.0, alpha=10.0, iterations=10).fit(liked),
+        readers=np.asarray((interactions > 0).sum(axis=0), dtype=np.float64).ravel(),
+        likers=np.asarray((liked > 0).sum(axis=0), dtype=np.float64).ravel(),
+    )
+
+
+class LearnedRanker(SimilarByHistory):
+    """A CF model (``cf``) whose head is re-ordered by a learned ranker; same ``fit`` / ``score`` /
+    ``similar_items`` as any CF model, so serving and the offline runner use it unchanged. ``fit`` takes
+    ``liked``, the positives the ranker learns to find (the CF input may also carry weaker evidence
+    such as books read without liking them); by default every non-zero cell of the input."""
+
+    def __init__(self, cf: SimilarByHistory, example_readers: int = 2000, seed: int = 0):
+        self.cf, self.example_readers, self.seed = cf, example_readers, seed
+        self.booster: Any = None
+
+    def fit(self, interactions: sp.csr_matrix, liked: sp.csr_matrix | None = None) -> LearnedRanker:
+        interactions = interactions.tocsr()
+        liked = (interactions if liked is None else liked).tocsr()
+        self.n_items = interactions.shape[1]
+        rng = np.random.default_rng(self.seed)
+        eligible = np.flatnonzero(np.diff((liked > 0).astype(np.int8).tocsr().indptr) >= MIN_LIKED)
+        readers = np.sort(rng.choice(eligible, size=min(len(eligible), self.example_readers), replace=False))
+        if len(readers) < MIN_EXAMPLE_READERS:
+            self.generators = fit_generators(self.cf, interactions, liked)
+            return self
+        hidden = _hidden_pairs(liked, readers, rng)
+        masked_input, masked_liked = _without(interactions, hidden), _without(liked, hidden)
+        generators = fit_generators(self.cf, masked_input, masked_liked)
+        features, labels = _examples(generators, masked_input[readers], hidden[readers].tocsr())
+        self.booster = _fit_booster(features, labels, self.seed)
+        if hidden.nnz > REFIT_ABOVE * liked.nnz:
+            generators = fit_generators(self.cf, interactions, liked)
+        self.generators = generators
+        return self
+
+    def score(self, history: sp.csr_matrix) -> np.ndarray:
+        """The CF scores rescaled into [0, 1) with each row's head lifted into [2, 3] in the ranker's
+        order: the head stays first, as the ranker saw it in training."""
+        if self.booster is None:
+            return np.asarray(self.generators.cf.score(history), dtype=np.float64)
+        candidates, features, cf, valid = self.generators.features(history)
+        low, high = cf.min(axis=1, keepdims=True), cf.max(axis=1, keepdims=True)
+        scores = (cf - low) / np.where(high > low, (high - low) * 1.001, 1.0)
+        ranked = self.booster.predict(features.reshape(-1, len(FEATURES)), num_threads=1)
+        ranked = ranked.reshape(candidates.shape)
+        low, high = ranked.min(axis=1, keepdims=True), ranked.max(axis=1, keepdims=True)
+        lifted = 2.0 + (ranked - low) / np.where(high > low, high - low, 1.0)
+        lifted = np.where(valid, lifted, np.take_along_axis(scores, candidates, axis=1))
+        np.put_along_axis(scores, candidates, lifted, axis=1)
+        return scores
+
+
+def _hidden_pairs(liked: sp.csr_matrix, readers: np.ndarray, rng: np.random.Generator) -> sp.csr_matrix:
+    """A 0/1 matrix of the liked pairs hidden from the generators: a share of each sampled reader's."""
+    picked = liked[readers].tocsr()
+    rows, hide = picked.tocoo(), random_target_mask(picked, HIDDEN_SHARE, rng)
+    return sp.csr_matrix(
+        (np.ones(int(hide.sum()), dtype=np.float32), (readers[rows.row[hide]], rows.col[hide])),
+        shape=liked.shape,
+    )
+
+
+def _examples(
+    generators: Generators, histories: sp.csr_matrix, hidden: sp.csr_matrix, batch: int = 500
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Features of each training reader's head and which of those books were hidden (the labels);
+    in batches, as each holds dense catalog-wide score rows."""
+    features, labels = [], []
+    for start in range(0, histories.shape[0], batch):
+        candidates, batch_features, _, valid = generators.features(histories[start : start + batch])
+        for row, items in enumerate(candidates):
+            found = hidden.indices[hidden.indptr[start + row] : hidden.indptr[start + row + 1]]
+            features.append(batch_features[row][valid[row]])
+            labels.append(np.isin(items[valid[row]], found).astype(np.int8))
+    return features, labels
+
+
+def _without(matrix: sp.csr_matrix, hidden: sp.csr_matrix) -> sp.csr_matrix:
+    kept = matrix - matrix.multiply(hidden > 0)
+    kept = sp.csr_matrix(kept)
+    kept.eliminate_zeros()
+    return kept
+
+
+def _fit_booster(features: list[np.ndarray], labels: list[np.ndarray], seed: int) -> Any:
+    """LambdaMART over readers (one query group each); ``None`` when no hidden book made a head."""
+    kept = [index for index, reader in enumerate(labels) if len(reader)]
+    if not any(labels[index].any() for index in kept):
+        return None
+    features, labels = [features[index] for index in kept], [labels[index] for index in kept]
+    groups = [len(reader) for reader in labels]
+    import lightgbm
+
+    examples = lightgbm.Dataset(np.concatenate(features), np.concatenate(labels), group=groups)
+    return lightgbm.train({**LIGHTGBM_PARAMS, "seed": seed}, examples, num_boost_round=TREES)

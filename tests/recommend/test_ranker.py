@@ -1,0 +1,81 @@
+"""The learned ranking stage on small matrices whose right answer is known."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import scipy.sparse as sp
+
+from nextread.recommend.collaborative import EASE
+from nextread.recommend.ranker import HEAD, LearnedRanker, random_target_mask
+
+CLUSTER, DECOYS = range(0, 25), range(50, 60)
+
+
+def _readers(rng: np.random.Generator, n: int = 300) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Half the readers like books of cluster 0–24, half of 25–49; everyone also had four of the
+    ten decoys (50–59) without liking them. Returns (CF input with decoys at 0.25, liked only)."""
+    liked, had = np.zeros((n, 60), np.float32), np.zeros((n, 60), np.float32)
+    for reader in range(n):
+        first = 0 if reader % 2 == 0 else 25
+        liked[reader, first + rng.choice(25, 8, replace=False)] = 1.0
+        had[reader, 50 + rng.choice(10, 4, replace=False)] = 0.25
+    return sp.csr_matrix(liked + had), sp.csr_matrix(liked)
+
+
+def _new_reader() -> sp.csr_matrix:
+    history = np.zeros((1, 60), np.float32)
+    history[0, [0, 1, 2, 3, 4, 5]] = 1.0
+    history[0, [50, 51]] = 0.25
+    return sp.csr_matrix(history)
+
+
+def test_the_ranker_learns_that_books_everyone_had_but_nobody_liked_are_no_recommendation() -> None:
+    cf_input, liked = _readers(np.random.default_rng(0))
+    plain = np.asarray(EASE(l2=10.0).fit(cf_input).score(_new_reader()))[0]
+    plain[[0, 1, 2, 3, 4, 5, 50, 51]] = -np.inf
+    assert set(np.argsort(-plain)[:5]) & set(DECOYS), "the test needs CF alone to rank decoys high"
+
+    ranker = LearnedRanker(EASE(l2=10.0), seed=0).fit(cf_input, liked=liked)
+    assert ranker.booster is not None
+    scores = ranker.score(_new_reader())[0]
+    scores[[0, 1, 2, 3, 4, 5, 50, 51]] = -np.inf
+    top = np.argsort(-scores)[:5]
+    assert set(top) <= set(CLUSTER)
+
+
+def test_the_head_is_the_cf_head_reordered_and_lifted_above_the_rest() -> None:
+    cf_input, liked = _readers(np.random.default_rng(1))
+    ranker = LearnedRanker(EASE(l2=10.0), seed=0).fit(cf_input, liked=liked)
+    history = _new_reader()
+    cf = np.asarray(ranker.generators.cf.score(history), dtype=np.float64)[0]
+    cf[history.indices] = -np.inf
+    scores = ranker.score(history)[0]
+    head = np.flatnonzero(scores >= 2.0)
+    assert len(head) == min(HEAD, 60) - history.nnz
+    assert set(head) == set(np.argsort(-cf, kind="stable")[: len(head)])
+    assert not set(head) & set(history.indices)
+    assert scores[np.setdiff1d(np.arange(60), head)].max() < 1.0
+
+
+def test_with_too_few_readers_to_learn_from_the_cf_scores_pass_through() -> None:
+    cf_input, liked = _readers(np.random.default_rng(2), n=12)
+    ranker = LearnedRanker(EASE(l2=10.0), seed=0).fit(cf_input, liked=liked)
+    assert ranker.booster is None
+    expected = EASE(l2=10.0).fit(cf_input).score(_new_reader())
+    np.testing.assert_allclose(ranker.score(_new_reader()), expected, rtol=1e-6)
+
+
+def test_a_pickled_ranker_scores_the_same() -> None:
+    cf_input, liked = _readers(np.random.default_rng(3))
+    ranker = LearnedRanker(EASE(l2=10.0), seed=0).fit(cf_input, liked=liked)
+    restored = pickle.loads(pickle.dumps(ranker))
+    np.testing.assert_array_equal(restored.score(_new_reader()), ranker.score(_new_reader()))
+
+
+def test_hidden_targets_are_a_fifth_of_each_row_at_least_one_never_all() -> None:
+    rows = sp.csr_matrix(np.array([[1, 1, 1, 1, 1, 1, 1, 1, 1, 1], [1, 1, 0, 0, 0, 0, 0, 0, 0, 0]]))
+    mask = random_target_mask(rows, 0.2, np.random.default_rng(0))
+    per_row = np.bincount(np.repeat([0, 1], np.diff(rows.indptr)), weights=mask)
+    assert per_row.tolist() == [2.0, 1.0]
