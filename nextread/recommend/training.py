@@ -248,6 +248,7 @@ def train_tenant(sessions: sessionmaker[Session], tenant_id: int, settings: Sett
         consumed_weight=settings.consumed_weight,
         params={
             "cf_model": type(cf).__name__,
+            "ranker_learned": isinstance(cf, LearnedRanker) and cf.booster is not None,
             "half_life_days": settings.half_life_days,
             "consumed_weight": settings.consumed_weight,
             "trending_half_life_days": settings.trending_half_life_days,

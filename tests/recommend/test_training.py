@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from nextread.config import Settings
+from nextread.recommend.collaborative import EASE
+from nextread.recommend.ranker import LearnedRanker
 from nextread.recommend.store_data import EventArrays
 from nextread.recommend.training import (
     Artifact,
@@ -84,6 +86,47 @@ def test_train_registers_a_loadable_version(database: Database, tmp_path) -> Non
     np.testing.assert_allclose(artifact.trending, [3.0, 3.0, 3.0, 0.0], atol=1e-3)
     assert first.params["items_re_embedded"] == 4
     assert second.params["items_re_embedded"] == 0  # vectors kept with the items, text unchanged
+
+
+def _two_reading_circles(database: Database) -> int:
+    """40 readers: even ones read books 0–11, odd ones 12–23, eight each."""
+    rng = np.random.default_rng(0)
+    with session_scope(database.sessions) as session:
+        tenant_id = ensure_tenant(session, "school").id
+        upsert_items(session, tenant_id, [ItemIn(id=f"bk-{n}", title=f"Book {n}") for n in range(24)])
+        rows = [
+            InteractionIn(user_id=f"st-{u}", item_id=f"bk-{12 * (u % 2) + i}", type="checkout")
+            for u in range(40)
+            for i in rng.choice(12, 8, replace=False)
+        ]
+        write_interactions(session, tenant_id, rows)
+    return tenant_id
+
+
+def test_training_learns_the_ranker_unless_it_is_switched_off(database: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    tenant_id = _two_reading_circles(database)
+    settings = Settings(data_dir=tmp_path, database_url=database.url)
+    version = train_tenant(database.sessions, tenant_id, settings)
+    artifact = load_artifact(version.path)
+    assert isinstance(artifact.cf, LearnedRanker) and artifact.cf.booster is not None
+    assert (version.params["cf_model"], version.params["ranker_learned"]) == ("LearnedRanker", True)
+    reader = artifact.history_matrix(
+        EventArrays(
+            user=np.zeros(3, dtype=np.int64),
+            item=np.array([artifact.item_pks[0], artifact.item_pks[1], artifact.item_pks[2]]),
+            type=np.array(["checkout"] * 3, dtype=object),
+            value=np.full(3, np.nan),
+            timestamp=np.full(3, 1_800_000_000.0),
+        )
+    )
+    scores = artifact.cf.score(reader)[0]
+    scores[reader.indices] = -np.inf
+    assert set(np.argsort(-scores)[:5]) <= set(range(12))  # the reader's own circle first
+
+    plain = Settings(data_dir=tmp_path, database_url=database.url, learned_ranker=False)
+    version = train_tenant(database.sessions, tenant_id, plain)
+    assert isinstance(load_artifact(version.path).cf, EASE)
+    assert (version.params["cf_model"], version.params["ranker_learned"]) == ("EASE", False)
 
 
 def test_retraining_re_embeds_only_changed_items(database: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
