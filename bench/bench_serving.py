@@ -267,7 +267,10 @@ def run_http_benchmark(events: EventArrays, n_users: int, n_items: int) -> None:
     script = workdir / "users.lua"
     script.write_text(WRK_SCRIPT.replace("N_USERS", str(n_users - 1)))
     try:
-        timed("train (embeddings + EASE + learned ranker)", lambda: subprocess.run([*CLI, "train"], env=env, check=True))
+        timed(
+            "train (embeddings + EASE + learned ranker)",
+            lambda: subprocess.run([*CLI, "train"], env=env, check=True),
+        )
         print("  computed on every request (NEXTREAD_CACHE_URL=none://):")
         serve_and_drive({**env, "NEXTREAD_CACHE_URL": "none://"}, script)
         cached = {**env, "NEXTREAD_CACHE_URL": redis_url}
