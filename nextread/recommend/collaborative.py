@@ -102,13 +102,24 @@ class ItemKNN(SimilarByHistory):
         return np.asarray((history.astype(np.float32) @ self.model.similarity).todense())
 
 
+def regularised_gram(item_factors: np.ndarray, regularization: float) -> np.ndarray:
+    """YᵀY + λI, the part of every fold-in system that does not depend on the user."""
+    return item_factors.T @ item_factors + regularization * np.eye(item_factors.shape[1])
+
+
 def als_fold_in(
-    item_factors: np.ndarray, history: sp.csr_matrix, regularization: float, alpha: float
+    item_factors: np.ndarray,
+    history: sp.csr_matrix,
+    regularization: float,
+    alpha: float,
+    gram: np.ndarray | None = None,
 ) -> np.ndarray:
     """User factors that minimise implicit's iALS loss with the items fixed (confidence = alpha × value,
-    as in implicit 0.7): x = (YᵀY + λI + Σ (c−1) y yᵀ)⁻¹ Σ c y. Batched solves, one system per user."""
+    as in implicit 0.7): x = (YᵀY + λI + Σ (c−1) y yᵀ)⁻¹ Σ c y. Batched solves, one system per user.
+    ``gram`` is :func:`regularised_gram`, precomputed by a fitted model: over 10k items it costs more
+    than the rest of a one-user fold-in."""
     factors = item_factors.shape[1]
-    gram = item_factors.T @ item_factors + regularization * np.eye(factors)
+    gram = regularised_gram(item_factors, regularization) if gram is None else gram
     confidence = history.tocsr().astype(np.float64) * alpha
     users = np.zeros((history.shape[0], factors))
     for start in range(0, history.shape[0], 512):
@@ -147,12 +158,16 @@ class IALS(SimilarByHistory):
             )
             self.model.fit(interactions.tocsr().astype(np.float32), show_progress=False)
         self.item_factors = np.asarray(self.model.item_factors, dtype=np.float64)
+        self.gram = regularised_gram(self.item_factors, self.regularization)
         self.n_items = interactions.shape[1]
         return self
 
+    def user_factors(self, history: sp.csr_matrix) -> np.ndarray:
+        gram = getattr(self, "gram", None)  # artifacts pickled before it existed compute it per call
+        return als_fold_in(self.item_factors, history, self.regularization, self.alpha, gram)
+
     def score(self, history: sp.csr_matrix) -> np.ndarray:
-        users = als_fold_in(self.item_factors, history, self.regularization, self.alpha)
-        return users @ self.item_factors.T
+        return self.user_factors(history) @ self.item_factors.T
 
     def similar_items(self, item_index: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Cosine between item factors, as implicit does: a one-item fold-in is dominated by the
