@@ -89,14 +89,15 @@ def test_train_registers_a_loadable_version(database: Database, tmp_path) -> Non
 
 
 def _two_reading_circles(database: Database) -> int:
-    """40 readers: even ones read books 0–11, odd ones 12–23, eight each."""
+    """300 readers (enough for the ranker to learn): even ones read books 0–11, odd ones 12–23, eight
+    each."""
     rng = np.random.default_rng(0)
     with session_scope(database.sessions) as session:
         tenant_id = ensure_tenant(session, "school").id
         upsert_items(session, tenant_id, [ItemIn(id=f"bk-{n}", title=f"Book {n}") for n in range(24)])
         rows = [
             InteractionIn(user_id=f"st-{u}", item_id=f"bk-{12 * (u % 2) + i}", type="checkout")
-            for u in range(40)
+            for u in range(300)
             for i in rng.choice(12, 8, replace=False)
         ]
         write_interactions(session, tenant_id, rows)
