@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from nextread.evaluate.data import load_interactions
+from nextread.evaluate.data import InteractionData, from_arrays, load_interactions
 from nextread.evaluate.hybrid import EVALUATION_FILTER, ServedHybrid, catalog_for
 from nextread.evaluate.models import DEFAULT_MODEL, UNCONSTRAINED_MODEL, select
 from nextread.recommend.collaborative import EASE
 from nextread.recommend.hybrid import Weights
 from nextread.recommend.pipeline import UserContext, recommend
+from nextread.recommend.ranker import LearnedRanker
 
 # Two taste clusters of four books; levels rise with the index; books 2 and 3 are one series.
 ROWS = [
@@ -134,3 +135,26 @@ def served_model_with(weights: Weights, consumed_weight: float) -> ServedHybrid:
         catalog_for(ROWS, None), EASE(l2=1.0), weights, now_year=2026.0, consumed_weight=consumed_weight
     )
     return model.fit(TRAIN)
+
+
+def test_the_default_ranks_with_the_learned_ranker_taught_only_by_liked_pairs() -> None:
+    """300 readers like five books of their circle of eight; each also had two books of the other
+    circle without liking them. The ranker's labels come from the liked pairs alone."""
+    rng = np.random.default_rng(0)
+    liked, consumed = np.zeros((300, 16), np.float32), np.zeros((300, 16), np.float32)
+    for reader in range(300):
+        circle = 0 if reader % 2 == 0 else 8
+        liked[reader, circle + rng.choice(8, 5, replace=False)] = 1.0
+        consumed[reader, (8 - circle) + rng.choice(8, 2, replace=False)] = 1.0
+    factories, _ = select(load_interactions_of(liked), [DEFAULT_MODEL])
+    model = factories[DEFAULT_MODEL](l2=1.0, consumed_weight=0.5, seed=0)
+    assert isinstance(model.cf, LearnedRanker)
+    model.fit(sp.csr_matrix(liked), consumed=sp.csr_matrix(consumed))
+    assert model.cf.booster is not None
+    np.testing.assert_array_equal(model.cf.generators.likers, liked.sum(axis=0))
+    np.testing.assert_array_equal(model.cf.generators.readers, ((liked + consumed) > 0).sum(axis=0))
+
+
+def load_interactions_of(matrix: np.ndarray) -> InteractionData:
+    rows, columns = np.nonzero(matrix)
+    return from_arrays(rows.astype(str), columns.astype(str), min_user_positives=1, name="circles")
