@@ -49,10 +49,10 @@ FEATURES = (
     "item liked share",
     "reader history size",
 )
-TREES = 100  # 200 at half the learning rate scored the same offline and cost twice the time per request
+TREES = 200
 LIGHTGBM_PARAMS: dict[str, Any] = {
     "objective": "lambdarank",
-    "learning_rate": 0.06,
+    "learning_rate": 0.03,
     "num_leaves": 15,
     "min_data_in_leaf": 50,
     "bagging_fraction": 0.8,
