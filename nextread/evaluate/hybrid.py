@@ -23,7 +23,7 @@ from nextread.evaluate.runner import Recommender
 from nextread.recommend.collaborative import EASE
 from nextread.recommend.hybrid import Weights, trending
 from nextread.recommend.pipeline import Catalog, UserContext, rank_and_shape, score_candidates
-from nextread.recommend.ranker import LearnedRanker
+from nextread.recommend.ranker import LearnedRanker, fit_cf
 from nextread.recommend.shaping import CandidateFilter
 from nextread.recommend.training import item_texts
 
@@ -90,11 +90,7 @@ class ServedHybrid:
         return (liked + self.consumed_weight * consumed).tocsr()
 
     def fit(self, interactions: sp.csr_matrix, consumed: sp.csr_matrix | None = None) -> ServedHybrid:
-        cf_input = self._cf_input(interactions, consumed)
-        if isinstance(self.cf, LearnedRanker):
-            self.cf.fit(cf_input, liked=interactions)
-        else:
-            self.cf.fit(cf_input)
+        fit_cf(self.cf, self._cf_input(interactions, consumed), liked=interactions)  # type: ignore[arg-type]
         # What training stores in the artifact: readers per item (level-band popularity) and, from the
         # event times, the time-decayed positives (trending).
         self.catalog.popularity = np.asarray((interactions > 0).sum(axis=0), dtype=np.float64).ravel()

@@ -191,6 +191,14 @@ class LearnedRanker(SimilarByHistory):
         return cf
 
 
+def fit_cf(model: SimilarByHistory, interactions: sp.csr_matrix, liked: sp.csr_matrix) -> SimilarByHistory:
+    """Fit any CF model on its input; the learned ranker is also told which cells were liked (what it
+    learns to find), the other models need only the input. Training and the offline runner share it."""
+    if isinstance(model, LearnedRanker):
+        return model.fit(interactions, liked=liked)
+    return model.fit(interactions)  # type: ignore[attr-defined,no-any-return]
+
+
 def _hidden_pairs(liked: sp.csr_matrix, readers: np.ndarray, rng: np.random.Generator) -> sp.csr_matrix:
     """A 0/1 matrix of the liked pairs hidden from the generators: a share of each sampled reader's."""
     picked = liked[readers].tocsr()

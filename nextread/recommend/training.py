@@ -184,7 +184,7 @@ def train_tenant(sessions: sessionmaker[Session], tenant_id: int, settings: Sett
     from nextread.embed.stored import item_vectors
     from nextread.levels.estimate import estimate_missing_levels
     from nextread.recommend.models import build_cf_model
-    from nextread.recommend.ranker import LearnedRanker
+    from nextread.recommend.ranker import LearnedRanker, fit_cf
 
     started = time.perf_counter()
     with session_scope(sessions) as session:
@@ -212,10 +212,7 @@ def train_tenant(sessions: sessionmaker[Session], tenant_id: int, settings: Sett
         cf_input = weighted_matrix(user_rows, columns, cf_weights, shape)
     cf_started = time.perf_counter()
     cf = build_cf_model(len(item_pks), settings)
-    if isinstance(cf, LearnedRanker):
-        cf.fit(cf_input, liked=matrix)  # the ranker learns to find what readers liked
-    else:
-        cf.fit(cf_input)
+    fit_cf(cf, cf_input, liked=matrix)
     timings = {"load": round(cf_started - started, 2), "cf": round(time.perf_counter() - cf_started, 2)}
     embeddings, re_embedded = None, 0
     if items:
