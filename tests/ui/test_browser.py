@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import require_service
 from tests.ui.conftest import ADMIN_KEY, STUDENT
@@ -153,9 +154,16 @@ def test_librarian_journey(server: str, browser: object, tmp_path: Path) -> None
     page.locator(".rec-title").first.wait_for()
     before = _titles(page, ".rec-title")
     page.get_by_text("Weights (try them out").click()
-    page.get_by_test_id("weight-cf").locator(".q-slider__track-container").focus()  # keyboard, not mouse
+    # Keyboard, not mouse. Focus only once the expansion has finished opening: focused mid-animation,
+    # the keys went nowhere on a loaded machine and the slider stayed at 0.50.
+    track = page.get_by_test_id("weight-cf").locator(".q-slider__track-container")
+    track.wait_for(state="visible")
+    expect(track).to_be_in_viewport()
+    track.focus()
+    expect(track).to_be_focused()
     for _ in range(10):
         page.keyboard.press("ArrowLeft")
+    expect(page.get_by_test_id("weight-cf")).to_have_attribute("aria-valuenow", "0")
     page.wait_for_function(
         "before => JSON.stringify([...document.querySelectorAll('.rec-title')].map(e => e.innerText))"
         " !== JSON.stringify(before)",

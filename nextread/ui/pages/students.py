@@ -126,13 +126,22 @@ async def _recommendations(identity: Identity, student_id: str) -> None:
     ):
         for name, value in weights.model_dump().items():
             ui.label(name)
-            slider = ui.slider(min=0, max=SLIDER_MAX, step=0.05, value=value).props(
+            slider = WeightSlider(min=0, max=SLIDER_MAX, step=0.05, value=value).props(
                 f'label aria-label="weight {name}" data-testid="weight-{name}"'
             )
             ui.label().bind_text_from(slider, "value", lambda v: f"{v:.2f}")
             slider.on_value_change(lambda event, name=name: changed(name, event.value))
     rows = await load(data.recommendations, identity, student_id, 12, weights) or []
     ranked(rows)
+
+
+class WeightSlider(ui.slider):
+    """A slider whose new value the browser keeps at once (nicegui's loopback off, as its text inputs
+    do). With loopback the server echoes each value back; stepped quickly (keys, a fast drag), an
+    echo of an older step arrived after newer ones and moved the slider back, so the weights the
+    list was ranked with were not the ones shown."""
+
+    LOOPBACK = False
 
 
 async def _debounced(action: Any, delay: float = 0.25) -> None:
