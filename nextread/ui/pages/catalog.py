@@ -50,12 +50,13 @@ def find_books(session: Session, identity: Identity, query: dict[str, Any]) -> l
         return data.catalog_page(
             session, identity.tenant_id, query["q"], query["tag"], query["level_min"], query["level_max"]
         )
+    reader = principal(identity)
     answer = call_route(
         search_routes.search,
         request=api_request(),
         session=session,
-        principal=principal(identity),
-        settings=settings(),
+        principal=reader,
+        school=search_routes.school_scale(session, reader, settings()),
         q=query["q"],
         level_min=None if query["level_min"] is None else str(query["level_min"]),
         level_max=None if query["level_max"] is None else str(query["level_max"]),
