@@ -162,8 +162,8 @@ class LearnedRanker(SimilarByHistory):
         rng = np.random.default_rng(self.seed)
         eligible = np.flatnonzero(np.diff((liked > 0).astype(np.int8).tocsr().indptr) >= MIN_LIKED)
         readers = np.sort(rng.choice(eligible, size=min(len(eligible), self.example_readers), replace=False))
-        if len(readers) < MIN_EXAMPLE_READERS:
-            self.generators = fit_generators(self.cf, interactions, liked)
+        if len(readers) < MIN_EXAMPLE_READERS:  # nothing to learn: the CF model alone, no other generators
+            self.cf.fit(interactions)  # type: ignore[attr-defined]
             return self
         hidden = _hidden_pairs(liked, readers, rng)
         masked_input, masked_liked = _without(interactions, hidden), _without(liked, hidden)
@@ -181,7 +181,7 @@ class LearnedRanker(SimilarByHistory):
         EASE's scale and shape, so the hybrid's other signals weigh against them as they were tuned
         to; only the order inside the head changes."""
         if self.booster is None:
-            return np.asarray(self.generators.cf.score(history), dtype=np.float64)
+            return np.asarray(self.cf.score(history), dtype=np.float64)
         candidates, features, cf, valid = self.generators.features(history)
         ranked = self.booster.predict(features.reshape(-1, len(FEATURES)), num_threads=1)
         ranked = np.where(valid, ranked.reshape(candidates.shape), -np.inf)
