@@ -67,6 +67,9 @@ class Catalog:
     series_codes: np.ndarray = field(init=False)
     """``series_keys`` as integers, 0 for no series: comparing 10k strings per series a reader
     enjoyed cost more than the rest of the series rule."""
+    rating_quality: np.ndarray = field(init=False)
+    """The Bayesian rating of every item: the same for every reader, so computed once here rather than
+    over the whole catalog in every request (a twentieth of a served request)."""
 
     def __post_init__(self) -> None:
         for item_field in fields(self):
@@ -77,6 +80,7 @@ class Catalog:
         # "" (no series) is prepended so that it always exists and, sorting first, always gets code 0.
         _, codes = np.unique(np.concatenate([[""], self.series_keys]).astype(str), return_inverse=True)
         self.series_codes = codes[1:]
+        self.rating_quality = bayesian_rating(self.rating_average, self.rating_count)
         if self.embeddings is not None:
             # Unit rows once, here, so every request's cosine is a single float32 matrix-vector product.
             norms = np.linalg.norm(self.embeddings, axis=1, keepdims=True)
@@ -298,7 +302,7 @@ def _components(
     if catalog.added_year is not None:
         years = np.fmax(years, catalog.added_year)
     components = {
-        "rating": bayesian_rating(catalog.rating_average, catalog.rating_count)[candidates],
+        "rating": catalog.rating_quality[candidates],
         "recency": recency(years[candidates], now_year),
         "staff_pick": catalog.staff_pick[candidates].astype(np.float64),
     }

@@ -96,8 +96,7 @@ class Generators:
         cf = np.asarray(self.cf.score(history), dtype=np.float64)
         knn = np.asarray(self.knn.score(history), dtype=np.float64)
         masked = cf.copy()
-        rows, columns = history.nonzero()
-        masked[rows, columns] = -np.inf
+        masked[np.repeat(np.arange(history.shape[0]), np.diff(history.indptr)), history.indices] = -np.inf
         head = min(HEAD, cf.shape[1])
         candidates = np.argpartition(-masked, head - 1, axis=1)[:, :head]
         order = np.argsort(-np.take_along_axis(masked, candidates, axis=1), axis=1, kind="stable")

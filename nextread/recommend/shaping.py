@@ -129,18 +129,14 @@ def one_per_series(ranked: np.ndarray, series_keys: np.ndarray, limit: int | Non
     """Keeps the best-ranked book of each series: a list of five volumes of one series is one
     recommendation repeated. Items without a series all stay. ``limit`` stops after that many kept,
     since nobody pages through the whole catalog."""
-    seen_series: set[object] = set()
-    keep: list[int] = []
-    for index in ranked:
-        if limit is not None and len(keep) >= limit:
-            break
-        key = series_keys[index]
-        if key in seen_series:
-            continue
-        if key:
-            seen_series.add(key)
-        keep.append(index)
-    return np.asarray(keep, dtype=np.intp)
+    ranked = np.asarray(ranked, dtype=np.intp)
+    keys = np.asarray(series_keys)[ranked]
+    in_series = np.flatnonzero(keys.astype(bool))
+    keep = np.ones(len(ranked), dtype=bool)
+    keep[in_series] = False
+    _, first = np.unique(keys[in_series], return_index=True)  # each series' best-ranked volume
+    keep[in_series[first]] = True
+    return ranked[keep][:limit]
 
 
 def mmr(
@@ -152,7 +148,7 @@ def mmr(
     ``embeddings`` rows are indexed by item index. Items without an embedding count as dissimilar."""
     candidates = np.asarray(candidates, dtype=np.intp)
     relevance = np.asarray(scores, dtype=np.float64)
-    vectors = np.asarray(embeddings[candidates], dtype=np.float64)
+    vectors = np.asarray(embeddings[candidates], dtype=np.float32)  # float32: cosines need no more
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
     max_similarity = np.zeros(len(candidates))

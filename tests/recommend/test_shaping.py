@@ -180,3 +180,11 @@ def test_series_codes_name_the_same_series_as_keys() -> None:
     catalog = Catalog.from_items(rows)
     codes = catalog.series_codes.tolist()
     assert codes[1] == 0 and codes[0] == codes[2] != 0 and codes[3] not in (0, codes[0])
+
+
+def test_one_per_series_stops_at_the_limit_and_reads_integer_codes():
+    codes = np.array([3, 0, 3, 7, 0, 7, 0])  # Catalog.series_codes: 0 is "no series"
+    ranked = np.array([2, 0, 1, 5, 3, 4, 6])
+    assert one_per_series(ranked, codes).tolist() == [2, 1, 5, 4, 6]
+    assert one_per_series(ranked, codes, limit=3).tolist() == [2, 1, 5]
+    assert one_per_series(np.array([], dtype=np.intp), codes).tolist() == []
