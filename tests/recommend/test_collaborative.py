@@ -137,7 +137,8 @@ def test_ials_fold_in_solves_the_weighted_least_squares_system() -> None:
     factors = model.item_factors
     for row in range(2):
         confidence = model.alpha * history[row].toarray()[0]
-        system = factors.T @ (factors * np.maximum(confidence - 1.0, -1.0)[:, None] * (confidence > 0)[:, None])
+        extra = np.where(confidence > 0, confidence - 1.0, 0.0)  # unread items keep confidence 1
+        system = factors.T @ (factors * extra[:, None])
         system += factors.T @ factors + model.regularization * np.eye(factors.shape[1])
         expected = np.linalg.solve(system, factors.T @ confidence)
         np.testing.assert_allclose(folded[row], expected, rtol=1e-8, atol=1e-10)
