@@ -139,7 +139,7 @@ def _demo_keys(settings: Settings, session: Session, tenant: Tenant) -> dict[str
 @app.command()
 def train(tenant: str | None = TenantOption) -> None:
     """Train a new model version for a tenant and register it (API processes pick it up by themselves)."""
-    from nextread.recommend.training import train_tenant
+    from nextread.api.precompute import train_then_precompute
 
     settings = get_settings()
     engine = make_engine(settings.database_url)
@@ -147,7 +147,7 @@ def train(tenant: str | None = TenantOption) -> None:
     sessions = make_session_factory(engine)
     with session_scope(sessions) as session:
         tenant_id = ensure_tenant(session, tenant or settings.default_tenant).id
-    version = train_tenant(sessions, tenant_id, settings)
+    version, precomputed = train_then_precompute(sessions, settings, tenant_id)
     seconds = version.params.get("seconds", {})
     typer.echo(
         f"trained version {version.version}: {version.n_users} users × {version.n_items} items, "
@@ -155,6 +155,11 @@ def train(tenant: str | None = TenantOption) -> None:
         f"{version.params.get('cf_model')} {seconds.get('cf')}s, embeddings {seconds.get('embeddings')}s "
         f"for {version.params.get('items_re_embedded', 0)} new or changed items)"
     )
+    if precomputed is not None:
+        typer.echo(
+            f"precomputed {precomputed.written} readers' lists for version {precomputed.model_version} "
+            f"({precomputed.already_cached} already cached) into the shared cache"
+        )
 
 
 @app.command()

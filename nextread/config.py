@@ -138,7 +138,7 @@ class Settings(BaseSettings):
     cache_key_prefix: str = Field("nextread", description="Prefix of every Redis cache key.")
     precompute_after_train: bool = Field(
         False,
-        description="After each scheduled retrain (cron, new interactions, `nextread jobs run retrain`), "
+        description="After each training (scheduled retrains, `nextread train`, `POST /v1/models/train`), "
         "the process that trained writes every reader's default list into the shared cache, as "
         "`nextread precompute` does. Needs a Redis `NEXTREAD_CACHE_URL`.",
     )

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 import sys
+import threading
+import traceback
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
 
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
@@ -57,3 +64,34 @@ def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     return structlog.get_logger(name)
+
+
+def install_stack_dump(loop: asyncio.AbstractEventLoop) -> None:
+    """``kill -USR1 <pid>`` prints every asyncio task's and thread's stack to stderr: a process that
+    stopped making progress without an error (a read that never returns, a lock wait) shows where."""
+    # Signals reach the main thread only: an app run by a test client in another thread goes without.
+    if sys.platform != "win32" and threading.current_thread() is threading.main_thread():
+        loop.add_signal_handler(signal.SIGUSR1, dump_stacks)
+
+
+def dump_stacks() -> None:
+    for task in asyncio.all_tasks():
+        print(f"--- task {task.get_name()} (outermost first) ---", file=sys.stderr)
+        for frame in _awaited_frames(task.get_coro()):
+            code = frame.f_code
+            print(f"  {code.co_filename}:{frame.f_lineno} in {code.co_name}", file=sys.stderr)
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    for ident, frame in sys._current_frames().items():
+        print(f"--- thread {names.get(ident, ident)} ---", file=sys.stderr)
+        print("".join(traceback.format_stack(frame)), file=sys.stderr, end="")
+    sys.stderr.flush()
+
+
+def _awaited_frames(awaitable: Any) -> Iterator[FrameType]:
+    """The chain of coroutine frames a task is suspended in (``Task.get_stack`` shows only the first)."""
+    while awaitable is not None:
+        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
+        if frame is None:
+            return
+        yield frame
+        awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "gi_yieldfrom", None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -9,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from nextread.api.app import create_app
 from nextread.config import Settings
+from nextread.observability import dump_stacks
 
 
 @pytest.fixture
@@ -36,3 +38,25 @@ def test_metrics_count_requests_by_route(client: TestClient) -> None:
     text = client.get("/metrics").text
     assert 'nextread_http_requests_total{method="GET",route="/v1/items/{external_id}",status="404"}' in text
     assert "nextread_http_request_duration_seconds_bucket" in text
+
+
+def test_stack_dump_shows_where_each_task_waits(capsys: pytest.CaptureFixture[str]) -> None:
+    async def innermost_wait(release: asyncio.Event) -> None:
+        await release.wait()
+
+    async def outer(release: asyncio.Event) -> None:
+        await innermost_wait(release)
+
+    async def scenario() -> None:
+        release = asyncio.Event()
+        task = asyncio.create_task(outer(release), name="stuck-task")
+        await asyncio.sleep(0)
+        dump_stacks()
+        release.set()
+        await task
+
+    asyncio.run(scenario())
+    report = capsys.readouterr().err
+    chain = report[report.index("--- task stuck-task") :].split("---")[2]
+    assert chain.index(" in outer") < chain.index(" in innermost_wait")
+    assert "--- thread MainThread ---" in report and "in dump_stacks" in report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 import uuid
@@ -36,7 +37,13 @@ from nextread.gc_freeze import freeze_long_lived
 from nextread.jobs import BackgroundScheduler
 from nextread.llm.client import LLMClient
 from nextread.mcp.server import mount_mcp
-from nextread.observability import HTTP_LATENCY, HTTP_REQUESTS, configure_logging, get_logger
+from nextread.observability import (
+    HTTP_LATENCY,
+    HTTP_REQUESTS,
+    configure_logging,
+    get_logger,
+    install_stack_dump,
+)
 from nextread.recommend.registry import ModelRegistry
 from nextread.recommend.service import RecommendationService
 from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade
@@ -139,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        install_stack_dump(asyncio.get_running_loop())
         upgrade(engine)
         bootstrap(settings, session_factory)
         app.state.scheduler = BackgroundScheduler(session_factory, settings)

@@ -27,7 +27,7 @@ from nextread.recommend.registry import ModelRegistry
 from nextread.recommend.service import Reader, RecommendationRequest, RecommendationService
 from nextread.recommend.store_data import EventArrays, load_events
 from nextread.store.db import session_scope
-from nextread.store.models import User
+from nextread.store.models import ModelVersion, User
 
 
 @dataclass
@@ -36,6 +36,20 @@ class PrecomputeReport:
     written: int = 0
     already_cached: int = 0
     model_version: int | None = None
+
+
+def train_then_precompute(
+    sessions: sessionmaker[Session], settings: Settings, tenant_id: int
+) -> tuple[ModelVersion, PrecomputeReport | None]:
+    """Train a new version; with ``NEXTREAD_PRECOMPUTE_AFTER_TRAIN`` also write every reader's list
+    for it into the shared cache (a new model changes every key, so until then requests compute their
+    lists). ``nextread train`` and scheduled retrains share it."""
+    from nextread.recommend.training import train_tenant
+
+    version = train_tenant(sessions, tenant_id, settings)
+    if not settings.precompute_after_train:
+        return version, None
+    return version, precompute_tenant(sessions, settings, tenant_id)
 
 
 def precompute_tenant(

@@ -12,7 +12,7 @@ import typer
 from nextread.cache import open_cache
 from nextread.config import get_settings
 from nextread.events.pipeline import EventPipeline
-from nextread.observability import get_logger
+from nextread.observability import get_logger, install_stack_dump
 from nextread.store.db import make_engine, make_session_factory, upgrade
 
 log = get_logger("nextread.worker")
@@ -53,6 +53,7 @@ async def _run(pipeline: EventPipeline, name: str, concurrency: int) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    install_stack_dump(loop)
     log.info("worker_started", consumer=name, concurrency=concurrency, bus=pipeline.bus.topic)
     await pipeline.run_until(stop)
     log.info("worker_stopped", consumer=name)

@@ -13,13 +13,19 @@ import time
 from collections.abc import Sequence
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ResponseError
-from redis.retry import Retry
 
 from nextread.events.bus import DeadLetter, Message
 
 CONNECT_TIMEOUT_S = 2.0
+# Every reply is bounded: without a read timeout a connection whose peer vanished without a FIN or
+# RST (a restarted pod, a dropped NAT entry) waits forever, and the worker or relay stops with no error.
+# ``consume``'s blocking read is capped below it, so a quiet stream is never mistaken for a dead one.
+SOCKET_TIMEOUT_S = 15.0
+MAX_BLOCK_MS = 10_000
+HEALTH_CHECK_S = 30  # a connection idle this long is pinged before it is used again
 TRIM_EVERY_S = 5.0
 LAG_SCAN_LIMIT = 100_000  # when Redis cannot tell a group's lag (after trimming), count at most this many
 
@@ -42,6 +48,9 @@ class RedisBus:
         self._redis = aioredis.from_url(
             url,
             socket_connect_timeout=CONNECT_TIMEOUT_S,
+            socket_timeout=SOCKET_TIMEOUT_S,
+            socket_keepalive=True,
+            health_check_interval=HEALTH_CHECK_S,
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
         )
         self._groups: set[str] = set()
@@ -61,6 +70,7 @@ class RedisBus:
         self, group: str, consumer: str, max_messages: int = 500, block_ms: int = 1000
     ) -> list[Message]:
         await self._ensure_group(group)
+        block_ms = min(block_ms, MAX_BLOCK_MS)
         try:
             batch = await self._claim_and_read(group, consumer, max_messages, block_ms)
         except ResponseError as exc:

@@ -151,7 +151,7 @@ class OutboxRelay:
         if now - self._lag_checked_at < LAG_CHECK_SECONDS:
             return True
         self._lag_checked_at = now
-        lag = await self.bus.lag(self.consumer_group)
+        lag = await asyncio.wait_for(self.bus.lag(self.consumer_group), PUBLISH_TIMEOUT_SECONDS)
         paused = lag > self.max_lag
         if paused != self._paused:  # log the change, not every round of a long pause
             event = "relay_paused_consumers_lag" if paused else "relay_resumed"

@@ -40,12 +40,10 @@ def retrain_action(sessions: sessionmaker[Session], settings: Settings) -> Calla
     so until this runs requests compute their lists)."""
 
     def retrain(tenant_id: int) -> object:
-        from nextread.api.precompute import precompute_tenant
-        from nextread.recommend.training import train_tenant
+        from nextread.api.precompute import train_then_precompute
 
-        version = train_tenant(sessions, tenant_id, settings)
-        if settings.precompute_after_train:
-            report = precompute_tenant(sessions, settings, tenant_id)
+        version, report = train_then_precompute(sessions, settings, tenant_id)
+        if report is not None:
             log.info(
                 "precomputed_after_train",
                 tenant_id=tenant_id,

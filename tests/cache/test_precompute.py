@@ -127,3 +127,44 @@ def test_precomputing_after_training_needs_a_shared_cache() -> None:
     with pytest.raises(ValidationError, match="NEXTREAD_PRECOMPUTE_AFTER_TRAIN.*NEXTREAD_CACHE_URL"):
         Settings(precompute_after_train=True, cache_url="memory://")
     assert Settings(precompute_after_train=True, cache_url=REDIS_URL).cache_is_shared
+
+
+def test_training_from_the_api_precomputes_the_new_models_lists(redis_settings: Settings) -> None:
+    settings = redis_settings.model_copy(update={"precompute_after_train": True})
+    with TestClient(create_app(settings)) as client:
+        client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
+        _library(client)
+        old_version = client.get(RECS).json()["model_version"]
+        trained = client.post("/v1/models/train")
+        assert trained.status_code == 201, trained.text
+        hits = _hits()
+        answer = client.get(RECS).json()
+        assert _hits() == hits + 1  # written after the training response, not computed now
+        assert answer["model_version"] == trained.json()["version"] == old_version + 1
+
+
+def test_the_train_command_precomputes_when_configured(
+    redis_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with TestClient(create_app(redis_settings)) as client:
+        client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
+        _library(client)
+    for name, value in {
+        "DATABASE_URL": redis_settings.database_url,
+        "DATA_DIR": str(redis_settings.data_dir),
+        "CACHE_URL": REDIS_URL,
+        "CACHE_KEY_PREFIX": redis_settings.cache_key_prefix,
+        "PRECOMPUTE_AFTER_TRAIN": "true",
+    }.items():
+        monkeypatch.setenv(f"NEXTREAD_{name}", value)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["train"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert f"precomputed {READERS} readers' lists for version" in result.output
+    with TestClient(create_app(redis_settings)) as fresh:
+        hits = _hits()
+        answer = fresh.get(RECS, headers={"Authorization": f"Bearer {ADMIN_KEY}"}).json()
+        assert _hits() == hits + 1 and answer["data"]

@@ -110,7 +110,7 @@ class Proc:
             return self.process.wait()
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
+        return self.log_path.read_text(errors="replace")[-12000:]
 
 
 @dataclass
@@ -149,6 +149,12 @@ class Stack:
 
     def logs(self) -> str:
         return "\n".join(f"--- {proc.name} ---\n{proc.log()}" for proc in self.procs)
+
+    def dump_stacks(self) -> None:
+        """Ask every live process for its tasks' and threads' stacks (nextread's SIGUSR1 handler)."""
+        for proc in self.procs:
+            proc.signal(signal.SIGUSR1)
+        time.sleep(1.0)
 
     def stop_all(self) -> None:
         for proc in self.procs:
@@ -220,11 +226,40 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path, **settings: str) 
         try:
             yield Deployment(url, engine, server, stack)
         except BaseException:
+            stack.dump_stacks()
             print(stack.logs())
+            print(_state(engine, server))
             raise
         finally:
             stack.stop_all()
             server.kill()
+
+
+def _state(engine: Engine, server: RedisServer) -> str:
+    """What the database's sessions wait on and where the bus's consumer groups stand, for a failure
+    report: a hang shows up as a lock wait, an idle transaction or a group that stopped reading."""
+    lines = ["--- postgresql sessions ---"]
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT pid, state, wait_event_type, wait_event, now() - xact_start AS xact_age,"
+                    " left(query, 120) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            lines += [" | ".join(str(value) for value in row) for row in rows]
+    except Exception as exc:  # noqa: BLE001 - a report must not hide the failure it reports on
+        lines.append(f"unavailable: {exc}")
+    lines.append("--- redis ---")
+    try:
+        client = redis.Redis.from_url(server.url(), socket_timeout=2)
+        for stream in client.scan_iter(_type="stream"):
+            lines.append(f"{stream!r}: length {client.xlen(stream)}, groups {client.xinfo_groups(stream)}")
+        client.close()
+    except Exception as exc:  # noqa: BLE001
+        lines.append(f"unavailable: {exc}")
+    return "\n".join(lines)
 
 
 def base_env(database_url: str, data_dir: Path, **settings: str) -> dict[str, str]:

@@ -9,7 +9,7 @@ from functools import partial
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -22,6 +22,7 @@ from nextread.api.routers.users import find_user
 from nextread.cache import ServingCache, UserEntry
 from nextread.levels import item_level
 from nextread.llm.recommend import ENGINE_AND_LLM, llm_allowed, personal_recommendations
+from nextread.observability import get_logger
 from nextread.recommend.hybrid import ReadingBand, Weights
 from nextread.recommend.pipeline import Recommendation
 from nextread.recommend.service import (
@@ -37,6 +38,8 @@ from nextread.schemas import ExternalId, Grade, GuidedLevel, Lexile
 from nextread.store.db import session_scope
 from nextread.store.models import Interaction, Item, ModelVersion
 from nextread.store.tenants import interaction_weights
+
+log = get_logger("nextread.api.recommendations")
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 
@@ -376,9 +379,26 @@ def list_models(session: SessionDep, principal: ReaderDep) -> list[ModelVersionO
 @router.post(
     "/models/train", response_model=ModelVersionOut, status_code=201, summary="Train a new version now"
 )
-def train_model(request: Request, principal: AdminDep) -> ModelVersionOut:
+def train_model(request: Request, principal: AdminDep, after: BackgroundTasks) -> ModelVersionOut:
+    """With ``NEXTREAD_PRECOMPUTE_AFTER_TRAIN`` this process then writes every reader's list for the
+    new version into the shared cache, after the response (it takes minutes for a large school)."""
     version = service(request).registry.train(principal.tenant_id)
+    if request.app.state.settings.precompute_after_train:
+        after.add_task(_precompute, request.app.state, principal.tenant_id)
     return ModelVersionOut.model_validate(version, from_attributes=True)
+
+
+def _precompute(state: Any, tenant_id: int) -> None:
+    from nextread.api.precompute import precompute_recommendations
+
+    report = precompute_recommendations(state.session_factory, state.recommendations, state.cache, tenant_id)
+    log.info(
+        "precomputed_after_train",
+        tenant_id=tenant_id,
+        model_version=report.model_version,
+        written=report.written,
+        readers=report.readers,
+    )
 
 
 class PopularOut(BaseModel):
