@@ -23,11 +23,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from nextread.api.routers.recommendations import _json, _respond, answer_variant, build_request
 from nextread.cache import ServingCache, UserEntry, open_cache
 from nextread.config import Settings
+from nextread.observability import get_logger
 from nextread.recommend.registry import ModelRegistry
 from nextread.recommend.service import Reader, RecommendationRequest, RecommendationService
 from nextread.recommend.store_data import EventArrays, load_events
 from nextread.store.db import session_scope
 from nextread.store.models import ModelVersion, User
+
+log = get_logger("nextread.precompute")
 
 
 @dataclass
@@ -49,7 +52,19 @@ def train_then_precompute(
     version = train_tenant(sessions, tenant_id, settings)
     if not settings.precompute_after_train:
         return version, None
-    return version, precompute_tenant(sessions, settings, tenant_id)
+    report = precompute_tenant(sessions, settings, tenant_id)
+    log_precomputed_after_train(tenant_id, report)
+    return version, report
+
+
+def log_precomputed_after_train(tenant_id: int, report: PrecomputeReport) -> None:
+    log.info(
+        "precomputed_after_train",
+        tenant_id=tenant_id,
+        model_version=report.model_version,
+        written=report.written,
+        readers=report.readers,
+    )
 
 
 def precompute_tenant(

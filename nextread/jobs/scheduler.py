@@ -42,16 +42,7 @@ def retrain_action(sessions: sessionmaker[Session], settings: Settings) -> Calla
     def retrain(tenant_id: int) -> object:
         from nextread.api.precompute import train_then_precompute
 
-        version, report = train_then_precompute(sessions, settings, tenant_id)
-        if report is not None:
-            log.info(
-                "precomputed_after_train",
-                tenant_id=tenant_id,
-                model_version=report.model_version,
-                written=report.written,
-                readers=report.readers,
-            )
-        return version
+        return train_then_precompute(sessions, settings, tenant_id)[0]
 
     return retrain
 

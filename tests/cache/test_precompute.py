@@ -4,6 +4,7 @@ them are cache hits, and a reader's new interaction still refreshes their list a
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
@@ -108,19 +109,31 @@ def test_the_command_needs_a_cache_the_api_processes_share(
     get_settings.cache_clear()
 
 
-def test_a_scheduled_retrain_precomputes_the_new_models_lists(redis_settings: Settings) -> None:
-    settings = redis_settings.model_copy(update={"precompute_after_train": True})
+@contextmanager
+def _school(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as client:
         client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
         _library(client)
+        yield client
+
+
+def _answer_from_the_cache(settings: Settings) -> dict:
+    """The reader's list as a process that just loaded the newest model serves it: a cache hit."""
+    with TestClient(create_app(settings)) as fresh:
+        hits = _hits()
+        answer = fresh.get(RECS, headers={"Authorization": f"Bearer {ADMIN_KEY}"}).json()
+        assert _hits() == hits + 1  # written after training, not computed now
+        return answer
+
+
+def test_a_scheduled_retrain_precomputes_the_new_models_lists(redis_settings: Settings) -> None:
+    settings = redis_settings.model_copy(update={"precompute_after_train": True})
+    with _school(settings) as client:
         old_version = client.get(RECS).json()["model_version"]
         run = Scheduler(client.app.state.session_factory, settings).run_now(1)
         assert run is not None and run.status == "succeeded"
-    with TestClient(create_app(settings)) as fresh:  # a process that loads the newest model
-        hits = _hits()
-        answer = fresh.get(RECS, headers={"Authorization": f"Bearer {ADMIN_KEY}"}).json()
-        assert _hits() == hits + 1  # written by the retrain job, not computed now
-        assert answer["model_version"] == old_version + 1 and answer["data"]
+    answer = _answer_from_the_cache(settings)
+    assert answer["model_version"] == old_version + 1 and answer["data"]
 
 
 def test_precomputing_after_training_needs_a_shared_cache() -> None:
@@ -131,24 +144,19 @@ def test_precomputing_after_training_needs_a_shared_cache() -> None:
 
 def test_training_from_the_api_precomputes_the_new_models_lists(redis_settings: Settings) -> None:
     settings = redis_settings.model_copy(update={"precompute_after_train": True})
-    with TestClient(create_app(settings)) as client:
-        client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
-        _library(client)
+    with _school(settings) as client:
         old_version = client.get(RECS).json()["model_version"]
-        trained = client.post("/v1/models/train")
+        trained = client.post("/v1/models/train")  # the test client returns once the task after it ran
         assert trained.status_code == 201, trained.text
-        hits = _hits()
-        answer = client.get(RECS).json()
-        assert _hits() == hits + 1  # written after the training response, not computed now
-        assert answer["model_version"] == trained.json()["version"] == old_version + 1
+    answer = _answer_from_the_cache(settings)
+    assert answer["model_version"] == trained.json()["version"] == old_version + 1
 
 
 def test_the_train_command_precomputes_when_configured(
     redis_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with TestClient(create_app(redis_settings)) as client:
-        client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
-        _library(client)
+    with _school(redis_settings) as client:
+        old_version = client.get(RECS).json()["model_version"]
     for name, value in {
         "DATABASE_URL": redis_settings.database_url,
         "DATA_DIR": str(redis_settings.data_dir),
@@ -163,8 +171,6 @@ def test_the_train_command_precomputes_when_configured(
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
-    assert f"precomputed {READERS} readers' lists for version" in result.output
-    with TestClient(create_app(redis_settings)) as fresh:
-        hits = _hits()
-        answer = fresh.get(RECS, headers={"Authorization": f"Bearer {ADMIN_KEY}"}).json()
-        assert _hits() == hits + 1 and answer["data"]
+    assert f"precomputed {READERS} readers' lists for version {old_version + 1}" in result.output
+    answer = _answer_from_the_cache(redis_settings)
+    assert answer["model_version"] == old_version + 1 and answer["data"]

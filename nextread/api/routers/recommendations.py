@@ -22,7 +22,6 @@ from nextread.api.routers.users import find_user
 from nextread.cache import ServingCache, UserEntry
 from nextread.levels import item_level
 from nextread.llm.recommend import ENGINE_AND_LLM, llm_allowed, personal_recommendations
-from nextread.observability import get_logger
 from nextread.recommend.hybrid import ReadingBand, Weights
 from nextread.recommend.pipeline import Recommendation
 from nextread.recommend.service import (
@@ -38,8 +37,6 @@ from nextread.schemas import ExternalId, Grade, GuidedLevel, Lexile
 from nextread.store.db import session_scope
 from nextread.store.models import Interaction, Item, ModelVersion
 from nextread.store.tenants import interaction_weights
-
-log = get_logger("nextread.api.recommendations")
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 
@@ -389,16 +386,10 @@ def train_model(request: Request, principal: AdminDep, after: BackgroundTasks) -
 
 
 def _precompute(state: Any, tenant_id: int) -> None:
-    from nextread.api.precompute import precompute_recommendations
+    from nextread.api.precompute import log_precomputed_after_train, precompute_recommendations
 
     report = precompute_recommendations(state.session_factory, state.recommendations, state.cache, tenant_id)
-    log.info(
-        "precomputed_after_train",
-        tenant_id=tenant_id,
-        model_version=report.model_version,
-        written=report.written,
-        readers=report.readers,
-    )
+    log_precomputed_after_train(tenant_id, report)
 
 
 class PopularOut(BaseModel):
