@@ -140,8 +140,9 @@ def test_librarian_journey(server: str, browser: object, tmp_path: Path) -> None
     page.locator(".catalog-hit").first.wait_for()  # the catalog by title, before any search
     page.get_by_label("Search the catalog").fill("glass slipper")
     page.get_by_role("button", name="Search").click()
-    # A title far down the alphabet: only the search itself can put it first.
-    expect(page.locator(".catalog-hit").first).to_have_text("Where Is the Glass Slipper?")
+    # A title far down the alphabet: only the search itself can put it first. The first search loads
+    # the embedding model, which under a full test run's load takes longer than expect's 5 s default.
+    expect(page.locator(".catalog-hit").first).to_have_text("Where Is the Glass Slipper?", timeout=WAIT_MS)
     _shoot(page, "catalog-desktop")
     page.locator(".catalog-hit").first.click()
     page.get_by_text("Similar books").wait_for()
