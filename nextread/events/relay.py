@@ -41,7 +41,7 @@ RELAY_FAILURES = Counter("nextread_relay_failures_total", "Relay rounds that fai
 OUTBOX_BACKLOG = Gauge("nextread_outbox_backlog_events", "Outbox events not yet published (last check)")
 
 ROWS_PER_ROUND = 10  # outbox rows (each up to a whole batch of events) published per transaction
-PUBLISH_TIMEOUT_SECONDS = 10.0
+BUS_CALL_TIMEOUT_SECONDS = 10.0  # a publish or a lag query that takes longer counts as failed
 MAX_BACKOFF_SECONDS = 5.0
 PURGE_EVERY_SECONDS = 60.0
 KEEP_SENT = timedelta(hours=1)
@@ -117,7 +117,7 @@ class OutboxRelay:
             ids = [row.id for row in rows]
             try:
                 messages = [m for row in rows for m in decode_payload(row.payload)]
-                await asyncio.wait_for(self.bus.publish(messages), PUBLISH_TIMEOUT_SECONDS)
+                await asyncio.wait_for(self.bus.publish(messages), BUS_CALL_TIMEOUT_SECONDS)
             except Exception as exc:
                 self._bus_state(False, exc)
                 RELAY_FAILURES.labels("publish").inc()
@@ -151,7 +151,7 @@ class OutboxRelay:
         if now - self._lag_checked_at < LAG_CHECK_SECONDS:
             return True
         self._lag_checked_at = now
-        lag = await asyncio.wait_for(self.bus.lag(self.consumer_group), PUBLISH_TIMEOUT_SECONDS)
+        lag = await asyncio.wait_for(self.bus.lag(self.consumer_group), BUS_CALL_TIMEOUT_SECONDS)
         paused = lag > self.max_lag
         if paused != self._paused:  # log the change, not every round of a long pause
             event = "relay_paused_consumers_lag" if paused else "relay_resumed"
