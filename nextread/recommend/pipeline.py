@@ -70,6 +70,7 @@ class Catalog:
     rating_quality: np.ndarray = field(init=False)
     """The Bayesian rating of every item: the same for every reader, so computed once here rather than
     over the whole catalog in every request (a twentieth of a served request)."""
+    _freshness: tuple[float, np.ndarray] | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         for item_field in fields(self):
@@ -91,6 +92,17 @@ class Catalog:
     @property
     def n_items(self) -> int:
         return len(self.titles)
+
+    def recency_at(self, now_year: float) -> np.ndarray:
+        """:func:`recency` of every item, by its publication year or, if later, when it was added; the
+        same for every reader on a day (:func:`today_year`), so kept for the last ``now_year`` asked."""
+        cached = self._freshness
+        if cached is None or cached[0] != now_year:
+            years = self.publication_year
+            if self.added_year is not None:
+                years = np.fmax(years, self.added_year)
+            cached = self._freshness = (now_year, recency(years, now_year))
+        return cached[1]
 
     @classmethod
     def from_items(
@@ -177,6 +189,13 @@ def decimal_year(moment: datetime) -> float:
     return moment.year + (moment - start) / (end - start)
 
 
+def today_year() -> float:
+    """Today (UTC midnight) as a decimal year: freshness is counted in days, so every request of a day
+    shares one :meth:`Catalog.recency_at` and its lists do not drift from one second to the next."""
+    now = datetime.now(UTC)
+    return decimal_year(datetime(now.year, now.month, now.day, tzinfo=UTC))
+
+
 def recommend(
     catalog: Catalog,
     user: UserContext,
@@ -196,7 +215,7 @@ def recommend(
     Pages (``offset``) are cut from one deterministic ranking, so they never overlap."""
     if offset < 0:
         raise ValueError(f"offset must be 0 or more, got {offset}")
-    now_year = decimal_year(datetime.now(UTC)) if now_year is None else now_year
+    now_year = today_year() if now_year is None else now_year
     candidates, total, scorer = score_candidates(
         catalog,
         user,
@@ -210,10 +229,11 @@ def recommend(
     if not len(candidates) or n <= 0:
         return []
     selected = rank_and_shape(catalog, candidates, total, offset + n, mmr_lambda)[offset:]
-    position = dict(zip(selected.tolist(), np.searchsorted(candidates, selected).tolist(), strict=True))
+    positions = np.searchsorted(candidates, selected).tolist()
+    weights_used = scorer.weights.model_dump()
     return [
-        _recommendation(catalog, user, scorer, int(item), position[int(item)], total, now_year)
-        for item in selected
+        _recommendation(catalog, user, scorer, item, position, total, now_year, weights_used)
+        for item, position in zip(selected.tolist(), positions, strict=True)
     ]
 
 
@@ -231,7 +251,7 @@ def explain_candidate(
     """One item exactly as a list would show it (score, components, sentence), with its rank among the
     request's candidates before shaping (1 = best) and how many candidates there were; ``None`` when
     the filters exclude it. Answers "why this book?" without ranking and explaining the whole list."""
-    now_year = decimal_year(datetime.now(UTC)) if now_year is None else now_year
+    now_year = today_year() if now_year is None else now_year
     candidates, total, scorer = score_candidates(
         catalog, user, cf_scores=cf_scores, weights=weights, band=band, filters=filters, now_year=now_year
     )
@@ -239,7 +259,10 @@ def explain_candidate(
     if position == len(candidates) or candidates[position] != item:
         return None
     rank = int(np.count_nonzero(total > total[position])) + 1
-    return _recommendation(catalog, user, scorer, item, position, total, now_year), rank, len(candidates)
+    recommendation = _recommendation(
+        catalog, user, scorer, item, position, total, now_year, scorer.weights.model_dump()
+    )
+    return recommendation, rank, len(candidates)
 
 
 def score_candidates(
@@ -257,7 +280,7 @@ def score_candidates(
     list needs from each student, whose scores are combined across the class instead of cut to a page."""
     weights = weights or Weights()
     band = band or ReadingBand()
-    now_year = decimal_year(datetime.now(UTC)) if now_year is None else now_year
+    now_year = today_year() if now_year is None else now_year
     candidates = _candidates(catalog, user, band, filters or CandidateFilter())
     scorer = HybridScorer(weights)
     if not len(candidates):
@@ -298,12 +321,9 @@ def _components(
 ) -> dict[str, np.ndarray]:
     """Each signal that can be computed for this reader, over the candidates; unavailable ones are left
     out so the scorer re-normalises over the rest instead of counting them as zeros."""
-    years = catalog.publication_year
-    if catalog.added_year is not None:
-        years = np.fmax(years, catalog.added_year)
     components = {
         "rating": catalog.rating_quality[candidates],
-        "recency": recency(years[candidates], now_year),
+        "recency": catalog.recency_at(now_year)[candidates],
         "staff_pick": catalog.staff_pick[candidates].astype(np.float64),
     }
     if user.level is not None:
@@ -368,10 +388,11 @@ def _recommendation(
     position: int,
     total: np.ndarray,
     now_year: float,
+    weights: Mapping[str, float],
 ) -> Recommendation:
     components = scorer.component_scores(position)
     context = _explanation_context(catalog, user, item, components, now_year)
-    sentence = explain(components, context, scorer.weights.model_dump())
+    sentence = explain(components, context, weights)
     return Recommendation(item, float(total[position]), components, sentence)
 
 

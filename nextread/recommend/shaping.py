@@ -104,24 +104,29 @@ def grade_appropriate(grade_min: np.ndarray, grade_max: np.ndarray, grade: float
 
 
 def series_boost(
-    series_keys: np.ndarray, positions: np.ndarray, enjoyed: np.ndarray, seen: np.ndarray
+    series_codes: np.ndarray, positions: np.ndarray, enjoyed: np.ndarray, seen: np.ndarray
 ) -> np.ndarray:
     """1.0 for the next unread book of each series the reader enjoyed, else 0. "Next" is the lowest
     unread position above the highest enjoyed one: usually that position + 1, and when the library lacks
-    that volume (or numbers a novella 2.5) the next one it does hold."""
-    boost = np.zeros(len(series_keys), dtype=np.float64)
+    that volume (or numbers a novella 2.5) the next one it does hold. ``series_codes`` are
+    ``Catalog.series_codes`` (0 = no series): one lookup over the catalog finds the volumes of the
+    reader's series, and the rest works on those few books only."""
+    series_codes = np.asarray(series_codes, dtype=np.intp)
+    boost = np.zeros(len(series_codes), dtype=np.float64)
     enjoyed = np.asarray(enjoyed, dtype=np.intp)
-    unread = np.ones(len(series_keys), dtype=bool)
+    enjoyed = enjoyed[series_codes[enjoyed] > 0]
+    if not len(enjoyed):
+        return boost
+    highest = np.full(series_codes.max() + 1, -np.inf)  # per series; stays -inf when no position is known
+    np.fmax.at(highest, series_codes[enjoyed], positions[enjoyed])
+    unread = np.isfinite(highest)[series_codes]
     unread[np.asarray(seen, dtype=np.intp)] = False
     unread[enjoyed] = False
-    for key in sorted({series_keys[index] for index in enjoyed if series_keys[index]}):
-        in_series = series_keys == key
-        enjoyed_positions = positions[enjoyed][in_series[enjoyed]]
-        if np.isnan(enjoyed_positions).all():
-            continue
-        later = in_series & unread & (positions > np.nanmax(enjoyed_positions))
-        if later.any():
-            boost[later & (positions == positions[later].min())] = 1.0
+    volumes = np.flatnonzero(unread)
+    later = volumes[positions[volumes] > highest[series_codes[volumes]]]
+    lowest = np.full(len(highest), np.inf)
+    np.fmin.at(lowest, series_codes[later], positions[later])
+    boost[later[positions[later] == lowest[series_codes[later]]]] = 1.0
     return boost
 
 
@@ -147,17 +152,17 @@ def mmr(
     copy of a pick loses to a slightly weaker but different book. ``scores`` align with ``candidates``;
     ``embeddings`` rows are indexed by item index. Items without an embedding count as dissimilar."""
     candidates = np.asarray(candidates, dtype=np.intp)
-    relevance = np.asarray(scores, dtype=np.float64)
     vectors = np.asarray(embeddings[candidates], dtype=np.float32)  # float32: cosines need no more
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    gain = lambda_ * np.asarray(scores, dtype=np.float64)  # lowered as picks pile up near an item
+    base = gain.copy()
     max_similarity = np.zeros(len(candidates))
-    available = np.ones(len(candidates), dtype=bool)
     picked: list[int] = []
     for _ in range(min(n, len(candidates))):
-        gain = np.where(available, lambda_ * relevance - (1.0 - lambda_) * max_similarity, -np.inf)
         best = int(np.argmax(gain))
         picked.append(best)
-        available[best] = False
-        max_similarity = np.maximum(max_similarity, unit @ unit[best])
+        np.maximum(max_similarity, unit @ unit[best], out=max_similarity)
+        np.subtract(base, (1.0 - lambda_) * max_similarity, out=gain)
+        gain[picked] = -np.inf
     return candidates[picked]

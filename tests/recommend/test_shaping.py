@@ -119,15 +119,22 @@ def test_one_per_series_keeps_the_best_ranked_book_of_each_series():
 
 
 def test_series_boost_marks_the_next_unread_book():
-    keys = np.array(["max"] * 4 + ["owl"] * 2, dtype=object)
+    codes = np.array([1] * 4 + [2] * 2)
     positions = np.array([1, 2, 3, 4, 1, 2], dtype=float)
-    boost = series_boost(keys, positions, enjoyed=np.array([0, 1]), seen=np.array([0, 1, 4]))
+    boost = series_boost(codes, positions, enjoyed=np.array([0, 1]), seen=np.array([0, 1, 4]))
     assert boost.tolist() == [0, 0, 1, 0, 0, 0]
 
 
+def test_series_boost_needs_a_known_position_in_each_series():
+    codes = np.array([1, 1, 2, 2])
+    positions = np.array([np.nan, 2.0, 1.0, 2.0])
+    boost = series_boost(codes, positions, enjoyed=np.array([0, 2]), seen=np.array([0, 2]))
+    assert boost.tolist() == [0, 0, 0, 1]
+
+
 def test_series_boost_skips_a_volume_the_library_lacks():
-    keys = np.array(["max"] * 3, dtype=object)
-    boost = series_boost(keys, np.array([1.0, 3.0, 4.0]), enjoyed=np.array([0]), seen=np.array([0]))
+    codes = np.array([1] * 3)
+    boost = series_boost(codes, np.array([1.0, 3.0, 4.0]), enjoyed=np.array([0]), seen=np.array([0]))
     assert boost.tolist() == [0, 1, 0]
 
 
