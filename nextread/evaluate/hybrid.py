@@ -23,7 +23,7 @@ from nextread.evaluate.runner import Recommender
 from nextread.recommend.collaborative import EASE
 from nextread.recommend.hybrid import Weights, trending
 from nextread.recommend.pipeline import Catalog, UserContext, rank_and_shape, score_candidates
-from nextread.recommend.ranker import LearnedRanker, fit_cf
+from nextread.recommend.ranker import LearnedRanker, fit_cf, score_cf
 from nextread.recommend.shaping import CandidateFilter
 from nextread.recommend.training import item_texts
 
@@ -106,7 +106,8 @@ class ServedHybrid:
         """The served list as scores: first item highest, items not served −inf."""
         history = history.tocsr()
         consumed = sp.csr_matrix(history.shape) if consumed is None else consumed.tocsr()
-        cf_scores = np.asarray(self.cf.score(self._cf_input(history, consumed)), dtype=np.float64)
+        cf_input = self._cf_input(history, consumed)
+        cf_scores = np.asarray(score_cf(self.cf, cf_input, liked=history), dtype=np.float64)  # type: ignore[arg-type]
         scores = np.full(history.shape, -np.inf)
         for row in range(history.shape[0]):
             liked = history.indices[history.indptr[row] : history.indptr[row + 1]]

@@ -32,6 +32,7 @@ from nextread.recommend.pipeline import (
     recommend,
     score_candidates,
 )
+from nextread.recommend.ranker import score_cf
 from nextread.recommend.registry import ModelRegistry
 from nextread.recommend.shaping import CandidateFilter
 from nextread.recommend.store_data import (
@@ -46,6 +47,20 @@ from nextread.store.models import Item, User
 from nextread.store.tenant_settings import load_tenant_settings
 
 PEER_COUNTS_SECONDS = 30.0
+
+
+def cf_scores(artifact: Artifact, history: sp.csr_matrix, context: UserContext) -> np.ndarray | None:
+    """The CF model's scores of the catalog for one reader (``None`` without history). When some
+    history cells are books read without liking them, the model is also told which cells were
+    liked (``context.enjoyed``), as it was at training."""
+    if not history.nnz:
+        return None
+    liked = None
+    if len(context.enjoyed) != history.nnz:
+        enjoyed = np.asarray(context.enjoyed)
+        indptr = np.array([0, len(enjoyed)])
+        liked = sp.csr_matrix((context.weights_of_enjoyed, enjoyed, indptr), shape=history.shape)
+    return np.asarray(score_cf(artifact.cf, history, liked)[0])
 
 
 class ItemCard(NamedTuple):
@@ -159,7 +174,7 @@ class RecommendationService:
         results = recommend(
             served.catalog,
             context,
-            cf_scores=artifact.cf.score(history)[0] if history.nnz else None,
+            cf_scores=cf_scores(artifact, history, context),
             weights=request.weights or self.tenant_weights(session, tenant_id),
             band=request.band,
             filters=request.filters,
@@ -185,7 +200,7 @@ class RecommendationService:
         candidates, total, _ = score_candidates(
             served.catalog,
             context,
-            cf_scores=artifact.cf.score(history)[0] if history.nnz else None,
+            cf_scores=cf_scores(artifact, history, context),
             weights=request.weights or self.tenant_weights(session, tenant_id),
             band=request.band,
             filters=request.filters,
@@ -251,7 +266,7 @@ class RecommendationService:
             served.catalog,
             context,
             column,
-            cf_scores=artifact.cf.score(history)[0] if history.nnz else None,
+            cf_scores=cf_scores(artifact, history, context),
             weights=request.weights or self.tenant_weights(session, tenant_id),
         )
         found = score(band=band, filters=filters)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import pickle
+from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from nextread.recommend.collaborative import EASE
-from nextread.recommend.ranker import HEAD, LearnedRanker, random_target_mask
+from nextread.recommend.pipeline import UserContext
+from nextread.recommend.ranker import FEATURES, HEAD, LearnedRanker, random_target_mask
+from nextread.recommend.service import cf_scores
 
 CLUSTER, DECOYS = range(0, 25), range(50, 60)
 
@@ -29,6 +33,12 @@ def _new_reader() -> sp.csr_matrix:
     history[0, [0, 1, 2, 3, 4, 5]] = 1.0
     history[0, [50, 51]] = 0.25
     return sp.csr_matrix(history)
+
+
+def _liked_part(history: sp.csr_matrix) -> sp.csr_matrix:
+    liked = history.multiply(history >= 1.0).tocsr()
+    liked.eliminate_zeros()
+    return liked
 
 
 def test_the_ranker_learns_that_books_everyone_had_but_nobody_liked_are_no_recommendation() -> None:
@@ -78,3 +88,61 @@ def test_hidden_targets_are_a_fifth_of_each_row_at_least_one_never_all() -> None
     mask = random_target_mask(rows, 0.2, np.random.default_rng(0))
     per_row = np.bincount(np.repeat([0, 1], np.diff(rows.indptr)), weights=mask)
     assert per_row.tolist() == [2.0, 1.0]
+
+
+def test_the_liked_only_twin_learns_from_liked_cells_under_a_ridge_shrunk_by_their_share() -> None:
+    cf_input, liked = _readers(np.random.default_rng(4))
+    ranker = LearnedRanker(EASE(l2=10.0), seed=0).fit(cf_input, liked=liked)
+    twin = ranker.generators.liked_cf
+    assert twin is not ranker.generators.cf
+    share = liked.nnz / cf_input.nnz  # 8 liked of 12 cells per reader
+    assert twin.l2 == pytest.approx(10.0 * share)
+    reader = _liked_part(_new_reader())
+    np.testing.assert_allclose(twin.score(reader), EASE(l2=10.0 * share).fit(liked).score(reader), rtol=1e-5)
+
+
+def test_when_every_cell_is_liked_the_cf_model_is_its_own_twin() -> None:
+    _, liked = _readers(np.random.default_rng(5))
+    ranker = LearnedRanker(EASE(l2=10.0), seed=0).fit(liked)
+    assert ranker.generators.liked_cf is ranker.generators.cf
+
+
+def test_the_liked_features_read_the_liked_cells_not_the_whole_history() -> None:
+    cf_input, liked = _readers(np.random.default_rng(6))
+    generators = LearnedRanker(EASE(l2=10.0), seed=0).fit(cf_input, liked=liked).generators
+    history = _new_reader()
+    candidates, told, _, _ = generators.features(history, _liked_part(history))
+    _, untold, _, _ = generators.features(history)
+    assert told.shape[-1] == len(FEATURES)
+    base = len(FEATURES) - 3
+    np.testing.assert_array_equal(told[..., :base], untold[..., :base])  # the other features unchanged
+    twin_scores = np.asarray(generators.liked_cf.score(_liked_part(history)), dtype=np.float64)
+    np.testing.assert_allclose(told[0, :, base], twin_scores[0, candidates[0]])
+    assert told[0, 0, base + 2] == pytest.approx((6 + 1) / (8 + 2))  # 6 of 8 cells liked
+    assert untold[0, 0, base + 2] == pytest.approx((8 + 1) / (8 + 2))
+
+
+def test_artifacts_from_before_the_twin_score_with_their_eleven_features() -> None:
+    cf_input, liked = _readers(np.random.default_rng(7))
+    generators = LearnedRanker(EASE(l2=10.0), seed=0).fit(cf_input, liked=liked).generators
+    generators.liked_cf = None
+    assert generators.features(_new_reader())[1].shape[-1] == len(FEATURES) - 3
+
+
+class _RecordingRanker(LearnedRanker):
+    def score(self, history: sp.csr_matrix, liked: sp.csr_matrix | None = None) -> np.ndarray:
+        self.told = liked
+        return super().score(history, liked=liked)
+
+
+def test_serving_tells_the_ranker_which_history_cells_the_reader_liked() -> None:
+    cf_input, liked = _readers(np.random.default_rng(8))
+    ranker = _RecordingRanker(EASE(l2=10.0), seed=0).fit(cf_input, liked=liked)
+    history = _new_reader()
+    context = UserContext(seen=history.indices, enjoyed=np.arange(6), enjoyed_weights=np.ones(6))
+    served = cf_scores(SimpleNamespace(cf=ranker), history, context)  # type: ignore[arg-type]
+    assert ranker.told is not None and ranker.told.indices.tolist() == [0, 1, 2, 3, 4, 5]
+    np.testing.assert_array_equal(served, ranker.score(history, liked=_liked_part(history))[0])
+    all_liked = UserContext(seen=history.indices, enjoyed=history.indices)
+    cf_scores(SimpleNamespace(cf=ranker), history, all_liked)  # type: ignore[arg-type]
+    assert ranker.told is None  # every cell liked: nothing more to tell
