@@ -32,15 +32,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 
+from nextread.config import Settings  # noqa: E402
 from nextread.gc_freeze import freeze_long_lived  # noqa: E402
 from nextread.recommend.collaborative import EASE, IALS, ItemKNN  # noqa: E402
 from nextread.recommend.models import EASE_L2  # noqa: E402
 from nextread.recommend.pipeline import Catalog, UserContext, recommend  # noqa: E402
-from nextread.recommend.ranker import LearnedRanker  # noqa: E402
+from nextread.recommend.ranker import LearnedRanker, score_cf  # noqa: E402
 from nextread.recommend.store_data import EventArrays  # noqa: E402
 from nextread.recommend.training import event_weights, weighted_matrix  # noqa: E402
 
 TYPES = np.array(["checkout", "finished", "rating", "like", "view", "abandoned"], dtype=object)
+CONSUMED_WEIGHT = Settings.model_fields["consumed_weight"].default  # NEXTREAD_CONSUMED_WEIGHT's default
 TYPE_WEIGHTS = {"checkout": 3.0, "finished": 4.0, "rating": 4.0, "like": 2.0, "view": 0.5, "abandoned": -2.0}
 
 
@@ -71,21 +73,30 @@ def timed(label: str, action):  # type: ignore[no-untyped-def]
     return result
 
 
-def train(events: EventArrays, n_users: int, n_items: int) -> tuple[sp.csr_matrix, dict[str, object]]:
+def train(
+    events: EventArrays, n_users: int, n_items: int
+) -> tuple[sp.csr_matrix, sp.csr_matrix, dict[str, object]]:
+    """As ``nextread train`` does: the liked matrix, and the CF input that also counts ratings of 3
+    stars or less at the default consumed weight; the served default learns from both."""
     print(f"\n## Training: {n_users:,} users × {n_items:,} items, {len(events):,} interactions")
     started = time.perf_counter()
-    weights = event_weights(events, TYPE_WEIGHTS, 45.0, time.time())
-    matrix = weighted_matrix(events.user, events.item, weights, (n_users, n_items))
+    now = time.time()
+    matrix = weighted_matrix(
+        events.user, events.item, event_weights(events, TYPE_WEIGHTS, 45.0, now), (n_users, n_items)
+    )
+    cf_weights = event_weights(events, TYPE_WEIGHTS, 45.0, now, CONSUMED_WEIGHT)
+    cf_input = weighted_matrix(events.user, events.item, cf_weights, (n_users, n_items))
     print(
-        f"  {'weights + sparse matrix':<46} {time.perf_counter() - started:7.1f} s   ({matrix.nnz:,} cells)"
+        f"  {'weights + sparse matrices':<46} {time.perf_counter() - started:7.1f} s   "
+        f"({matrix.nnz:,} liked cells, {cf_input.nnz:,} in the CF input)"
     )
     models = {
         f"EASE (λ={EASE_L2:g}, nextread default ≤ 10k items)": timed(
             "EASE fit", lambda: EASE(EASE_L2, n_items).fit(matrix)
         ),
         "EASE + learned ranker (nextread default)": timed(
-            "EASE + learned ranker fit (item-kNN, iALS, LightGBM)",
-            lambda: LearnedRanker(EASE(EASE_L2, n_items)).fit(matrix),
+            "EASE + learned ranker fit (item-kNN, iALS, liked-only EASE, LightGBM)",
+            lambda: LearnedRanker(EASE(EASE_L2, n_items)).fit(cf_input, liked=matrix),
         ),
         "iALS (implicit, 64 factors, 15 iterations)": timed(
             "iALS fit (implicit)", lambda: IALS(64, 0.1, 10.0, 15).fit(matrix)
@@ -94,10 +105,12 @@ def train(events: EventArrays, n_users: int, n_items: int) -> tuple[sp.csr_matri
             "item-kNN fit (implicit)", lambda: ItemKNN("bm25", 100).fit(matrix)
         ),
     }
-    return matrix, models
+    return matrix, cf_input, models
 
 
-def serve_in_process(matrix: sp.csr_matrix, models: dict[str, object], n_requests: int) -> None:
+def serve_in_process(
+    matrix: sp.csr_matrix, cf_input: sp.csr_matrix, models: dict[str, object], n_requests: int
+) -> None:
     print(f"\n## In-process serving for one user ({n_requests} random users, top 10)")
     rng = np.random.default_rng(3)
     users = rng.choice(np.flatnonzero(np.diff(matrix.indptr) > 0), n_requests)
@@ -105,7 +118,7 @@ def serve_in_process(matrix: sp.csr_matrix, models: dict[str, object], n_request
         samples = []
         for user in users:
             started = time.perf_counter()
-            scores = model.score(matrix[user])[0]  # type: ignore[attr-defined]
+            scores = served_scores(model, matrix, cf_input, user)
             scores[matrix[user].indices] = -np.inf
             top = np.argpartition(-scores, 10)[:10]
             top[np.argsort(-scores[top])]
@@ -119,10 +132,20 @@ def serve_in_process(matrix: sp.csr_matrix, models: dict[str, object], n_request
         ials.model.recommend(int(user), user_items[user], N=10)
         samples.append(time.perf_counter() - started)
     print(f"  {'reference: implicit ALS model.recommend (known user)':<58} {percentiles(samples)}")
-    hybrid(matrix, models, users)
+    hybrid(matrix, cf_input, models, users)
 
 
-def hybrid(matrix: sp.csr_matrix, models: dict[str, object], users: np.ndarray) -> None:
+def served_scores(model: object, matrix: sp.csr_matrix, cf_input: sp.csr_matrix, user: int) -> np.ndarray:
+    """The ranked default scores the reader's CF input, told which cells were liked, as serving does;
+    the other models score the liked row."""
+    if isinstance(model, LearnedRanker):
+        return score_cf(model, cf_input[user], matrix[user])[0]
+    return model.score(matrix[user])[0]  # type: ignore[attr-defined,no-any-return]
+
+
+def hybrid(
+    matrix: sp.csr_matrix, cf_input: sp.csr_matrix, models: dict[str, object], users: np.ndarray
+) -> None:
     rng = np.random.default_rng(5)
     n_items = matrix.shape[1]
     embeddings = rng.normal(size=(n_items, 384)).astype(np.float32)
@@ -155,12 +178,12 @@ def hybrid(matrix: sp.csr_matrix, models: dict[str, object], users: np.ndarray) 
         context = UserContext(
             level=2.5,
             grade=2,
-            seen=history.indices,
+            seen=cf_input[user].indices,
             enjoyed=history.indices,
             enjoyed_weights=history.data.astype(float),
             peer_counts=None,
         )
-        recommend(catalog, context, cf_scores=served.score(history)[0], n=10)
+        recommend(catalog, context, cf_scores=served_scores(served, matrix, cf_input, user), n=10)
         samples.append(time.perf_counter() - started)
     label = "nextread full hybrid request (ranked EASE + 7 components + MMR)"
     print(f"  {label:<58} {percentiles(samples)}")
@@ -175,8 +198,8 @@ def main() -> int:
     parser.add_argument("--http", action="store_true", help="Also benchmark over HTTP (needs wrk).")
     args = parser.parse_args()
     events = synthetic_events(args.users, args.items, args.events)
-    matrix, models = train(events, args.users, args.items)
-    serve_in_process(matrix, models, args.requests)
+    matrix, cf_input, models = train(events, args.users, args.items)
+    serve_in_process(matrix, cf_input, models, args.requests)
     if args.http:
         run_http_benchmark(events, args.users, args.items)
     return 0

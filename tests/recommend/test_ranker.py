@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from nextread.recommend import ranker as ranker_module
 from nextread.recommend.collaborative import EASE
 from nextread.recommend.pipeline import UserContext
 from nextread.recommend.ranker import FEATURES, HEAD, LearnedRanker, random_target_mask
@@ -146,3 +147,13 @@ def test_serving_tells_the_ranker_which_history_cells_the_reader_liked() -> None
     all_liked = UserContext(seen=history.indices, enjoyed=history.indices)
     cf_scores(SimpleNamespace(cf=ranker), history, all_liked)  # type: ignore[arg-type]
     assert ranker.told is None  # every cell liked: nothing more to tell
+
+
+def test_the_liked_twin_regresses_only_the_most_liked_items(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ranker_module, "LIKED_TWIN_MAX_ITEMS", 10)
+    cf_input, liked = _readers(np.random.default_rng(9))
+    twin = LearnedRanker(EASE(l2=10.0), seed=0).fit(cf_input, liked=liked).generators.liked_cf
+    counts = np.asarray((liked > 0).sum(axis=0)).ravel()
+    assert twin.head.tolist() == sorted(np.argsort(-counts, kind="stable")[:10].tolist())
+    outside = np.setdiff1d(np.arange(60), twin.head)
+    assert not twin.score(_liked_part(_new_reader()))[0, outside].any()  # scores 0 outside its head
