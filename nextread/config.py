@@ -105,8 +105,8 @@ class Settings(BaseSettings):
     )
     learned_ranker: bool = Field(
         True,
-        description="Re-order the head of the collaborative model's list with a LambdaMART ranker "
-        "(LightGBM) learned at training from readers' hidden liked books; false serves the CF order.",
+        description="Re-order the head of the collaborative model's list with a ranker (LightGBM "
+        "boosted trees) learned at training from readers' hidden liked books; false serves the CF order.",
     )
     model_refresh_seconds: float = Field(
         5.0, description="How often an API process checks the registry for a newer model version."
