@@ -118,8 +118,9 @@ def serve_in_process(
         samples = []
         for user in users:
             started = time.perf_counter()
-            scores = served_scores(model, matrix, cf_input, user)
-            scores[matrix[user].indices] = -np.inf
+            history = matrix[user]
+            scores = served_scores(model, history, cf_input, user)
+            scores[history.indices] = -np.inf
             top = np.argpartition(-scores, 10)[:10]
             top[np.argsort(-scores[top])]
             samples.append(time.perf_counter() - started)
@@ -135,12 +136,12 @@ def serve_in_process(
     hybrid(matrix, cf_input, models, users)
 
 
-def served_scores(model: object, matrix: sp.csr_matrix, cf_input: sp.csr_matrix, user: int) -> np.ndarray:
-    """The ranked default scores the reader's CF input, told which cells were liked, as serving does;
-    the other models score the liked row."""
+def served_scores(model: object, history: sp.csr_matrix, cf_input: sp.csr_matrix, user: int) -> np.ndarray:
+    """The ranked default scores the reader's CF input row, told which cells were liked (``history``),
+    as serving does; the other models score the liked row alone."""
     if isinstance(model, LearnedRanker):
-        return score_cf(model, cf_input[user], matrix[user])[0]
-    return model.score(matrix[user])[0]  # type: ignore[attr-defined,no-any-return]
+        return score_cf(model, cf_input[user], history)[0]
+    return model.score(history)[0]  # type: ignore[attr-defined,no-any-return]
 
 
 def hybrid(
@@ -174,16 +175,16 @@ def hybrid(
     samples = []
     for user in users:
         started = time.perf_counter()
-        history = matrix[user]
+        history, had = matrix[user], cf_input[user]
         context = UserContext(
             level=2.5,
             grade=2,
-            seen=cf_input[user].indices,
+            seen=had.indices,
             enjoyed=history.indices,
             enjoyed_weights=history.data.astype(float),
             peer_counts=None,
         )
-        recommend(catalog, context, cf_scores=served_scores(served, matrix, cf_input, user), n=10)
+        recommend(catalog, context, cf_scores=score_cf(served, had, history)[0], n=10)
         samples.append(time.perf_counter() - started)
     label = "nextread full hybrid request (ranked EASE + 7 components + MMR)"
     print(f"  {label:<58} {percentiles(samples)}")
