@@ -108,6 +108,13 @@ class Settings(BaseSettings):
         description="Re-order the head of the collaborative model's list with a ranker (LightGBM "
         "boosted trees) learned at training from readers' hidden liked books; false serves the CF order.",
     )
+    ranking_threads: int = Field(
+        1,
+        ge=1,
+        description="How many personal recommendation lists one API process computes at once (the rest "
+        "queue in order). Ranking holds the GIL most of the time, so more threads mostly add thread "
+        "switching; raise it when the database is remote and each request waits on it.",
+    )
     model_refresh_seconds: float = Field(
         5.0, description="How often an API process checks the registry for a newer model version."
     )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -210,3 +214,36 @@ def test_models_are_listed_and_training_needs_an_admin(library: TestClient, anon
     versions = library.get("/v1/models").json()
     assert [row["version"] for row in versions][:2] == [second["version"], trained.json()["version"]]
     assert library.get("/v1/users/st-0/recommendations").json()["model_version"] == second["version"]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_computed_lists_queue_for_the_ranking_threads(
+    library: TestClient, monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    """Eight readers asking at once: never more than NEXTREAD_RANKING_THREADS lists computed at a
+    time in the process, and every reader still gets their own list."""
+    from nextread.api.routers import recommendations as router
+
+    library.app.state.settings.ranking_threads = threads  # type: ignore[attr-defined]
+    running, most = 0, 0
+    lock = threading.Lock()
+    original = router.personal_recommendations
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(router, "personal_recommendations", counted)
+    readers = [f"st-{reader}" for reader in range(8)]
+    with ThreadPoolExecutor(len(readers)) as pool:
+        responses = list(pool.map(lambda user: library.get(f"/v1/users/{user}/recommendations"), readers))
+    assert [response.json()["user_id"] for response in responses] == readers
+    assert most == threads
