@@ -216,15 +216,11 @@ def test_models_are_listed_and_training_needs_an_admin(library: TestClient, anon
     assert library.get("/v1/users/st-0/recommendations").json()["model_version"] == second["version"]
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_computed_lists_queue_for_the_ranking_threads(
-    library: TestClient, monkeypatch: pytest.MonkeyPatch, threads: int
-) -> None:
-    """Eight readers asking at once: never more than NEXTREAD_RANKING_THREADS lists computed at a
-    time in the process, and every reader still gets their own list."""
+def _most_at_once(library: TestClient, monkeypatch: pytest.MonkeyPatch, query: str = "") -> int:
+    """Eight readers ask at once; how many lists were computed at the same time. Each reader still
+    gets their own list."""
     from nextread.api.routers import recommendations as router
 
-    library.app.state.settings.ranking_threads = threads  # type: ignore[attr-defined]
     running, most = 0, 0
     lock = threading.Lock()
     original = router.personal_recommendations
@@ -244,6 +240,25 @@ def test_computed_lists_queue_for_the_ranking_threads(
     monkeypatch.setattr(router, "personal_recommendations", counted)
     readers = [f"st-{reader}" for reader in range(8)]
     with ThreadPoolExecutor(len(readers)) as pool:
-        responses = list(pool.map(lambda user: library.get(f"/v1/users/{user}/recommendations"), readers))
+        responses = list(
+            pool.map(lambda user: library.get(f"/v1/users/{user}/recommendations{query}"), readers)
+        )
     assert [response.json()["user_id"] for response in responses] == readers
-    assert most == threads
+    return most
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_computed_lists_queue_for_the_ranking_threads(
+    library: TestClient, monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    library.app.state.settings.ranking_threads = threads  # type: ignore[attr-defined]
+    assert _most_at_once(library, monkeypatch) == threads
+
+
+def test_a_list_that_may_ask_an_llm_never_holds_a_ranking_thread(
+    library: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An LLM answer waits on another service: those requests use the general pool, so one slow
+    LLM cannot stall the process's other readers."""
+    library.app.state.settings.ranking_threads = 1  # type: ignore[attr-defined]
+    assert _most_at_once(library, monkeypatch, "?llm=true") > 1

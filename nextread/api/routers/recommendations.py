@@ -252,8 +252,9 @@ def _ranking_limiter(request: Request) -> anyio.CapacityLimiter:
     queued in arrival order. A request is Python and numpy work that gives up and retakes the GIL
     hundreds of times; with every thread of the pool computing at once each hand-over became a thread
     switch and the slowest request waited behind all of them. Over HTTP at 50k readers × 10k books
-    (2 processes, 32 connections, SQLite) one thread served 449 requests/s at p99 96 ms where the
-    40-thread pool served 356 at p99 249 ms. Created on first use, inside the event loop it serves."""
+    (2 processes, 32 connections, SQLite, alternating runs) one thread served 378–428 requests/s at
+    p99 105–133 ms where the 40-thread pool served 261–354 at p99 232–291 ms (README, Benchmarks).
+    Created on first use, inside the event loop it serves."""
     state = request.app.state
     limiter = getattr(state, "ranking_limiter", None)
     if limiter is None:
