@@ -49,17 +49,12 @@ from nextread.store.tenant_settings import load_tenant_settings
 PEER_COUNTS_SECONDS = 30.0
 
 
-def cf_scores(artifact: Artifact, history: sp.csr_matrix, context: UserContext) -> np.ndarray | None:
-    """The CF model's scores of the catalog for one reader (``None`` without history). When some
-    history cells are books read without liking them, the model is also told which cells were
-    liked (``context.enjoyed``), as it was at training."""
+def cf_scores(artifact: Artifact, history: sp.csr_matrix, liked: sp.csr_matrix | None) -> np.ndarray | None:
+    """The CF model's scores of the catalog for one reader (``None`` without history). ``liked`` is
+    given when some history cells are books read without liking them: the model is told which cells
+    were liked, as it was at training."""
     if not history.nnz:
         return None
-    liked = None
-    if len(context.enjoyed) != history.nnz:
-        enjoyed = np.asarray(context.enjoyed)
-        indptr = np.array([0, len(enjoyed)])
-        liked = sp.csr_matrix((context.weights_of_enjoyed, enjoyed, indptr), shape=history.shape)
     return np.asarray(score_cf(artifact.cf, history, liked)[0])
 
 
@@ -127,6 +122,21 @@ class Reader:
     user_pk: int | None = None
 
 
+def reader_of(user: User) -> Reader:
+    return Reader(user.lexile, user.guided_reading_level, user.grade, user.interests, user.id)
+
+
+@dataclass
+class ReaderState:
+    """What every per-reader answer starts from: the model, the served catalog, the reader's context
+    and the CF model's scores of the catalog for them."""
+
+    artifact: Artifact
+    served: ServedCatalog
+    context: UserContext
+    cf: np.ndarray | None
+
+
 @dataclass
 class RecommendationRequest:
     n: int = 10
@@ -150,9 +160,8 @@ class RecommendationService:
     def for_user(
         self, session: Session, tenant_id: int, user: User, request: RecommendationRequest
     ) -> Served | None:
-        reader = Reader(user.lexile, user.guided_reading_level, user.grade, user.interests, user.id)
         return self.for_reader(
-            session, tenant_id, reader, load_user_events(session, tenant_id, [user.id]), request
+            session, tenant_id, reader_of(user), load_user_events(session, tenant_id, [user.id]), request
         )
 
     def for_reader(
@@ -168,13 +177,11 @@ class RecommendationService:
         artifact = self.registry.ensure(tenant_id)
         if artifact is None:
             return None
-        served = self.catalog(session, tenant_id, artifact)
-        history = artifact.history_matrix(events)
-        context = self._user_context(session, artifact, reader, events, history)
+        state = self._reader_state(session, artifact, reader, events)
         results = recommend(
-            served.catalog,
-            context,
-            cf_scores=cf_scores(artifact, history, context),
+            state.served.catalog,
+            state.context,
+            cf_scores=state.cf,
             weights=request.weights or self.tenant_weights(session, tenant_id),
             band=request.band,
             filters=request.filters,
@@ -182,7 +189,7 @@ class RecommendationService:
             offset=request.offset,
             mmr_lambda=1.0 - request.diversity,
         )
-        return Served(results, served, artifact)
+        return Served(results, state.served, state.artifact)
 
     def score_user(
         self, session: Session, tenant_id: int, user: User, request: RecommendationRequest
@@ -192,22 +199,18 @@ class RecommendationService:
         artifact = self.registry.ensure(tenant_id)
         if artifact is None:
             return None
-        served = self.catalog(session, tenant_id, artifact)
-        events = load_user_events(session, tenant_id, [user.id])
-        history = artifact.history_matrix(events)
-        reader = Reader(user.lexile, user.guided_reading_level, user.grade, user.interests, user.id)
-        context = self._user_context(session, artifact, reader, events, history)
+        state = self._stored_reader_state(session, artifact, user)
         candidates, total, _ = score_candidates(
-            served.catalog,
-            context,
-            cf_scores=cf_scores(artifact, history, context),
+            state.served.catalog,
+            state.context,
+            cf_scores=state.cf,
             weights=request.weights or self.tenant_weights(session, tenant_id),
             band=request.band,
             filters=request.filters,
         )
-        scores = np.full(served.catalog.n_items, np.nan)
+        scores = np.full(state.served.catalog.n_items, np.nan)
         scores[candidates] = total
-        return ScoredUser(scores, context.seen, served, artifact)
+        return ScoredUser(scores, state.context.seen, state.served, state.artifact)
 
     def tenant_weights(self, session: Session, tenant_id: int) -> Weights:
         """The tenant's saved scoring weights (dashboard Settings), used when a request brings none.
@@ -254,25 +257,21 @@ class RecommendationService:
         column = artifact.item_column.get(item.id)
         if column is None:
             return ItemExplanation(None, None, 0, "added after the current model was trained")
-        served = self.catalog(session, tenant_id, artifact)
-        events = load_user_events(session, tenant_id, [user.id])
-        history = artifact.history_matrix(events)
-        reader = Reader(user.lexile, user.guided_reading_level, user.grade, user.interests, user.id)
-        context = self._user_context(session, artifact, reader, events, history)
+        state = self._stored_reader_state(session, artifact, user)
         filters = request.filters or CandidateFilter()
         band = request.band or ReadingBand()
         score = partial(
             explain_candidate,
-            served.catalog,
-            context,
+            state.served.catalog,
+            state.context,
             column,
-            cf_scores=cf_scores(artifact, history, context),
+            cf_scores=state.cf,
             weights=request.weights or self.tenant_weights(session, tenant_id),
         )
         found = score(band=band, filters=filters)
         if found is not None:
             return ItemExplanation(*found, None)
-        reason = _exclusion(served.catalog, context, column, filters, band)
+        reason = _exclusion(state.served.catalog, state.context, column, filters, band)
         relaxed = score(band=band.model_copy(update={"hard": False}), filters=_NO_RULES)
         return ItemExplanation(relaxed[0] if relaxed else None, None, 0, reason)
 
@@ -358,14 +357,13 @@ class RecommendationService:
         self._checked_at[tenant_id] = now
         return served
 
-    def _user_context(
-        self,
-        session: Session,
-        artifact: Artifact,
-        reader: Reader,
-        events: EventArrays,
-        history: sp.csr_matrix,
-    ) -> UserContext:
+    def _stored_reader_state(self, session: Session, artifact: Artifact, user: User) -> ReaderState:
+        events = load_user_events(session, artifact.tenant_id, [user.id])
+        return self._reader_state(session, artifact, reader_of(user), events)
+
+    def _reader_state(
+        self, session: Session, artifact: Artifact, reader: Reader, events: EventArrays
+    ) -> ReaderState:
         columns = artifact.item_column
         consumed = [
             columns[pk]
@@ -376,22 +374,27 @@ class RecommendationService:
             class_membership(session, reader.user_pk) if reader.user_pk is not None else ([], None)
         )
         interests = self.embed_text(reader.interests) if self.embed_text and reader.interests else None
+        history = artifact.history_matrix(events)
         # The CF input may count books read without liking them; the profile, series and reasons must
-        # not. Without such an event (the usual case) the two are the same matrix: no second pass.
+        # not, and the CF model is told which cells were liked. Without such an event (the usual case)
+        # the two are the same matrix: no second pass.
         read_not_liked = artifact.consumed_weight and read_without_liking(events).any()
-        liked = artifact.history_matrix(events, liked_only=True) if read_not_liked else history
-        return UserContext(
+        liked = artifact.history_matrix(events, liked_only=True) if read_not_liked else None
+        enjoyed = history if liked is None else liked
+        context = UserContext(
             level=level_from(
                 lexile=reader.lexile, guided_reading_level=reader.guided_reading_level, grade=reader.grade
             ),
             grade=reader.grade,
             seen=np.unique(np.array(consumed, dtype=np.intp)),
-            enjoyed=liked.indices.astype(np.intp),
-            enjoyed_weights=liked.data.astype(np.float64),
+            enjoyed=enjoyed.indices.astype(np.intp),
+            enjoyed_weights=enjoyed.data.astype(np.float64),
             peer_counts=self._peer_counts(session, artifact, peers) if peers else None,
             group_name=group_name,
             interests_embedding=interests,
         )
+        served = self.catalog(session, artifact.tenant_id, artifact)
+        return ReaderState(artifact, served, context, cf_scores(artifact, history, liked))
 
     def _peer_counts(self, session: Session, artifact: Artifact, peers: list[int]) -> np.ndarray:
         """How many classmates enjoyed each book (net positive evidence, same weights as training).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -11,9 +12,10 @@ import scipy.sparse as sp
 
 from nextread.recommend import ranker as ranker_module
 from nextread.recommend.collaborative import EASE
-from nextread.recommend.pipeline import UserContext
 from nextread.recommend.ranker import FEATURES, HEAD, LearnedRanker, random_target_mask
-from nextread.recommend.service import cf_scores
+from nextread.recommend.service import Reader, RecommendationService, cf_scores
+from nextread.recommend.store_data import EventArrays
+from nextread.recommend.training import Artifact
 
 CLUSTER, DECOYS = range(0, 25), range(50, 60)
 
@@ -136,17 +138,36 @@ class _RecordingRanker(LearnedRanker):
         return super().score(history, liked=liked)
 
 
+def _events(ratings: dict[int, float]) -> EventArrays:
+    """Checkouts of books 0–5 and the given star ratings, all just now."""
+    books = [*range(6), *ratings]
+    return EventArrays(
+        user=np.zeros(len(books), dtype=np.int64),
+        item=np.array(books, dtype=np.int64),
+        type=np.array(["checkout"] * 6 + ["rating"] * len(ratings), dtype=object),
+        value=np.array([np.nan] * 6 + list(ratings.values())),
+        timestamp=np.full(len(books), time.time()),
+    )
+
+
 def test_serving_tells_the_ranker_which_history_cells_the_reader_liked() -> None:
     cf_input, liked = _readers(np.random.default_rng(8))
     ranker = _RecordingRanker(EASE(l2=10.0), seed=0).fit(cf_input, liked=liked)
-    history = _new_reader()
-    context = UserContext(seen=history.indices, enjoyed=np.arange(6), enjoyed_weights=np.ones(6))
-    served = cf_scores(SimpleNamespace(cf=ranker), history, context)  # type: ignore[arg-type]
+    weights = {"checkout": 1.0, "rating": 1.0}
+    artifact = Artifact(1, 1, 0.0, np.arange(60), weights, 45.0, ranker, np.zeros(60), consumed_weight=0.25)
+    service = RecommendationService(SimpleNamespace())  # type: ignore[arg-type]
+    service.catalog = lambda session, tenant_id, artifact: None  # type: ignore[method-assign]
+
+    state = service._reader_state(None, artifact, Reader(), _events({50: 2.0, 51: 1.0}))  # type: ignore[arg-type]
     assert ranker.told is not None and ranker.told.indices.tolist() == [0, 1, 2, 3, 4, 5]
-    np.testing.assert_array_equal(served, ranker.score(history, liked=_liked_part(history))[0])
-    all_liked = UserContext(seen=history.indices, enjoyed=history.indices)
-    cf_scores(SimpleNamespace(cf=ranker), history, all_liked)  # type: ignore[arg-type]
+    assert state.context.enjoyed.tolist() == [0, 1, 2, 3, 4, 5]  # the 1–2 star books are not enjoyed
+    history = artifact.history_matrix(_events({50: 2.0, 51: 1.0}))
+    assert sorted(history.indices.tolist()) == [0, 1, 2, 3, 4, 5, 50, 51]  # but they are CF input
+    np.testing.assert_array_equal(state.cf, ranker.score(history, liked=ranker.told)[0])
+
+    service._reader_state(None, artifact, Reader(), _events({50: 5.0}))  # type: ignore[arg-type]
     assert ranker.told is None  # every cell liked: nothing more to tell
+    assert cf_scores(artifact, sp.csr_matrix((1, 60)), None) is None  # no history, no CF scores
 
 
 def test_the_liked_twin_regresses_only_the_most_liked_items(monkeypatch: pytest.MonkeyPatch) -> None:
