@@ -111,9 +111,10 @@ class Settings(BaseSettings):
     ranking_threads: int = Field(
         1,
         ge=1,
-        description="How many personal recommendation lists one API process computes at once (the rest "
-        "queue in order). Ranking holds the GIL most of the time, so more threads mostly add thread "
-        "switching; raise it when the database is remote and each request waits on it.",
+        description="How many ranked answers (personal and anonymous lists, similar books, class lists) "
+        "one API process computes at once (the rest queue in order). Ranking holds the GIL most of the "
+        "time, so more threads mostly add thread switching; raise it when the database is remote and "
+        "each request waits on it.",
     )
     model_refresh_seconds: float = Field(
         5.0, description="How often an API process checks the registry for a newer model version."

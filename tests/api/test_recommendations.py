@@ -216,35 +216,55 @@ def test_models_are_listed_and_training_needs_an_admin(library: TestClient, anon
     assert library.get("/v1/users/st-0/recommendations").json()["model_version"] == second["version"]
 
 
-def _most_at_once(library: TestClient, monkeypatch: pytest.MonkeyPatch, query: str = "") -> int:
-    """Eight readers ask at once; how many lists were computed at the same time. Each reader still
-    gets their own list."""
-    from nextread.api.routers import recommendations as router
+def _most_at_once(library: TestClient, monkeypatch: pytest.MonkeyPatch, requests: list[str]) -> int:
+    """The requests, all at once; how many of them computed a ranked answer at the same time. Each
+    still gets its own answer."""
+    from nextread.recommend.service import RecommendationService
 
     running, most = 0, 0
     lock = threading.Lock()
-    original = router.personal_recommendations
 
-    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
-        nonlocal running, most
-        with lock:
-            running += 1
-            most = max(most, running)
-        time.sleep(0.05)
-        try:
-            return original(*args, **kwargs)
-        finally:
+    def counted(original):  # type: ignore[no-untyped-def]
+        def computing(*args, **kwargs):  # type: ignore[no-untyped-def]
+            nonlocal running, most
             with lock:
-                running -= 1
+                running += 1
+                most = max(most, running)
+            time.sleep(0.05)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                with lock:
+                    running -= 1
 
-    monkeypatch.setattr(router, "personal_recommendations", counted)
-    readers = [f"st-{reader}" for reader in range(8)]
-    with ThreadPoolExecutor(len(readers)) as pool:
-        responses = list(
-            pool.map(lambda user: library.get(f"/v1/users/{user}/recommendations{query}"), readers)
-        )
-    assert [response.json()["user_id"] for response in responses] == readers
+        return computing
+
+    for method in ("for_reader", "score_user", "similar_items"):
+        monkeypatch.setattr(RecommendationService, method, counted(getattr(RecommendationService, method)))
+
+    def ask(request: str):  # type: ignore[no-untyped-def]
+        if request.startswith("POST "):
+            return library.post(request.removeprefix("POST "), json={"item_ids": [DRAGONS[0]], "grade": 2})
+        return library.get(request)
+
+    with ThreadPoolExecutor(len(requests)) as pool:
+        responses = list(pool.map(ask, requests))
+    assert [response.status_code for response in responses] == [200] * len(requests)
+    personal = [r.json()["user_id"] for q, r in zip(requests, responses, strict=True) if "/users/" in q]
+    assert personal == [q.split("/")[3] for q in requests if "/users/" in q]
     return most
+
+
+PERSONAL_LISTS = [f"/v1/users/st-{reader}/recommendations" for reader in range(8)]
+EVERY_RANKED_ANSWER = [
+    *PERSONAL_LISTS[:4],
+    "POST /v1/recommendations",
+    "POST /v1/recommendations?n=3",
+    f"/v1/items/{DRAGONS[0]}/similar",
+    f"/v1/items/{SPACE[0]}/similar",
+    "/v1/groups/class-2a/recommendations",
+    "/v1/groups/class-2a/recommendations?n=5",
+]
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -252,7 +272,21 @@ def test_computed_lists_queue_for_the_ranking_threads(
     library: TestClient, monkeypatch: pytest.MonkeyPatch, threads: int
 ) -> None:
     library.app.state.settings.ranking_threads = threads  # type: ignore[attr-defined]
-    assert _most_at_once(library, monkeypatch) == threads
+    assert _most_at_once(library, monkeypatch, PERSONAL_LISTS) == threads
+
+
+def test_every_ranked_answer_queues_for_the_ranking_threads(
+    library: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anonymous lists, similar books and class lists rank the catalog too: with one ranking thread
+    none of them computes beside another."""
+    members = ["st-0", "st-1", "st-4", "st-5"]
+    assert (
+        library.post("/v1/groups", json={"id": "class-2a", "name": "2A", "members": members}).status_code
+        == 201
+    )
+    library.app.state.settings.ranking_threads = 1  # type: ignore[attr-defined]
+    assert _most_at_once(library, monkeypatch, EVERY_RANKED_ANSWER) == 1
 
 
 def test_a_list_that_may_ask_an_llm_never_holds_a_ranking_thread(
@@ -261,4 +295,4 @@ def test_a_list_that_may_ask_an_llm_never_holds_a_ranking_thread(
     """An LLM answer waits on another service: those requests use the general pool, so one slow
     LLM cannot stall the process's other readers."""
     library.app.state.settings.ranking_threads = 1  # type: ignore[attr-defined]
-    assert _most_at_once(library, monkeypatch, "?llm=true") > 1
+    assert _most_at_once(library, monkeypatch, [f"{path}?llm=true" for path in PERSONAL_LISTS]) > 1

@@ -4,11 +4,12 @@ and the librarian's metadata enrichment of a book."""
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
-from nextread.api.deps import AdminDep, ReaderDep, SessionDep, SettingsDep
+from nextread.api.deps import AdminDep, ReaderDep, SessionDep, SettingsDep, on_ranking_thread
 from nextread.api.routers.users import find_user
 from nextread.ingest.enrich import EnrichmentDisabledError, EnrichmentResult, enrich_book_metadata
 from nextread.recommend.group_selection import Strategy
@@ -24,7 +25,7 @@ router = APIRouter(prefix="/v1", tags=["classes"])
     response_model=GroupRecommendations,
     summary="One list for a whole class: every student's band covered, tastes balanced, per-student fit",
 )
-def group_recommendations(
+async def group_recommendations(
     group_id: str,
     request: Request,
     session: SessionDep,
@@ -39,18 +40,21 @@ def group_recommendations(
     ] = 0.5,
     explain: bool = False,
 ) -> GroupRecommendations:
+    """Every student's scores are computed on one of the process's ranking threads, in turn."""
+    compute = partial(
+        recommend_for_group,
+        request.app.state.recommendations,
+        session,
+        principal.tenant_id,
+        group_id,
+        n=n,
+        min_per_student=min_per_student,
+        strategy=strategy,
+        max_read_share=max_read_share,
+        explain=explain,
+    )
     try:
-        result = recommend_for_group(
-            request.app.state.recommendations,
-            session,
-            principal.tenant_id,
-            group_id,
-            n=n,
-            min_per_student=min_per_student,
-            strategy=strategy,
-            max_read_share=max_read_share,
-            explain=explain,
-        )
+        result = await on_ranking_thread(request, compute)
     except GroupNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     if result is None:

@@ -8,15 +8,23 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Annotated, Any
 
-import anyio
 import numpy as np
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from nextread.api.deps import AdminDep, ReaderDep, SessionDep, bearer, get_principal, known_principal
+from nextread.api.deps import (
+    AdminDep,
+    ReaderDep,
+    SessionDep,
+    bearer,
+    get_principal,
+    known_principal,
+    on_ranking_thread,
+)
 from nextread.api.query_model import documented_query, parse_query
 from nextread.api.routers.items import find_item
 from nextread.api.routers.users import find_user
@@ -37,7 +45,7 @@ from nextread.recommend.store_data import EventArrays
 from nextread.schemas import ExternalId, Grade, GuidedLevel, Lexile
 from nextread.store.db import session_scope
 from nextread.store.models import Interaction, Item, ModelVersion
-from nextread.store.tenants import interaction_weights
+from nextread.store.tenants import Principal, interaction_weights
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 
@@ -226,8 +234,8 @@ async def user_recommendations(user_id: str, request: Request) -> Response:
 
     A hit is answered on the event loop, with no thread and no database session, when the API key,
     the model and the catalog were all checked lately. Anything else runs the whole request on one of
-    the process's ranking threads (:func:`_ranking_limiter`); a request that may ask an LLM, which
-    waits on another service, runs in the general thread pool instead."""
+    the process's ranking threads (:func:`~nextread.api.deps.on_ranking_thread`); a request that may
+    ask an LLM, which waits on another service, runs in the general thread pool instead."""
     query, credentials = await _parse_personal_query(request), await bearer(request)
     params = query.to_request()
     cache = _cache(request)
@@ -244,22 +252,7 @@ async def user_recommendations(user_id: str, request: Request) -> Response:
     )
     if query.llm:
         return await run_in_threadpool(compute)
-    return await anyio.to_thread.run_sync(compute, limiter=_ranking_limiter(request))
-
-
-def _ranking_limiter(request: Request) -> anyio.CapacityLimiter:
-    """At most ``NEXTREAD_RANKING_THREADS`` computed lists at a time in this process, the others
-    queued in arrival order. A request is Python and numpy work that gives up and retakes the GIL
-    hundreds of times; with every thread of the pool computing at once each hand-over became a thread
-    switch and the slowest request waited behind all of them. Over HTTP at 50k readers × 10k books
-    (2 processes, 32 connections, SQLite, alternating runs) one thread served 378–428 requests/s at
-    p99 105–133 ms where the 40-thread pool served 261–354 at p99 232–291 ms (README, Benchmarks).
-    Created on first use, inside the event loop it serves."""
-    state = request.app.state
-    limiter = getattr(state, "ranking_limiter", None)
-    if limiter is None:
-        limiter = state.ranking_limiter = anyio.CapacityLimiter(state.settings.ranking_threads)
-    return limiter
+    return await on_ranking_thread(request, compute)
 
 
 def _user_recommendations(
@@ -323,12 +316,24 @@ class SessionReader(BaseModel):
     response_model=RecommendationsOut,
     summary="Recommendations for an anonymous reader (items touched, interests text, grade or level)",
 )
-def session_recommendations(
+async def session_recommendations(
     body: SessionReader,
     request: Request,
     session: SessionDep,
     principal: ReaderDep,
     query: Annotated[RecommendationQuery, Query()],
+) -> RecommendationsOut:
+    """Computed on one of the process's ranking threads, as a personal list is."""
+    compute = partial(_session_recommendations, body, request, session, principal, query)
+    return await on_ranking_thread(request, compute)
+
+
+def _session_recommendations(
+    body: SessionReader,
+    request: Request,
+    session: Session,
+    principal: Principal,
+    query: RecommendationQuery,
 ) -> RecommendationsOut:
     params = query.to_request()
     found = dict(
@@ -360,12 +365,19 @@ def session_recommendations(
 
 
 @router.get("/items/{item_id}/similar", response_model=RecommendationsOut, summary="Books like this one")
-def similar_items(
+async def similar_items(
     item_id: str,
     request: Request,
     session: SessionDep,
     principal: ReaderDep,
     n: Annotated[int, Query(ge=1, le=200)] = 10,
+) -> Response:
+    """Looked up and computed on one of the process's ranking threads."""
+    return await on_ranking_thread(request, partial(_similar_items, item_id, request, session, principal, n))
+
+
+def _similar_items(
+    item_id: str, request: Request, session: Session, principal: Principal, n: int
 ) -> Response:
     cache = _cache(request)
     stamp = service(request).answer_stamp(session, principal.tenant_id) if cache.enabled else None
