@@ -57,9 +57,15 @@ def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
+
+
+def _stderr_logger(*_args: object) -> structlog.PrintLogger:
+    """A logger on ``sys.stderr`` as it is now, not as it was at configuration: a stream swapped since
+    (a test's captured output, closed after the test) must never be written to."""
+    return structlog.PrintLogger(sys.stderr)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
