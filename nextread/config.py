@@ -117,7 +117,10 @@ class Settings(BaseSettings):
         "each request waits on it.",
     )
     model_refresh_seconds: float = Field(
-        5.0, description="How often an API process checks the registry for a newer model version."
+        5.0,
+        description="How often an API process checks the registry for a newer model version (and the "
+        "catalog and saved weights for changes); under steady traffic it re-checks in the background "
+        "once half of it has passed.",
     )
     ui_storage_secret: str = Field(
         "",

@@ -149,6 +149,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         install_stack_dump(asyncio.get_running_loop())
         upgrade(engine)
         bootstrap(settings, session_factory)
+        with session_scope(session_factory) as session:
+            app.state.recommendations.warm(session)  # before the first request, not during it
         app.state.scheduler = BackgroundScheduler(session_factory, settings)
         app.state.scheduler.start()
         app.state.events = api_event_pipeline(settings, engine, session_factory, app.state.cache)

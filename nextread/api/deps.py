@@ -59,13 +59,16 @@ def get_principal(
 AUTH_CACHE_SECONDS = 10.0
 
 
-def _cached_principal(request: Request, session: Session, key: str) -> Principal | None:
-    """Keys are checked against the database at most every few seconds per process: a hot path saves a
-    query per request, and a revoked key stops working within ``AUTH_CACHE_SECONDS``."""
+def _cached_principal(
+    request: Request, session: Session, key: str, max_age: float | None = None
+) -> Principal | None:
+    """Keys are checked against the database at most every few seconds per process (or when the last
+    check is older than ``max_age``): a hot path saves a query per request, and a revoked key stops
+    working within ``AUTH_CACHE_SECONDS``."""
     cache: dict[str, tuple[float, Principal | None]] = request.app.state.auth_cache
     now = time.monotonic()
     hit = cache.get(key)
-    if hit is not None and now - hit[0] < AUTH_CACHE_SECONDS:
+    if hit is not None and now - hit[0] < (AUTH_CACHE_SECONDS if max_age is None else max_age):
         return hit[1]
     principal = authenticate(session, key)
     if len(cache) > 10_000:
@@ -85,6 +88,17 @@ def known_principal(request: Request, credentials: HTTPAuthorizationCredentials 
         return None
     request.state.principal = hit[1]
     return hit[1]
+
+
+def key_check_due(request: Request, credentials: HTTPAuthorizationCredentials) -> bool:
+    """Whether the key's last check is past half of ``AUTH_CACHE_SECONDS``: time to re-check it ahead
+    of expiry (:func:`recheck_key`)."""
+    hit = request.app.state.auth_cache.get(credentials.credentials)
+    return hit is None or time.monotonic() - hit[0] >= AUTH_CACHE_SECONDS / 2
+
+
+def recheck_key(request: Request, session: Session, credentials: HTTPAuthorizationCredentials) -> None:
+    _cached_principal(request, session, credentials.credentials, max_age=0.0)
 
 
 def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:

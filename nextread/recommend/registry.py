@@ -33,10 +33,13 @@ class ModelRegistry:
         self._lock = threading.Lock()
         self._loading = threading.Lock()
 
-    def current(self, tenant_id: int) -> Artifact | None:
-        """The newest ready artifact, re-checked at most every ``model_refresh_seconds``."""
+    def current(self, tenant_id: int, max_age: float | None = None) -> Artifact | None:
+        """The newest ready artifact, re-checked at most every ``model_refresh_seconds`` (or when the
+        last check is older than ``max_age``)."""
         now = time.monotonic()
-        if now - self._checked_at.get(tenant_id, -1e9) >= self.settings.model_refresh_seconds:
+        if max_age is None:
+            max_age = self.settings.model_refresh_seconds
+        if now - self.checked_at(tenant_id) >= max_age:
             self._refresh(tenant_id)
             self._checked_at[tenant_id] = now
         return self._artifacts.get(tenant_id)
@@ -44,9 +47,13 @@ class ModelRegistry:
     def fresh(self, tenant_id: int) -> Artifact | None:
         """What :meth:`current` would return without touching the database, or None when the registry
         is due for a check (or nothing is loaded)."""
-        if time.monotonic() - self._checked_at.get(tenant_id, -1e9) >= self.settings.model_refresh_seconds:
+        if time.monotonic() - self.checked_at(tenant_id) >= self.settings.model_refresh_seconds:
             return None
         return self._artifacts.get(tenant_id)
+
+    def checked_at(self, tenant_id: int) -> float:
+        """When this process last asked the database for the tenant's newest version (monotonic)."""
+        return self._checked_at.get(tenant_id, -1e9)
 
     def ensure(self, tenant_id: int) -> Artifact | None:
         """Serve something from the first request on: a tenant with items but no model yet gets one

@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fastapi.testclient import TestClient
 
+from nextread.api.app import create_app
+from nextread.config import Settings
 from tests.conftest import READ_KEY
 
 DRAGONS = [f"dragon-{n}" for n in range(5)]
@@ -296,3 +298,17 @@ def test_a_list_that_may_ask_an_llm_never_holds_a_ranking_thread(
     LLM cannot stall the process's other readers."""
     library.app.state.settings.ranking_threads = 1  # type: ignore[attr-defined]
     assert _most_at_once(library, monkeypatch, [f"{path}?llm=true" for path in PERSONAL_LISTS]) > 1
+
+
+def test_a_new_process_loads_the_model_and_catalog_before_its_first_request(
+    library: TestClient, settings: Settings
+) -> None:
+    first = library.get("/v1/users/st-0/recommendations").json()  # trains version 1
+    (tenant_id,) = library.app.state.recommendations._catalogs  # type: ignore[attr-defined]
+    with TestClient(create_app(settings)) as second:
+        service = second.app.state.recommendations  # type: ignore[attr-defined]
+        artifact = service.registry.fresh(tenant_id)
+        assert artifact is not None and artifact.version == first["model_version"]
+        assert service._catalogs[tenant_id].version == artifact.version
+        second.headers["Authorization"] = f"Bearer {READ_KEY}"
+        assert second.get("/v1/users/st-0/recommendations").json()["data"] == first["data"]

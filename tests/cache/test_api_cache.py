@@ -3,6 +3,7 @@ changes them, on SQLite and PostgreSQL, with the cache off, in memory and in the
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -147,3 +148,31 @@ def test_the_endpoint_documents_its_parameters(cached_client: TestClient) -> Non
     names = {parameter["name"] for parameter in operation["get"]["parameters"]}
     assert {"user_id", "n", "offset", "weights", "diversity", "explain", "llm"} <= names
     assert operation["get"]["security"]
+
+
+def test_a_busy_process_rechecks_ahead_so_hits_never_take_the_slow_path(
+    caching_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past half their interval, the key, model, catalog and weights are re-checked in the background;
+    under steady traffic no request finds a check expired and goes to a ranking thread to redo it."""
+    from nextread.api import deps
+    from nextread.api.routers import recommendations as router
+
+    caching_client.app.state.settings.model_refresh_seconds = 0.6  # type: ignore[attr-defined]
+    monkeypatch.setattr(deps, "AUTH_CACHE_SECONDS", 1.0)
+    slow_path = 0
+    original = router._user_recommendations
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal slow_path
+        slow_path += 1
+        return original(*args, **kwargs)
+
+    first = caching_client.get(RECS, params={"n": 4}).json()  # trains a model, then cached
+    caching_client.get(RECS, params={"n": 4})  # the key may have expired meanwhile: checked again
+    monkeypatch.setattr(router, "_user_recommendations", counted)
+    until = time.monotonic() + 3.0  # five model intervals, three key intervals
+    while time.monotonic() < until:
+        assert caching_client.get(RECS, params={"n": 4}).json() == first
+        time.sleep(0.02)
+    assert slow_path == 0

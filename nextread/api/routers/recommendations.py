@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -22,8 +23,10 @@ from nextread.api.deps import (
     SessionDep,
     bearer,
     get_principal,
+    key_check_due,
     known_principal,
     on_ranking_thread,
+    recheck_key,
 )
 from nextread.api.query_model import documented_query, parse_query
 from nextread.api.routers.items import find_item
@@ -31,6 +34,7 @@ from nextread.api.routers.users import find_user
 from nextread.cache import ServingCache, UserEntry
 from nextread.levels import item_level
 from nextread.llm.recommend import ENGINE_AND_LLM, llm_allowed, personal_recommendations
+from nextread.observability import get_logger
 from nextread.recommend.hybrid import ReadingBand, Weights
 from nextread.recommend.pipeline import Recommendation
 from nextread.recommend.service import (
@@ -48,6 +52,7 @@ from nextread.store.models import Interaction, Item, ModelVersion
 from nextread.store.tenants import Principal, interaction_weights
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
+log = get_logger("nextread.api.recommendations")
 
 
 class RecommendedItem(BaseModel):
@@ -243,6 +248,8 @@ async def user_recommendations(user_id: str, request: Request) -> Response:
     stamp = service(request).fresh_stamp(principal.tenant_id) if principal is not None else None
     entry = None
     if principal is not None and stamp is not None:
+        if key_check_due(request, credentials) or service(request).checks_due(principal.tenant_id):
+            _recheck_ahead(request, credentials, principal.tenant_id)
         variant = answer_variant(stamp, params, query.explain, query.llm)
         entry = await cache.alookup_user(principal.tenant_id, user_id, variant)
         if entry.value is not None:
@@ -253,6 +260,34 @@ async def user_recommendations(user_id: str, request: Request) -> Response:
     if query.llm:
         return await run_in_threadpool(compute)
     return await on_ranking_thread(request, compute)
+
+
+def _recheck_ahead(request: Request, credentials: HTTPAuthorizationCredentials, tenant_id: int) -> None:
+    """Re-check the key, the model, the catalog and the saved weights in the background, once per
+    process at a time, when they are past half their interval. Without it every check expired under
+    load, and every request of that moment went to the ranking thread to re-check in turn: on the
+    precomputed bench (50k readers, 32 connections), bursts every 5 s of requests queued up to 340 ms
+    behind each other, while a hit takes 2–7 ms."""
+    state = request.app.state
+    pending: set[asyncio.Task[None]] | None = getattr(state, "rechecks", None)
+    if pending is None:
+        pending = state.rechecks = set()
+    if pending:
+        return
+    task = asyncio.get_running_loop().create_task(
+        run_in_threadpool(_recheck, request, credentials, tenant_id)
+    )
+    pending.add(task)  # a reference, so the task is not collected mid-run
+    task.add_done_callback(pending.discard)
+
+
+def _recheck(request: Request, credentials: HTTPAuthorizationCredentials, tenant_id: int) -> None:
+    try:
+        with session_scope(request.app.state.session_factory) as session:
+            recheck_key(request, session, credentials)
+            service(request).recheck(session, tenant_id)
+    except Exception as exc:  # the checks run again, in the request path, when they expire
+        log.warning("recheck_failed", tenant_id=tenant_id, error=str(exc))
 
 
 def _user_recommendations(
