@@ -203,14 +203,7 @@ def log_interaction(
 
 
 def similar(session: Session, identity: Identity, item_id: str, n: int = 8) -> list[dict[str, Any]]:
-    response = call_route(
-        rec_routes.similar_items,
-        item_id=item_id,
-        request=api_request(),
-        session=session,
-        principal=principal(identity),
-        n=n,
-    )
+    response = rec_routes.similar_answer(item_id, api_request(), session, principal(identity), n)
     return json.loads(response.body)["data"]
 
 

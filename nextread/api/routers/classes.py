@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
+from sqlalchemy.orm import Session
 
 from nextread.api.deps import AdminDep, ReaderDep, SessionDep, SettingsDep, on_ranking_thread
 from nextread.api.routers.users import find_user
 from nextread.ingest.enrich import EnrichmentDisabledError, EnrichmentResult, enrich_book_metadata
 from nextread.recommend.group_selection import Strategy
 from nextread.recommend.groups import GroupNotFoundError, GroupRecommendations, recommend_for_group
+from nextread.recommend.service import RecommendationService
 from nextread.recommend.similar_users import SimilarUser, find_similar_users
 from nextread.store.history import Bucket, CheckoutHistory, HistoryLookupError, query_checkout_history
 
@@ -42,7 +44,7 @@ async def group_recommendations(
 ) -> GroupRecommendations:
     """Every student's scores are computed on one of the process's ranking threads, in turn."""
     compute = partial(
-        recommend_for_group,
+        class_list,
         request.app.state.recommendations,
         session,
         principal.tenant_id,
@@ -53,8 +55,16 @@ async def group_recommendations(
         max_read_share=max_read_share,
         explain=explain,
     )
+    return await on_ranking_thread(request, compute)
+
+
+def class_list(
+    recommendations: RecommendationService, session: Session, tenant_id: int, group_id: str, **options: Any
+) -> GroupRecommendations:
+    """:func:`recommend_for_group` with the endpoint's 404s; the dashboard calls it from its own
+    worker threads, the endpoint from a ranking thread."""
     try:
-        result = await on_ranking_thread(request, compute)
+        result = recommend_for_group(recommendations, session, tenant_id, group_id, **options)
     except GroupNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     if result is None:

@@ -408,12 +408,14 @@ async def similar_items(
     n: Annotated[int, Query(ge=1, le=200)] = 10,
 ) -> Response:
     """Looked up and computed on one of the process's ranking threads."""
-    return await on_ranking_thread(request, partial(_similar_items, item_id, request, session, principal, n))
+    return await on_ranking_thread(request, partial(similar_answer, item_id, request, session, principal, n))
 
 
-def _similar_items(
+def similar_answer(
     item_id: str, request: Request, session: Session, principal: Principal, n: int
 ) -> Response:
+    """What ``GET /v1/items/{id}/similar`` answers, cached; the dashboard calls it from its own worker
+    threads, the endpoint from a ranking thread."""
     cache = _cache(request)
     stamp = service(request).answer_stamp(session, principal.tenant_id) if cache.enabled else None
     variant = f"{stamp}|{item_id}|{n}"

@@ -17,7 +17,7 @@ from nextread.store.history import CheckoutHistory
 from nextread.store.models import Group, GroupMember, Item
 from nextread.ui import data
 from nextread.ui.auth import STAFF, guard, principal
-from nextread.ui.context import api_request, call_route, go, url
+from nextread.ui.context import call_route, go, url
 from nextread.ui.layout import connected, frame, link_cell, load
 
 CLASS_LIST_SIZE = 15
@@ -54,15 +54,9 @@ def list_classes(session: Session, tenant_id: int) -> list[dict[str, Any]]:
 
 
 def class_recommendations(session: Session, identity: Identity, group_id: str) -> GroupRecommendations:
-    """``GET /v1/groups/{id}/recommendations`` itself, with explanations."""
-    return call_route(
-        class_routes.group_recommendations,
-        group_id=group_id,
-        request=api_request(),
-        session=session,
-        principal=principal(identity),
-        n=CLASS_LIST_SIZE,
-        explain=True,
+    """What ``GET /v1/groups/{id}/recommendations`` answers, with explanations."""
+    return class_routes.class_list(
+        data.service(), session, identity.tenant_id, group_id, n=CLASS_LIST_SIZE, explain=True
     )
 
 
