@@ -326,18 +326,16 @@ class RecommendationService:
             return artifact.embeddings[column]
         return self.embed_text(item_texts([item])[0]) if self.embed_text else None
 
-    def warm(self, session: Session) -> list[int]:
+    def warm(self, session: Session) -> None:
         """Load every tenant's newest model and build its served catalog now, before the process takes
         requests. Loaded lazily, a 50k × 10k model and its catalog kept the first requests to a new
-        process waiting 1.2–1.5 s, and every request that arrived meanwhile queued behind them.
-        Returns the tenants warmed; a tenant without a trained model is left to its first request."""
+        process waiting 1.2–1.5 s, and every request that arrived meanwhile queued behind them. A
+        tenant without a trained model is left to its first request."""
         ready = select(ModelVersion.tenant_id).where(ModelVersion.status == "ready").distinct()
-        tenants = list(session.scalars(ready))
-        for tenant_id in tenants:
+        for tenant_id in list(session.scalars(ready)):  # read them all before the catalog queries
             artifact = self.registry.current(tenant_id)
             if artifact is not None:
                 self.catalog(session, tenant_id, artifact)
-        return tenants
 
     def fresh_stamp(self, tenant_id: int) -> str | None:
         """The stamp the next request would be served under, when both the model and the catalog were
