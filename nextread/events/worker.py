@@ -15,6 +15,9 @@ retries the whole batch with capped backoff for as long as it lasts, parking not
 are fine; any other exception is a bug or a bad event, so a multi-event batch is split and each event
 retried alone, which isolates the culprit and lets the rest through.
 
+An ack or a park that fails (the bus went down mid-batch) leaves the batch's rest unacked for
+redelivery; the worker backs off and carries on.
+
 Messages delivered more than ``max_attempts`` times (their handling crashed the process each time) are
 parked without another try. Stopping (the ``stop`` event, or cancelling ``run``) finishes and acks the
 batch in hand; retries still waiting are abandoned unacked, so the bus redelivers them later.
@@ -111,7 +114,7 @@ class EventWorker:
             while not self._halt.is_set():
                 batch = await self._consume()
                 if batch:
-                    await self._finish(asyncio.ensure_future(self.process(batch)))
+                    await self._process_or_leave(batch)
                 await self._report_lag()
         finally:
             if relay is not None:
@@ -205,6 +208,15 @@ class EventWorker:
             log.warning("event_bus_unavailable", group=self.group, error=_describe(exc))
             await self._sleep(BUS_ERROR_BACKOFF_SECONDS)
             return []
+
+    async def _process_or_leave(self, batch: list[Message]) -> None:
+        """A bus that fails mid-batch (an ack, a park) must not end the worker: what was not acked is
+        redelivered once the bus is back, and the handlers dedup by event id."""
+        try:
+            await self._finish(asyncio.ensure_future(self.process(batch)))
+        except Exception as exc:  # noqa: BLE001 - the bus went away between apply and ack
+            log.warning("event_batch_left_unacked", group=self.group, events=len(batch), error=_describe(exc))
+            await self._sleep(BUS_ERROR_BACKOFF_SECONDS)
 
     async def _finish(self, task: asyncio.Future[None]) -> None:
         """Cancelling the worker stops new work but lets the batch in hand complete and be acked."""

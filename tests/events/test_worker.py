@@ -157,6 +157,51 @@ def test_an_outage_is_waited_out_without_dead_letters(url: str, topic: str) -> N
     assert metric("nextread_events_failed_total", group) == 60
 
 
+class AckFailsOnce:
+    """A bus that dies between the handler's commit and the ack, as Redis did in a CI run."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self._bus = bus
+        self.failed_acks = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._bus, name)
+
+    async def ack(self, group: str, messages: Sequence[Message]) -> None:
+        if not self.failed_acks:
+            self.failed_acks += 1
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        await self._bus.ack(group, messages)
+
+
+def test_a_failed_ack_does_not_stop_the_worker(url: str, topic: str) -> None:
+    """The batch stays unacked and is redelivered (the real handler dedups); later events still flow."""
+    group = f"g-{topic}"
+    recorder = Recorder()
+
+    async def scenario() -> int:
+        inner = await published(url, topic, [like(n) for n in range(5)], claim_idle_ms=200)
+        bus = AckFailsOnce(inner)
+        worker = EventWorker(bus, group, "w1", recorder, block_ms=50)  # type: ignore[arg-type]
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(stop))
+        deadline = time.monotonic() + 15
+        while len(recorder.applied) < 5 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await inner.publish([like(n) for n in range(5, 10)])
+        while time.monotonic() < deadline:
+            if len(recorder.applied) == 15 and await inner.lag(group) == 0:
+                break
+            await asyncio.sleep(0.02)
+        stop.set()
+        await asyncio.wait_for(running, 10)
+        await inner.close()
+        return bus.failed_acks
+
+    assert asyncio.run(scenario()) == 1
+    assert sorted(recorder.applied) == sorted([*range(5), *range(10)])  # 0-4 applied again on redelivery
+
+
 def test_workers_in_a_group_share_the_load_without_double_processing(url: str, topic: str) -> None:
     group = f"g-{topic}"
     handlers = [Recorder(), Recorder(), Recorder()]
