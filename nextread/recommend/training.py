@@ -191,10 +191,10 @@ def train_tenant(sessions: sessionmaker[Session], tenant_id: int, settings: Sett
         tenant = session.get(Tenant, tenant_id)
         if tenant is None:
             raise ValueError(f"tenant {tenant_id} does not exist")
-        # Unlevelled books get a fresh estimate (new readers are evidence) before the catalog is read.
-        estimate_missing_levels(session, tenant_id)
-        items = load_items(session, tenant_id)
         events = load_events(session, tenant_id)
+        # Unlevelled books get a fresh estimate (new readers are evidence) before the catalog is read.
+        estimate_missing_levels(session, tenant_id, events)
+        items = load_items(session, tenant_id)
         type_weights = {name: weight for name, (weight, _) in interaction_weights(session, tenant_id).items()}
         slug = tenant.slug
     item_pks = np.array([item.id for item in items], dtype=np.int64)

@@ -17,8 +17,10 @@ from nextread.levels.estimate import (
     estimate_book_level,
     estimate_missing_levels,
     readability_grade,
+    reader_levels_by_item,
 )
 from nextread.recommend.pipeline import Catalog
+from nextread.recommend.store_data import EventArrays
 from nextread.store.models import Item
 from nextread.store.tenants import ensure_tenant
 from tests.conftest import Database
@@ -119,6 +121,28 @@ def test_mean_absolute_error_on_demo_books_with_their_levels_hidden() -> None:
         max(v for k, v in results.items() if not k.startswith("baseline"))
         < results["baseline: every book at the median"] / 2
     )
+
+
+def test_reader_levels_count_each_liking_reader_once() -> None:
+    """Finished, liked, checked out or rated 4-5 stars; a view, a low rating or an unlevelled reader
+    is no evidence; two events of one reader on one book are one reader."""
+    rows = [
+        (1, 10, "finished", None),
+        (1, 10, "like", None),  # the same reader again
+        (2, 10, "rating", 4.0),
+        (3, 10, "rating", 3.0),  # not liked
+        (4, 10, "view", None),
+        (9, 10, "finished", None),  # no level known
+        (2, 20, "checkout", None),
+        (3, 30, "rating", None),
+    ]
+    users, items, types, values = zip(*rows, strict=True)
+    events = EventArrays(
+        np.array(users), np.array(items), np.array(types, dtype=object), np.array(values, float), np.zeros(8)
+    )
+    levels = {1: 1.5, 2: 3.0, 3: 2.0, 4: 4.0}
+    readers = reader_levels_by_item(events, levels)
+    assert {book: sorted(found) for book, found in readers.items()} == {10: [1.5, 3.0], 20: [3.0]}
 
 
 def test_stored_estimates_never_touch_given_levels(database: Database) -> None:
