@@ -8,6 +8,7 @@ of new users is ours, and it is the exact iALS least-squares step. EASE is close
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -18,17 +19,22 @@ from implicit.utils import ParameterWarning
 from scipy.linalg import lapack
 from threadpoolctl import threadpool_limits
 
-EASE_MAX_ITEMS = 8000  # dense item×item inverse: 8000² float32 ≈ 256 MB, about a minute on 2 cores
+# The cores this process may run on (the affinity mask where the OS has one, e.g. not on macOS).
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+EASE_MAX_ITEMS = 8000  # dense item×item inverse: 8000² float32 ≈ 256 MB, about 3 s on 2 cores
 
 
 def spd_inverse(matrix: np.ndarray) -> np.ndarray:
     """Inverse of a symmetric positive-definite matrix through its Cholesky factor (LAPACK potrf/potri):
     a third of the work of a general inverse, and float32 halves it again; the ridge λ keeps it well
     conditioned."""
-    factor, info = lapack.spotrf(matrix, lower=False, overwrite_a=True)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"Gram matrix is not positive definite (potrf info {info}); raise λ")
-    inverse, info = lapack.spotri(factor, lower=False, overwrite_c=True)
+    # One big BLAS call, so it scales with cores; the process keeps BLAS on one thread (implicit's
+    # loops need that), so lift the limit just here: 12.9 s → 6.0 s at 10k items on 2 cores.
+    with threadpool_limits(CORES, "blas"):
+        factor, info = lapack.spotrf(matrix, lower=False, overwrite_a=True)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"Gram matrix is not positive definite (potrf info {info}); raise λ")
+        inverse, info = lapack.spotri(factor, lower=False, overwrite_c=True)
     if info != 0:
         raise np.linalg.LinAlgError(f"Cholesky inverse failed (potri info {info})")
     # LAPACK hands back Fortran order; the transpose of a symmetric matrix is the same matrix in C
