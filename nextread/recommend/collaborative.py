@@ -168,11 +168,12 @@ class IALS(SimilarByHistory):
         self.settings = {"factors": factors, "iterations": iterations, "random_state": seed}
 
     def fit(self, interactions: sp.csr_matrix) -> IALS:
-        # implicit parallelises over users itself; BLAS threads underneath would fight it (and implicit
+        # implicit parallelises over users itself (each user's solve is independent, so the factors
+        # are the same on any number of threads); BLAS threads underneath would fight it (and implicit
         # warns about them when the model is built), so both happen with BLAS on one thread.
         with threadpool_limits(1, "blas"):
             self.model = AlternatingLeastSquares(
-                regularization=self.regularization, alpha=self.alpha, num_threads=1, **self.settings
+                regularization=self.regularization, alpha=self.alpha, num_threads=CORES, **self.settings
             )
             self.model.fit(interactions.tocsr().astype(np.float32), show_progress=False)
         self.item_factors = np.asarray(self.model.item_factors, dtype=np.float64)

@@ -142,3 +142,16 @@ def test_ials_fold_in_solves_the_weighted_least_squares_system() -> None:
         system += factors.T @ factors + model.regularization * np.eye(factors.shape[1])
         expected = np.linalg.solve(system, factors.T @ confidence)
         np.testing.assert_allclose(folded[row], expected, rtol=1e-8, atol=1e-10)
+
+
+def test_ials_fits_the_same_factors_on_every_core_as_on_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training uses every core for iALS; evaluation's seeds must still give the same model."""
+    import nextread.recommend.collaborative as collaborative
+
+    rng = np.random.default_rng(4)
+    interactions = sp.random(400, 120, density=0.05, format="csr", random_state=rng, dtype=np.float32)
+    monkeypatch.setattr(collaborative, "CORES", 1)
+    one = MODELS["ials"]().fit(interactions).item_factors
+    monkeypatch.setattr(collaborative, "CORES", 2)
+    two = MODELS["ials"]().fit(interactions).item_factors
+    np.testing.assert_array_equal(one, two)
