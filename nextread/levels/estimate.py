@@ -249,10 +249,10 @@ def reader_levels_by_item(events: EventArrays, user_levels: Mapping[int, float])
     Worked out on the event arrays training reads anyway: the same join and DISTINCT in SQL took
     5 s of a million-interaction training on SQLite."""
     liked = np.isin(events.type, list(POSITIVE_TYPES)) | ((events.type == "rating") & (events.value >= 4))
-    if not liked.any() or not user_levels:
-        return {}
-    users, levels = np.array(list(user_levels)), np.array(list(user_levels.values()))
+    users, levels = np.array(list(user_levels), dtype=np.int64), np.array(list(user_levels.values()))
     known = np.isin(events.user, users) & liked
+    if not known.any():
+        return {}
     span = int(events.user[known].max(initial=0)) + 1
     pairs = np.unique(events.item[known] * span + events.user[known])  # sorted by book, one per reader
     items, readers = pairs // span, pairs % span

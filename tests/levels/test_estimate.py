@@ -143,6 +143,8 @@ def test_reader_levels_count_each_liking_reader_once() -> None:
     levels = {1: 1.5, 2: 3.0, 3: 2.0, 4: 4.0}
     readers = reader_levels_by_item(events, levels)
     assert {book: sorted(found) for book, found in readers.items()} == {10: [1.5, 3.0], 20: [3.0]}
+    assert reader_levels_by_item(events, {3: 2.0, 4: 1.0}) == {}  # the levelled readers liked nothing
+    assert reader_levels_by_item(events, {}) == {}
 
 
 def test_stored_estimates_never_touch_given_levels(database: Database) -> None:
