@@ -17,6 +17,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.stats import rankdata
 
+from nextread.recommend import half_vectors
+
 # Fit at the edge of the just-right band: still clearly "a fit", but below books right at the level.
 JUST_RIGHT_EDGE_FIT = 0.8
 SECONDS_PER_DAY = 86_400.0
@@ -175,8 +177,8 @@ def profile_similarity(
         parts.append(interests_weight * _unit_rows(np.asarray(interests_embedding)[None, :])[0])
     if not parts:
         return None
-    profile = _unit_rows(np.sum(parts, axis=0)[None, :])[0].astype(np.float32)
-    return (embeddings @ profile).astype(np.float64)
+    profile = _unit_rows(np.sum(parts, axis=0)[None, :])[0]
+    return half_vectors.dot(embeddings, profile)
 
 
 def level_band_popularity(

@@ -16,6 +16,7 @@ import numpy as np
 
 from nextread.levels import item_levels
 from nextread.levels.scale import KINDERGARTEN_AGE
+from nextread.recommend import half_vectors
 from nextread.recommend.explain import ExplanationContext, explain
 from nextread.recommend.hybrid import (
     HybridScorer,
@@ -82,12 +83,8 @@ class Catalog:
         _, codes = np.unique(np.concatenate([[""], self.series_keys]).astype(str), return_inverse=True)
         self.series_codes = codes[1:]
         self.rating_quality = bayesian_rating(self.rating_average, self.rating_count)
-        if self.embeddings is not None:
-            # Unit rows once, here, so every request's cosine is a single float32 matrix-vector product.
-            norms = np.linalg.norm(self.embeddings, axis=1, keepdims=True)
-            self.embeddings = np.divide(
-                self.embeddings, norms, out=np.zeros(self.embeddings.shape, dtype=np.float32), where=norms > 0
-            ).astype(np.float32)
+        if self.embeddings is not None:  # once, here, not per request
+            self.embeddings = half_vectors.from_vectors(self.embeddings)
 
     @property
     def n_items(self) -> int:
@@ -229,12 +226,8 @@ def recommend(
     if not len(candidates) or n <= 0:
         return []
     selected = rank_and_shape(catalog, candidates, total, offset + n, mmr_lambda)[offset:]
-    positions = np.searchsorted(candidates, selected).tolist()
-    weights_used = scorer.weights.model_dump()
-    return [
-        _recommendation(catalog, user, scorer, item, position, total, now_year, weights_used)
-        for item, position in zip(selected.tolist(), positions, strict=True)
-    ]
+    positions = np.searchsorted(candidates, selected)
+    return _recommendations(catalog, user, scorer, selected, positions, total, now_year)
 
 
 def explain_candidate(
@@ -259,8 +252,8 @@ def explain_candidate(
     if position == len(candidates) or candidates[position] != item:
         return None
     rank = int(np.count_nonzero(total > total[position])) + 1
-    recommendation = _recommendation(
-        catalog, user, scorer, item, position, total, now_year, scorer.weights.model_dump()
+    (recommendation,) = _recommendations(
+        catalog, user, scorer, np.array([item]), np.array([position]), total, now_year
     )
     return recommendation, rank, len(candidates)
 
@@ -380,31 +373,42 @@ def rank_and_shape(
     return np.concatenate([head, ranked[len(pool) : depth]])
 
 
-def _recommendation(
+def _recommendations(
     catalog: Catalog,
     user: UserContext,
     scorer: HybridScorer,
-    item: int,
-    position: int,
+    items: np.ndarray,
+    positions: np.ndarray,
     total: np.ndarray,
     now_year: float,
-    weights: Mapping[str, float],
-) -> Recommendation:
-    components = scorer.component_scores(position)
-    context = _explanation_context(catalog, user, item, components, now_year)
-    sentence = explain(components, context, weights)
-    return Recommendation(item, float(total[position]), components, sentence)
+) -> list[Recommendation]:
+    """The page's items with their scores, components and sentences; ``positions`` are the items'
+    places among the candidates."""
+    weights = scorer.weights.model_dump()
+    similar_titles = _most_similar_enjoyed_titles(catalog, user, items)
+    recommendations = []
+    for item, position, similar_title in zip(items.tolist(), positions.tolist(), similar_titles, strict=True):
+        components = scorer.component_scores(position)
+        context = _explanation_context(catalog, user, item, components, now_year, similar_title)
+        sentence = explain(components, context, weights)
+        recommendations.append(Recommendation(item, float(total[position]), components, sentence))
+    return recommendations
 
 
 def _explanation_context(
-    catalog: Catalog, user: UserContext, item: int, components: Mapping[str, float], now_year: float
+    catalog: Catalog,
+    user: UserContext,
+    item: int,
+    components: Mapping[str, float],
+    now_year: float,
+    similar_enjoyed_title: str | None,
 ) -> ExplanationContext:
     level_offset = None
     if user.level is not None and not np.isnan(catalog.levels[item]):
         level_offset = float(catalog.levels[item] - user.level)
     this_year = int(now_year)
     return ExplanationContext(
-        similar_enjoyed_title=_most_similar_enjoyed_title(catalog, user, item),
+        similar_enjoyed_title=similar_enjoyed_title,
         level_offset=level_offset,
         group_name=user.group_name,
         series_name=catalog.series_names[item] if components.get("series", 0.0) > 0 else None,
@@ -415,18 +419,26 @@ def _explanation_context(
     )
 
 
-def _most_similar_enjoyed_title(catalog: Catalog, user: UserContext, item: int) -> str | None:
-    """The enjoyed book this one is most like: by embedding cosine when there are embeddings, else by
-    shared tags (Jaccard). ``None`` when nothing enjoyed resembles it at all."""
+def _most_similar_enjoyed_titles(catalog: Catalog, user: UserContext, items: np.ndarray) -> list[str | None]:
+    """For each item, the enjoyed book it is most like: by embedding cosine when there are embeddings,
+    else by shared tags (Jaccard); ``None`` when nothing enjoyed resembles it at all. One product for
+    the whole page."""
     enjoyed = np.asarray(user.enjoyed, dtype=np.intp)
     if not len(enjoyed):
-        return None
+        return [None] * len(items)
     if catalog.embeddings is not None:  # unit rows (or zero rows), so the dot product is the cosine
-        similarity = catalog.embeddings[enjoyed] @ catalog.embeddings[item]
+        similarity = half_vectors.rows_float32(catalog.embeddings, enjoyed) @ (
+            half_vectors.rows_float32(catalog.embeddings, items).T
+        )
     else:
-        similarity = np.array([_jaccard(catalog.tags[index], catalog.tags[item]) for index in enjoyed])
-    best = int(np.argmax(similarity))
-    return catalog.titles[enjoyed[best]] if similarity[best] > 0 else None
+        similarity = np.array(
+            [[_jaccard(catalog.tags[index], catalog.tags[item]) for item in items] for index in enjoyed]
+        )
+    best = np.argmax(similarity, axis=0)
+    return [
+        catalog.titles[enjoyed[row]] if similarity[row, column] > 0 else None
+        for column, row in enumerate(best.tolist())
+    ]
 
 
 def _jaccard(left: frozenset[str], right: frozenset[str]) -> float:

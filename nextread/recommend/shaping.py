@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from nextread.recommend import half_vectors
+
 if TYPE_CHECKING:
     from nextread.recommend.pipeline import Catalog, UserContext
 
@@ -152,7 +154,7 @@ def mmr(
     copy of a pick loses to a slightly weaker but different book. ``scores`` align with ``candidates``;
     ``embeddings`` rows are indexed by item index. Items without an embedding count as dissimilar."""
     candidates = np.asarray(candidates, dtype=np.intp)
-    vectors = np.asarray(embeddings[candidates], dtype=np.float32)  # float32: cosines need no more
+    vectors = half_vectors.rows_float32(embeddings, candidates)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
     gain = lambda_ * np.asarray(scores, dtype=np.float64)  # lowered as picks pile up near an item

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from nextread.embed.openai import EmbedderError
 from nextread.levels.convert import LevelView, Scale, show_level
 from nextread.observability import get_logger
+from nextread.recommend import half_vectors
 from nextread.recommend.pipeline import Catalog
 from nextread.recommend.service import RecommendationService
 from nextread.recommend.shaping import language_key
@@ -274,7 +275,7 @@ def _semantic_ranking(
     allowed = np.flatnonzero(filter_mask(view.catalog, filters))
     if not len(allowed) or view.catalog.embeddings is None:
         return np.zeros(0, dtype=np.int64)
-    scores = view.catalog.embeddings[allowed] @ vector
+    scores = half_vectors.dot(view.catalog.embeddings[allowed], vector)
     depth = min(DEPTH, len(allowed))
     top = np.argpartition(-scores, depth - 1)[:depth]
     top = top[np.argsort(-scores[top], kind="stable")]
