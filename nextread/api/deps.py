@@ -60,15 +60,15 @@ AUTH_CACHE_SECONDS = 10.0
 
 
 def _cached_principal(
-    request: Request, session: Session, key: str, max_age: float | None = None
+    request: Request, session: Session, key: str, recheck: bool = False
 ) -> Principal | None:
-    """Keys are checked against the database at most every few seconds per process (or when the last
-    check is older than ``max_age``): a hot path saves a query per request, and a revoked key stops
-    working within ``AUTH_CACHE_SECONDS``."""
+    """Keys are checked against the database at most every few seconds per process (at once with
+    ``recheck``): a hot path saves a query per request, and a revoked key stops working within
+    ``AUTH_CACHE_SECONDS``."""
     cache: dict[str, tuple[float, Principal | None]] = request.app.state.auth_cache
     now = time.monotonic()
     hit = cache.get(key)
-    if hit is not None and now - hit[0] < (AUTH_CACHE_SECONDS if max_age is None else max_age):
+    if hit is not None and not recheck and now - hit[0] < AUTH_CACHE_SECONDS:
         return hit[1]
     principal = authenticate(session, key)
     if len(cache) > 10_000:
@@ -98,7 +98,7 @@ def key_check_due(request: Request, credentials: HTTPAuthorizationCredentials) -
 
 
 def recheck_key(request: Request, session: Session, credentials: HTTPAuthorizationCredentials) -> None:
-    _cached_principal(request, session, credentials.credentials, max_age=0.0)
+    _cached_principal(request, session, credentials.credentials, recheck=True)
 
 
 def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:

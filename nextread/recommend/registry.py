@@ -33,13 +33,11 @@ class ModelRegistry:
         self._lock = threading.Lock()
         self._loading = threading.Lock()
 
-    def current(self, tenant_id: int, max_age: float | None = None) -> Artifact | None:
-        """The newest ready artifact, re-checked at most every ``model_refresh_seconds`` (or when the
-        last check is older than ``max_age``)."""
+    def current(self, tenant_id: int, recheck: bool = False) -> Artifact | None:
+        """The newest ready artifact, re-checked at most every ``model_refresh_seconds`` (at once with
+        ``recheck``)."""
         now = time.monotonic()
-        if max_age is None:
-            max_age = self.settings.model_refresh_seconds
-        if now - self.checked_at(tenant_id) >= max_age:
+        if recheck or now - self.checked_at(tenant_id) >= self.settings.model_refresh_seconds:
             self._refresh(tenant_id)
             self._checked_at[tenant_id] = now
         return self._artifacts.get(tenant_id)

@@ -212,14 +212,12 @@ class RecommendationService:
         scores[candidates] = total
         return ScoredUser(scores, state.context.seen, state.served, state.artifact)
 
-    def tenant_weights(self, session: Session, tenant_id: int, max_age: float | None = None) -> Weights:
+    def tenant_weights(self, session: Session, tenant_id: int, recheck: bool = False) -> Weights:
         """The tenant's saved scoring weights (dashboard Settings), used when a request brings none.
-        Re-read every ``model_refresh_seconds`` (or when older than ``max_age``) so a change reaches
-        every process without a restart."""
-        if max_age is None:
-            max_age = self.registry.settings.model_refresh_seconds
+        Re-read every ``model_refresh_seconds`` (at once with ``recheck``) so a change reaches every
+        process without a restart."""
         hit = self._tenant_weights.get(tenant_id)
-        if hit is not None and time.monotonic() - hit[0] < max_age:
+        if hit is not None and not recheck and time.monotonic() - hit[0] < self._refresh_seconds:
             return hit[1]
         weights = load_tenant_settings(session, tenant_id).weights
         self._tenant_weights[tenant_id] = (time.monotonic(), weights)
@@ -232,7 +230,7 @@ class RecommendationService:
         if session is not None:
             self.tenant_weights(session, tenant_id)
         hit = self._tenant_weights.get(tenant_id)
-        if hit is None or time.monotonic() - hit[0] >= self.registry.settings.model_refresh_seconds:
+        if hit is None or time.monotonic() - hit[0] >= self._refresh_seconds:
             return None
         return hashlib.blake2b(hit[1].model_dump_json().encode(), digest_size=6).hexdigest()
 
@@ -344,8 +342,7 @@ class RecommendationService:
         served = self._catalogs.get(tenant_id)
         if artifact is None or served is None or served.version != artifact.version:
             return None
-        age = time.monotonic() - self._checked_at.get(tenant_id, -1e9)
-        if age >= self.registry.settings.model_refresh_seconds:
+        if time.monotonic() - self._catalog_checked_at(tenant_id) >= self._refresh_seconds:
             return None
         weights = self.weights_stamp(tenant_id)
         return None if weights is None else f"{served.stamp}|{weights}"
@@ -356,29 +353,35 @@ class RecommendationService:
         weights = self._tenant_weights.get(tenant_id)
         checked = (
             self.registry.checked_at(tenant_id),
-            self._checked_at.get(tenant_id, -1e9),
+            self._catalog_checked_at(tenant_id),
             weights[0] if weights is not None else -1e9,
         )
-        return time.monotonic() - min(checked) >= self.registry.settings.model_refresh_seconds / 2
+        return time.monotonic() - min(checked) >= self._refresh_seconds / 2
+
+    @property
+    def _refresh_seconds(self) -> float:
+        return self.registry.settings.model_refresh_seconds
+
+    def _catalog_checked_at(self, tenant_id: int) -> float:
+        """When this process last checked the tenant's catalog for edits (monotonic)."""
+        return self._checked_at.get(tenant_id, -1e9)
 
     def recheck(self, session: Session, tenant_id: int) -> None:
         """Run the model, catalog and saved-weights checks now, all together, so a busy process
         re-checks ahead of expiry instead of sending every request of that moment down the slow path."""
-        artifact = self.registry.current(tenant_id, max_age=0.0)
+        artifact = self.registry.current(tenant_id, recheck=True)
         if artifact is not None:
-            self.catalog(session, tenant_id, artifact, max_age=0.0)
-        self.tenant_weights(session, tenant_id, max_age=0.0)
+            self.catalog(session, tenant_id, artifact, recheck=True)
+        self.tenant_weights(session, tenant_id, recheck=True)
 
     def catalog(
-        self, session: Session, tenant_id: int, artifact: Artifact, max_age: float | None = None
+        self, session: Session, tenant_id: int, artifact: Artifact, recheck: bool = False
     ) -> ServedCatalog:
         """The catalog arrays aligned with the artifact's item columns, rebuilt when either changes;
-        the catalog's state is re-checked every ``model_refresh_seconds`` (or when older than ``max_age``)."""
-        if max_age is None:
-            max_age = self.registry.settings.model_refresh_seconds
+        the catalog's state is re-checked every ``model_refresh_seconds`` (at once with ``recheck``)."""
         served = self._catalogs.get(tenant_id)
         now = time.monotonic()
-        fresh = now - self._checked_at.get(tenant_id, -1e9) < max_age
+        fresh = not recheck and now - self._catalog_checked_at(tenant_id) < self._refresh_seconds
         if served is not None and served.version == artifact.version and fresh:
             return served
         changed_at = (
