@@ -1,3 +1,5 @@
+import threading
+
 import numpy as np
 
 from nextread.recommend import half_vectors
@@ -45,3 +47,25 @@ def test_a_catalog_keeps_its_embeddings_as_unit_float16_rows():
     catalog = Catalog.from_items(rows, embeddings=np.array([[3.0, 4.0], [0.0, 0.0], [0.0, 2.0]]))
     assert catalog.embeddings is not None and catalog.embeddings.dtype == np.float16
     assert np.allclose(catalog.embeddings.astype(np.float32), [[0.6, 0.8], [0.0, 0.0], [0.0, 1.0]], atol=1e-3)
+
+
+def test_products_keep_torch_to_the_calling_thread_and_leave_other_threads_alone():
+    import torch
+
+    half = half_vectors.from_vectors(_vectors())
+    seen: list[tuple[str, int]] = []
+
+    def request_thread() -> None:
+        half_vectors.dot(half, np.ones(384, dtype=np.float32))
+        seen.append(("request", torch.get_num_threads()))
+
+    def other_thread() -> None:
+        seen.append(("other", torch.get_num_threads()))
+
+    for target in (other_thread, request_thread, other_thread):
+        thread = threading.Thread(target=target)
+        thread.start()
+        thread.join()
+    (_, before), request, (_, after) = seen
+    assert request == ("request", 1)
+    assert after == before  # torch's own default (one per core) for every other thread
