@@ -132,6 +132,31 @@ def test_artifacts_from_before_the_twin_score_with_their_eleven_features() -> No
     assert generators.features(_new_reader())[1].shape[-1] == len(FEATURES) - 3
 
 
+def test_item_counts_are_log_shares_that_hiding_a_fifth_of_every_count_barely_moves() -> None:
+    cf_input, liked = _readers(np.random.default_rng(8))
+    generators = LearnedRanker(EASE(l2=10.0), seed=0).fit(cf_input, liked=liked).generators
+    assert generators.counts_as_shares
+    readers, likers = FEATURES.index("item readers (log share)"), FEATURES.index("item likers (log share)")
+    candidates, features, _, _ = generators.features(_new_reader())
+    expected = np.log1p(generators.readers[candidates[0]]) - np.log(generators.readers.sum() + 1.0)
+    np.testing.assert_allclose(features[0, :, readers], expected)
+    counted = generators.likers[candidates[0]] > 0  # a share of nothing moves with the total
+    assert counted.sum() >= 10
+    full = features[0][counted][:, [readers, likers]]
+    generators.readers, generators.likers = 0.8 * generators.readers, 0.8 * generators.likers
+    hidden = generators.features(_new_reader())[1][0][counted][:, [readers, likers]]
+    assert np.abs(hidden - full).max() < 0.02  # raw log counts would all drop by log(0.8) = -0.22
+
+
+def test_artifacts_from_before_the_shares_keep_the_raw_log_counts_their_trees_learned() -> None:
+    cf_input, liked = _readers(np.random.default_rng(9))
+    generators = LearnedRanker(EASE(l2=10.0), seed=0).fit(cf_input, liked=liked).generators
+    del generators.counts_as_shares  # an artifact pickled before the field: the class default applies
+    readers = FEATURES.index("item readers (log share)")
+    candidates, features, _, _ = generators.features(_new_reader())
+    np.testing.assert_allclose(features[0, :, readers], np.log1p(generators.readers[candidates[0]]))
+
+
 class _RecordingRanker(LearnedRanker):
     def score(self, history: sp.csr_matrix, liked: sp.csr_matrix | None = None) -> np.ndarray:
         self.told = liked
