@@ -25,11 +25,15 @@ from threadpoolctl import threadpool_limits
 def from_vectors(vectors: np.ndarray) -> np.ndarray:
     """Unit-length float16 rows (zero rows stay zero); also imports torch now, while a catalog is
     built, rather than in the first request."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    unit = np.divide(vectors, norms, out=np.zeros(vectors.shape, dtype=np.float32), where=norms > 0)
+    unit = unit_rows(np.asarray(vectors, dtype=np.float32), dtype=np.float32)
     _import_torch()
     return unit.astype(np.float16)
+
+
+def unit_rows(matrix: np.ndarray, dtype: type[np.floating] = np.float64) -> np.ndarray:
+    """Each row scaled to unit length, as ``dtype``; a zero row (no embedding) stays zero, not NaN."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return np.divide(matrix, norms, out=np.zeros(matrix.shape, dtype=dtype), where=norms > 0)
 
 
 def dot(rows: np.ndarray, vector: np.ndarray) -> np.ndarray:

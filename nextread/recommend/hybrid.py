@@ -168,16 +168,16 @@ def profile_similarity(
     parts = (
         [
             np.asarray(enjoyed_weights, dtype=np.float64)
-            @ _unit_rows(np.asarray(embeddings[enjoyed], dtype=np.float64))
+            @ half_vectors.unit_rows(np.asarray(embeddings[enjoyed], dtype=np.float64))
         ]
         if len(enjoyed)
         else []
     )
     if interests_embedding is not None:
-        parts.append(interests_weight * _unit_rows(np.asarray(interests_embedding)[None, :])[0])
+        parts.append(interests_weight * half_vectors.unit_rows(np.asarray(interests_embedding)[None, :])[0])
     if not parts:
         return None
-    profile = _unit_rows(np.sum(parts, axis=0)[None, :])[0]
+    profile = half_vectors.unit_rows(np.sum(parts, axis=0)[None, :])[0]
     return half_vectors.dot(embeddings, profile)
 
 
@@ -252,8 +252,3 @@ def _check_components(components: Mapping[str, np.ndarray], weights: Weights) ->
         # min/max propagate NaN, and the comparisons then fail: one check covers both.
         if values.size and not (values.min() >= 0.0 and values.max() <= 1.0):
             raise ValueError(f"component {name!r} must lie in [0, 1] and not be NaN")
-
-
-def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return np.divide(matrix, norms, out=np.zeros_like(matrix, dtype=np.float64), where=norms > 0)

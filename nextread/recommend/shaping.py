@@ -154,9 +154,7 @@ def mmr(
     copy of a pick loses to a slightly weaker but different book. ``scores`` align with ``candidates``;
     ``embeddings`` rows are indexed by item index. Items without an embedding count as dissimilar."""
     candidates = np.asarray(candidates, dtype=np.intp)
-    vectors = half_vectors.rows_float32(embeddings, candidates)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    unit = half_vectors.unit_rows(half_vectors.rows_float32(embeddings, candidates), dtype=np.float32)
     gain = lambda_ * np.asarray(scores, dtype=np.float64)  # lowered as picks pile up near an item
     base = gain.copy()
     max_similarity = np.zeros(len(candidates))
