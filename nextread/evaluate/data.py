@@ -33,6 +33,32 @@ COLUMN_CANDIDATES: dict[str, tuple[str, ...]] = {
     "timestamp": ("timestamp", "time", "ts", "occurred_at", "created_at", "datetime", "date"),
     "type": ("type", "event_type", "event", "interaction_type", "action"),
 }
+# When no known spelling is present, a column whose name contains one of these words takes the role
+# (Book-Crossing's "User-ID"/"ISBN"/"Book-Rating", Last.fm's "artistID", anime_id, asin, ...).
+COLUMN_WORDS: dict[str, tuple[str, ...]] = {
+    "user": ("user", "customer", "member", "reader", "student", "visitor"),
+    "item": (
+        "item",
+        "book",
+        "isbn",
+        "movie",
+        "product",
+        "asin",
+        "artist",
+        "track",
+        "song",
+        "anime",
+        "game",
+        "article",
+        "video",
+        "recipe",
+        "business",
+        "course",
+    ),
+    "rating": ("rating", "score", "stars"),
+    "timestamp": ("timestamp", "time", "date"),
+    "type": ("event_type", "action"),
+}
 
 
 HEADERLESS_RATINGS = ("user_id", "item_id", "rating", "timestamp")
@@ -102,48 +128,100 @@ def read_table(path: Path) -> pa.Table:
 
 
 def read_delimited(path: Path, delimiter: str) -> pa.Table:
-    """CSV/TSV (tabs also under other suffixes) and MovieLens's own ``::``-separated ``.dat`` files
-    (Latin-1 in ML-1M). A file whose first line is all numbers has no header: its columns get
-    MovieLens's ratings names (user_id, item_id, rating, timestamp), and a numeric key with two more
-    columns its movies names (item_id, title, genres)."""
+    """CSV/TSV and MovieLens's own ``::``-separated ``.dat`` files. The separator is whichever of comma,
+    semicolon, tab and bar the first line uses most (Book-Crossing's CSV is semicolon-separated), and a
+    file that is not UTF-8 is read as Latin-1 (ML-1M, Book-Crossing). A first line with two or more
+    numbers is data, not a header: its columns get MovieLens's ratings names (user_id, item_id, rating,
+    timestamp), and a numeric key with two more text columns its movies names (item_id, title, genres)."""
     with path.open("rb") as file:
         first = file.readline().decode("latin-1").rstrip("\r\n")
     if "::" in first:
-        raw = path.read_bytes()
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = raw.decode("latin-1")
-        source, delimiter, quote = BytesIO(text.replace("::", "\x1f").encode()), "\x1f", False
+        source, delimiter, quote = (
+            BytesIO(_text(path.read_bytes()).replace("::", "\x1f").encode()),
+            "\x1f",
+            False,
+        )
         fields = first.split("::")
     else:
-        if "\t" in first and delimiter not in first:  # tab-separated under another name (u.data)
-            delimiter = "\t"
+        delimiter = _separator(first, delimiter)
         source, quote, fields = path, '"', first.split(delimiter)
+    fields = [field.strip().strip('"') for field in fields]
+    numbers = sum(bool(NUMBER.fullmatch(field)) for field in fields)
     names = None
-    if all(NUMBER.fullmatch(field.strip()) for field in fields):
-        names = list(HEADERLESS_RATINGS[: len(fields)]) if len(fields) <= 4 else None
-    elif len(fields) == 3 and NUMBER.fullmatch(fields[0].strip()):
+    if numbers >= 2 and len(fields) <= 4:
+        names = list(HEADERLESS_RATINGS[: len(fields)])
+    elif len(fields) == 3 and NUMBER.fullmatch(fields[0]):
         names = list(HEADERLESS_ITEMS)
-    return pa_csv.read_csv(
-        source,
-        read_options=pa_csv.ReadOptions(column_names=names),
-        parse_options=pa_csv.ParseOptions(delimiter=delimiter, quote_char=quote),
-    )
+    parse = pa_csv.ParseOptions(delimiter=delimiter, quote_char=quote)
+    convert = pa_csv.ConvertOptions(column_types=dict.fromkeys(_id_columns(names or fields), pa.string()))
+    try:
+        table = pa_csv.read_csv(source, pa_csv.ReadOptions(column_names=names), parse, convert)
+        utf8 = not any(pa.types.is_binary(column.type) for column in table.schema)  # bytes: not UTF-8
+    except pa.ArrowInvalid as error:
+        if "UTF8" not in str(error):
+            raise
+        utf8 = False
+    if not utf8 and isinstance(source, Path):
+        table = pa_csv.read_csv(
+            source, pa_csv.ReadOptions(column_names=names, encoding="latin-1"), parse, convert
+        )
+    return table
+
+
+def _id_columns(names: list[str]) -> list[str]:
+    """The columns that would be taken as user and item keys: read as text, so an ISBN or ASIN keeps
+    its leading zeros."""
+    empty = pa.table({name: pa.array([], pa.null()) for name in dict.fromkeys(names)})
+    found = [resolve_column(empty, role, None, Path(), required=False) for role in ("user", "item")]
+    return [name for name in found if name is not None]
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _separator(first_line: str, default: str) -> str:
+    """The separator the header (or first row) uses most, outside quoted text; ``default`` if none."""
+    unquoted = re.sub(r'"[^"]*"', "", first_line)
+    counts = {separator: unquoted.count(separator) for separator in (default, ",", ";", "\t", "|")}
+    best = max(counts, key=counts.__getitem__)
+    return best if counts[best] else default
+
+
+def column_key(name: str) -> str:
+    """A column name as compared with the known spellings: lower case, punctuation as underscores
+    ("User-ID" → "user_id"), so each spelling also matches its camel-case and dashed forms."""
+    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
 
 
 def resolve_column(
-    table: pa.Table, role: str, override: str | None, path: Path, required: bool
+    table: pa.Table,
+    role: str,
+    override: str | None,
+    path: Path,
+    required: bool,
+    taken: tuple[str | None, ...] = (),
+    guess: bool = True,
 ) -> str | None:
-    """An override must exist; otherwise the first known spelling wins (case-insensitive)."""
+    """An override must exist; otherwise the first known spelling wins (case and punctuation aside),
+    then, if ``guess``, the first column not ``taken`` by another role whose name holds a role word."""
     by_lower = {name.lower(): name for name in table.column_names}
     if override is not None:
         if override.lower() not in by_lower:
             raise DataError(f"{path}: column {override!r} for {role} not found; have {table.column_names}")
         return by_lower[override.lower()]
+    free = [name for name in table.column_names if name not in taken]
+    keys = {name: column_key(name) for name in free}
     for candidate in COLUMN_CANDIDATES[role]:
-        if candidate in by_lower:
-            return by_lower[candidate]
+        for name in free:
+            if keys[name] == candidate or keys[name].replace("_", "") == candidate.replace("_", ""):
+                return name
+    for name in free if guess else ():
+        if any(word in keys[name] for word in COLUMN_WORDS[role]):
+            return name
     if required:
         raise DataError(
             f"{path}: no {role} column (tried {', '.join(COLUMN_CANDIDATES[role])}); "
@@ -209,10 +287,11 @@ def load_interactions(
     path = Path(path)
     table = read_table(path)
     user_col = resolve_column(table, "user", columns.user, path, required=True)
-    item_col = resolve_column(table, "item", columns.item, path, required=True)
-    rating_col = resolve_column(table, "rating", columns.rating, path, required=False)
-    time_col = resolve_column(table, "timestamp", columns.timestamp, path, required=False)
-    type_col = resolve_column(table, "type", columns.type, path, required=False)
+    item_col = resolve_column(table, "item", columns.item, path, required=True, taken=(user_col,))
+    roles = (user_col, item_col)
+    rating_col = resolve_column(table, "rating", columns.rating, path, required=False, taken=roles)
+    time_col = resolve_column(table, "timestamp", columns.timestamp, path, required=False, taken=roles)
+    type_col = resolve_column(table, "type", columns.type, path, required=False, taken=roles)
     keep = positive_mask(table, rating_col, type_col, threshold, positive_types)
     users = np.asarray(table[user_col].to_pylist(), dtype=object).astype(str)
     items = np.asarray(table[item_col].to_pylist(), dtype=object).astype(str)
@@ -379,7 +458,8 @@ def with_item_levels(data: InteractionData, items_path: Path) -> InteractionData
     # An items file (ours included) often names its key plain "id"; an interactions file never can.
     plain_id = (
         "id"
-        if "id" in table.column_names and resolve_column(table, "item", None, items_path, False) is None
+        if "id" in table.column_names
+        and resolve_column(table, "item", None, items_path, False, guess=False) is None
         else None
     )
     item_col = resolve_column(table, "item", plain_id, items_path, required=True)

@@ -140,3 +140,32 @@ def test_typed_files_consume_only_low_ratings(tmp_path: Path) -> None:
     assert data.consumed is not None
     row = data.user_ids.tolist().index("s")
     assert data.item_ids[data.consumed[row].indices].tolist() == ["b8"]
+
+
+def test_files_from_other_sources_load_without_overrides(tmp_path: Path) -> None:
+    """Book-Crossing (Latin-1, semicolons, dashed names), Amazon (headerless, text ids), Last.fm's
+    hetrec release (camel-case ids, play counts) and an anime dump: each loads with no flags."""
+    crossing = tmp_path / "BX-Book-Ratings.csv"
+    lines = ['"User-ID";"ISBN";"Book-Rating"'] + [
+        f'"276725";"03454{n}X";"{8 if n < 5 else 0}"' for n in range(7)
+    ]
+    lines.append('"276725";"Müller";"9"')
+    crossing.write_bytes("\n".join(lines).encode("latin-1"))
+    data = load_interactions(crossing)
+    # the two books rated 0 are no positives: Book-Rating was read as the rating
+    assert data.matrix.shape == (1, 6) and "Müller" in data.item_ids.tolist()
+
+    amazon = tmp_path / "ratings_Books.csv"
+    amazon.write_text("\n".join(f"AKM1MP6P0OYPR,013279304{n},5.0,136581120{n}" for n in range(5)) + "\n")
+    data = load_interactions(amazon)
+    assert data.user_ids.tolist() == ["AKM1MP6P0OYPR"] and data.timestamps is not None
+    assert sorted(data.item_ids.tolist())[0] == "0132793040"
+
+    lastfm = tmp_path / "user_artists.dat"
+    lastfm.write_text("userID\tartistID\tweight\n" + "\n".join(f"2\t{51 + n}\t{13883 - n}" for n in range(5)))
+    data = load_interactions(lastfm)
+    assert data.matrix.shape == (1, 5) and data.consumed is None  # no rating column: every row positive
+
+    anime = tmp_path / "rating.csv"
+    anime.write_text("user_id,anime_id,rating\n" + "\n".join(f"1,{20 + n},{10 - n // 2}" for n in range(10)))
+    assert load_interactions(anime, threshold=7).matrix.shape == (1, 8)
