@@ -415,11 +415,19 @@ def item_level_values(table: pa.Table) -> np.ndarray | None:
 # An items file from elsewhere names its columns its own way; the served pipeline reads ``Item`` names.
 # Each ``Item`` field takes the first alias present, unless the file already has the field itself.
 ITEM_FIELD_ALIASES: dict[str, tuple[str, ...]] = {
-    "title": ("movie_title", "name", "original_title"),
+    "title": ("movie_title", "book_title", "name", "original_title"),
     "tags": ("genres", "genre", "class", "categories", "category", "subjects", "keywords"),
     "description": ("overview", "plot", "summary", "synopsis"),
-    "authors": ("author", "director", "creator", "artist"),
-    "publication_year": ("year", "release_year", "release_date", "published", "publication_date"),
+    "authors": ("author", "book_author", "director", "creator", "artist"),
+    "publication_year": (
+        "year",
+        "release_year",
+        "release_date",
+        "published",
+        "publication_date",
+        "year_of_publication",
+        "original_publication_year",
+    ),
     "average_rating": ("avg_rating", "mean_rating", "rating_mean", "vote_average"),
     "ratings_count": ("rating_count", "num_ratings", "n_ratings", "vote_count"),
 }
@@ -429,11 +437,12 @@ TITLE_YEAR = re.compile(r"\s*\(((?:1[5-9]|20)\d\d)\)\s*$")
 
 
 def item_row(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """One items-file row in ``Item`` terms, keeping its own columns too: genres become tags, a year or
+    """One items-file row in ``Item`` terms, keeping its own columns too (aliases are matched without
+    case or punctuation: Book-Crossing's "Book-Title"): genres become tags, a year or
     date becomes ``publication_year``, and a MovieLens title's trailing "(1995)" gives the year. Lists
     written as text ("Comedy|Drama", RecBole's space-separated tokens) are split."""
     row = {key: value for key, value in raw.items() if value is not None and value != ""}
-    lower = {key.lower(): key for key in row}
+    lower = {column_key(key): key for key in row}
     for target, aliases in ITEM_FIELD_ALIASES.items():
         if target not in row:
             source = next((lower[alias] for alias in aliases if alias in lower), None)
@@ -441,7 +450,8 @@ def item_row(raw: Mapping[str, Any]) -> dict[str, Any]:
                 row[target] = row[source]
     for key in ("tags", "authors"):
         if isinstance(row.get(key), str):
-            parts = LIST_SEPARATORS.split(row[key]) if LIST_SEPARATORS.search(row[key]) else row[key].split()
+            spaced = key == "tags" and not LIST_SEPARATORS.search(row[key])  # a name holds spaces
+            parts = row[key].split() if spaced else LIST_SEPARATORS.split(row[key])
             row[key] = [part for part in parts if part]
     title_year = TITLE_YEAR.search(str(row.get("title", "")))
     if "publication_year" not in row and title_year is not None:
@@ -449,6 +459,8 @@ def item_row(raw: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(row.get("publication_year"), str):
         year = YEAR.search(row["publication_year"])
         row["publication_year"] = int(year.group(0)) if year else None
+    elif isinstance(row.get("publication_year"), int | float) and not 1500 <= row["publication_year"] <= 2100:
+        row["publication_year"] = None  # Book-Crossing writes 0 for unknown
     return row
 
 

@@ -169,3 +169,13 @@ def test_files_from_other_sources_load_without_overrides(tmp_path: Path) -> None
     anime = tmp_path / "rating.csv"
     anime.write_text("user_id,anime_id,rating\n" + "\n".join(f"1,{20 + n},{10 - n // 2}" for n in range(10)))
     assert load_interactions(anime, threshold=7).matrix.shape == (1, 8)
+
+
+def test_book_crossing_item_rows_reach_the_catalog() -> None:
+    row = item_row(
+        {"ISBN": "0195153448", "Book-Title": "Classical Mythology", "Book-Author": "Mark P. O. Morford"}
+    )
+    assert row["title"] == "Classical Mythology" and row["authors"] == ["Mark P. O. Morford"]
+    assert item_row({"Year-Of-Publication": 2002})["publication_year"] == 2002
+    assert item_row({"Year-Of-Publication": 0})["publication_year"] is None
+    assert item_row({"genres": "Action Adventure"})["tags"] == ["Action", "Adventure"]
