@@ -8,7 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
-from nextread.evaluate.data import Columns, DataError, InteractionData, load_interactions
+from nextread.evaluate.data import (
+    DEFAULT_POSITIVE_TYPES,
+    Columns,
+    DataError,
+    InteractionData,
+    load_interactions,
+)
 from nextread.evaluate.models import DEFAULT_MODEL, select
 from nextread.evaluate.runner import evaluate, format_markdown, to_json
 
@@ -70,6 +76,10 @@ def evaluate_command(
     timestamp_column: Annotated[str | None, typer.Option(help="Timestamp column.")] = None,
     type_column: Annotated[str | None, typer.Option(help="Interaction type column.")] = None,
     threshold: Annotated[float, typer.Option(help="Ratings at or above this count as positive.")] = 4.0,
+    positive_types: Annotated[
+        str | None,
+        typer.Option(help="With a type column: comma-separated types that count as positive."),
+    ] = None,
     min_positives: Annotated[int, typer.Option(help="Drop users with fewer positives.")] = 5,
     seeds: Annotated[int, typer.Option(help="Number of seeds (splits) to average over.")] = 3,
     budget: Annotated[int, typer.Option(help="Configurations tried per model on validation users.")] = 12,
@@ -94,8 +104,9 @@ def evaluate_command(
     if loaded_dataset is None:
         columns = Columns(user_column, item_column, rating_column, timestamp_column, type_column)
         try:
+            kinds = DEFAULT_POSITIVE_TYPES if positive_types is None else _type_list(positive_types)
             loaded_dataset = load_interactions(
-                data, columns, threshold, min_user_positives=min_positives, items_path=items
+                data, columns, threshold, kinds, min_user_positives=min_positives, items_path=items
             )
         except DataError as error:
             raise typer.BadParameter(str(error), param_hint="--data / --items") from error
@@ -103,6 +114,13 @@ def evaluate_command(
         run_evaluation(loaded_dataset, seeds, budget, model_names(models), time_split, out)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
+
+
+def _type_list(text: str) -> frozenset[str]:
+    kinds = frozenset(kind.strip() for kind in text.split(",") if kind.strip())
+    if not kinds:
+        raise typer.BadParameter("name at least one type, e.g. purchase,like", param_hint="--positive-types")
+    return kinds
 
 
 def _store_dataset(tenant: str | None, threshold: float, min_positives: int) -> InteractionData:

@@ -21,22 +21,26 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-# Mirrors the store's default type weights: these types count as a "like" when binarising.
-DEFAULT_POSITIVE_TYPES = frozenset({"checkout", "finished", "like", "save", "share"})
+# The store's positive types (its default type weights), and what shops and apps call the same
+# commitment, count as a "like" when binarising; views and clicks do not. Compared in lower case.
+DEFAULT_POSITIVE_TYPES = frozenset(
+    {"checkout", "finished", "like", "save", "share"}
+    | {"purchase", "transaction", "buy", "order", "addtocart", "add_to_cart", "cart", "favorite", "favourite"}
+)
 # Rows of these types carry an explicit rating in the value column, judged against the threshold.
 RATING_TYPES = frozenset({"rating", "rate", "review"})
 
 COLUMN_CANDIDATES: dict[str, tuple[str, ...]] = {
     "user": ("user_id", "user", "userid", "uid", "student_id", "customer_id", "visitor_id"),
     "item": ("item_id", "item", "itemid", "iid", "book_id", "bookid", "movie_id", "movieid", "product_id"),
-    "rating": ("rating", "value", "score", "stars"),
+    "rating": ("rating", "value", "score", "stars", "overall"),
     "timestamp": ("timestamp", "time", "ts", "occurred_at", "created_at", "datetime", "date"),
     "type": ("type", "event_type", "event", "interaction_type", "action"),
 }
 # When no known spelling is present, a column whose name contains one of these words takes the role
 # (Book-Crossing's "User-ID"/"ISBN"/"Book-Rating", Last.fm's "artistID", anime_id, asin, ...).
 COLUMN_WORDS: dict[str, tuple[str, ...]] = {
-    "user": ("user", "customer", "member", "reader", "student", "visitor"),
+    "user": ("user", "customer", "member", "reader", "reviewer", "student", "visitor"),
     "item": (
         "item",
         "book",
@@ -249,8 +253,11 @@ def consumed_mask(table: pa.Table, type_column: str | None, positive: np.ndarray
     abandon is left out, as serving gives those their own type weights)."""
     if type_column is None:
         return ~positive
-    types = np.asarray(table[type_column].to_pylist(), dtype=object).astype(str)
-    return ~positive & np.isin(types, sorted(RATING_TYPES))
+    return ~positive & np.isin(event_types(table, type_column), sorted(RATING_TYPES))
+
+
+def event_types(table: pa.Table, type_column: str) -> np.ndarray:
+    return np.char.lower(np.asarray(table[type_column].to_pylist(), dtype=object).astype(str))
 
 
 def positive_mask(
@@ -267,8 +274,8 @@ def positive_mask(
         ratings = table[rating_column].to_numpy(zero_copy_only=False).astype(np.float64)
     if type_column is None:
         return np.ones(table.num_rows, dtype=bool) if ratings is None else ratings >= threshold
-    types = np.asarray(table[type_column].to_pylist(), dtype=object).astype(str)
-    mask = np.isin(types, sorted(positive_types))
+    types = event_types(table, type_column)
+    mask = np.isin(types, sorted(kind.lower() for kind in positive_types))
     if ratings is not None:
         mask |= np.isin(types, sorted(RATING_TYPES)) & (np.nan_to_num(ratings, nan=-np.inf) >= threshold)
     return mask

@@ -179,3 +179,24 @@ def test_book_crossing_item_rows_reach_the_catalog() -> None:
     assert item_row({"Year-Of-Publication": 2002})["publication_year"] == 2002
     assert item_row({"Year-Of-Publication": 0})["publication_year"] is None
     assert item_row({"genres": "Action Adventure"})["tags"] == ["Action", "Adventure"]
+
+
+def test_shop_events_and_amazon_reviews_load_without_overrides(tmp_path: Path) -> None:
+    events = [{"visitorid": 7, "itemid": n, "event": "view", "timestamp": 1433221332 + n} for n in range(9)]
+    events += [
+        {"visitorid": 7, "itemid": n, "event": "Transaction", "timestamp": 1433229999} for n in range(3)
+    ]
+    events += [
+        {"visitorid": 7, "itemid": n, "event": "addtocart", "timestamp": 1433229999} for n in range(3, 5)
+    ]
+    data = load_interactions(write_jsonl(tmp_path / "events.jsonl", events))
+    assert sorted(data.item_ids.tolist()) == ["0", "1", "2", "3", "4"]  # views are no positives
+    with pytest.raises(DataError, match="no user has 5"):
+        load_interactions(tmp_path / "events.jsonl", positive_types=frozenset({"transaction"}))
+
+    reviews = [
+        {"reviewerID": "A2S", "asin": f"000{n}", "overall": 5.0 - n % 2 * 3, "unixReviewTime": n}
+        for n in range(10)
+    ]
+    data = load_interactions(write_jsonl(tmp_path / "Books_5.json", reviews))
+    assert data.user_ids.tolist() == ["A2S"] and data.matrix.nnz == 5 and data.timestamps is not None

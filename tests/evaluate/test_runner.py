@@ -130,6 +130,10 @@ def test_default_model_runs_through_the_command(tmp_path: Path) -> None:
     ours = saved["splits"]["strong generalization"][DEFAULT_MODEL]["metrics"]["NDCG@10"]["mean"]
     assert ours > saved["splits"]["strong generalization"]["popularity"]["metrics"]["NDCG@10"]["mean"]
     assert f"| {DEFAULT_MODEL} |" in (tmp_path / "out" / "results.md").read_text()
+    blank = CliRunner().invoke(app, [*arguments, "--positive-types", " , "])
+    assert blank.exit_code == 2 and "--positive-types" in blank.output
+    typed = CliRunner().invoke(app, [*arguments, "--type-column", "rating", "--positive-types", "7"])
+    assert typed.exit_code == 2 and "no user has 5" in typed.output  # no event has type "7"
 
 
 class ReadsConsumed(CoOccurrence):
