@@ -203,3 +203,19 @@ def test_the_liked_twin_regresses_only_the_most_liked_items(monkeypatch: pytest.
     assert twin.head.tolist() == sorted(np.argsort(-counts, kind="stable")[:10].tolist())
     outside = np.setdiff1d(np.arange(60), twin.head)
     assert not twin.score(_liked_part(_new_reader()))[0, outside].any()  # scores 0 outside its head
+
+
+def test_generator_fits_are_reused_by_input_only_while_asked_and_score_the_same() -> None:
+    cf_input, liked = _readers(np.random.default_rng(4))
+    fresh = LearnedRanker(EASE(l2=10.0), seed=0).fit(cf_input, liked=liked)
+    again = LearnedRanker(EASE(l2=10.0), seed=0).fit(cf_input, liked=liked)
+    assert fresh.generators.knn is not again.generators.knn  # nothing kept outside the context
+    with ranker_module.reusing_generator_fits():
+        first = LearnedRanker(EASE(l2=10.0), seed=0).fit(cf_input, liked=liked)
+        other_l2 = LearnedRanker(EASE(l2=50.0), seed=0).fit(cf_input, liked=liked)
+        other_input = LearnedRanker(EASE(l2=10.0), seed=0).fit(cf_input * 0.5, liked=liked)
+    assert other_l2.generators.knn is first.generators.knn and other_l2.generators.als is first.generators.als
+    assert other_input.generators.knn is not first.generators.knn  # a different input is fitted anew
+    assert other_input.generators.als is first.generators.als  # iALS reads the liked cells only
+    np.testing.assert_array_equal(first.score(_new_reader()), fresh.score(_new_reader()))
+    assert ranker_module._recent_fits is None
