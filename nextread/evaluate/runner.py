@@ -94,19 +94,18 @@ def validation_score(model: Recommender, held_out: HeldOut, popularity: np.ndarr
 
 def tune(
     factory: Factory, grid: ParamGrid, split: Split, seed: int, budget: int
-) -> tuple[dict[str, Any], float, Recommender]:
-    """Best configuration by validation NDCG@10; returns the fitted model so that, when validation and
-    test share a training matrix (strong generalisation), it is not fitted twice."""
+) -> tuple[dict[str, Any], float]:
+    """The configuration with the best validation NDCG@10, and that score."""
     rng = np.random.default_rng(seed)
     popularity = item_popularity(split.validation_train)
-    best: tuple[dict[str, Any], float, Recommender] | None = None
+    best: tuple[dict[str, Any], float] | None = None
     for params in configurations(grid, budget, rng):
         model = fit(
             build_model(factory, params, seed), split.validation_train, split.validation_train_consumed
         )
         value = validation_score(model, split.validation, popularity)
         if best is None or value > best[1]:
-            best = (params, value, model)
+            best = (params, value)
     assert best is not None  # configurations() always yields at least the empty configuration
     return best
 
@@ -114,10 +113,11 @@ def tune(
 def run_model(
     factory: Factory, grid: ParamGrid, split: Split, seed: int, budget: int, data: InteractionData
 ) -> dict[str, Any]:
+    """Tune on the validation users, then refit the chosen configuration on the split's final
+    training matrix (which also holds the validation users' histories) and score the test users."""
     started = time.perf_counter()
-    params, validation_value, model = tune(factory, grid, split, seed, budget)
-    if split.validation_train is not split.train:
-        model = fit(build_model(factory, params, seed), split.train, split.train_consumed)
+    params, validation_value = tune(factory, grid, split, seed, budget)
+    model = fit(build_model(factory, params, seed), split.train, split.train_consumed)
     lists = recommend(model, split.test)
     bands = None
     if data.item_levels is not None:

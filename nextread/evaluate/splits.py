@@ -77,7 +77,8 @@ def strong_generalization_split(
     min_heldout: int = 100,
     target_fraction: float = 0.2,
 ) -> Split:
-    """Disjoint train / validation / test users; each held-out user's positives split 80/20 at random."""
+    """Disjoint train / validation / test users; each held-out user's positives split 80/20 at random.
+    Test users are never in any training matrix; validation users only in the final refit."""
     rng = np.random.default_rng(seed)
     n_heldout = heldout_size(data.n_users, heldout_fraction, min_heldout)
     if n_heldout < 1:
@@ -87,7 +88,6 @@ def strong_generalization_split(
     users = rng.permutation(data.n_users)
     test_users, validation_users = np.sort(users[:n_heldout]), np.sort(users[n_heldout : 2 * n_heldout])
     train_users = np.sort(users[2 * n_heldout :])
-    train = keep_rows(data.matrix, train_users)
     consumed = data.consumed
     held = [
         split_entries(
@@ -95,8 +95,19 @@ def strong_generalization_split(
         )
         for group in (validation_users, test_users)
     ]
-    train_consumed = None if consumed is None else keep_rows(consumed, train_users)
-    return Split("strong generalization", train, train, held[0], held[1], train_consumed, train_consumed)
+    # Tuning fits on the training users; the chosen configuration is refitted on them and the validation
+    # users' whole histories, as the time split's test model learns from the validation period too.
+    validation_train = keep_rows(data.matrix, train_users)
+    train = keep_rows(data.matrix, np.union1d(train_users, validation_users))
+    return Split(
+        "strong generalization",
+        train,
+        validation_train,
+        held[0],
+        held[1],
+        None if consumed is None else keep_rows(consumed, np.union1d(train_users, validation_users)),
+        None if consumed is None else keep_rows(consumed, train_users),
+    )
 
 
 def before_cutoff(matrix: sp.csr_matrix, timestamps: np.ndarray, cutoff: float) -> sp.csr_matrix:

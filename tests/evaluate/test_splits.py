@@ -23,11 +23,15 @@ def data() -> InteractionData:
 
 def test_strong_generalization_users_are_disjoint(data: InteractionData) -> None:
     split = strong_generalization_split(data, seed=1)
-    train_users = set(np.flatnonzero(np.diff(split.train.indptr) > 0))
+    train_users = set(np.flatnonzero(np.diff(split.validation_train.indptr) > 0))
     validation, test = set(split.validation.users), set(split.test.users)
     assert len(test) == len(validation) == 100  # 10% of 400 is below the minimum of 100
     assert not (train_users & validation) and not (train_users & test) and not (validation & test)
     assert len(train_users) + len(validation) + len(test) == data.n_users
+    # the chosen configuration is refitted on the training and validation users, never the test users
+    final_users = set(np.flatnonzero(np.diff(split.train.indptr) > 0))
+    assert final_users == train_users | validation
+    assert (split.train[split.validation.users] != data.matrix[split.validation.users]).nnz == 0
 
 
 def test_strong_generalization_holds_out_a_fifth_of_each_history(data: InteractionData) -> None:
