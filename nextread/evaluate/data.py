@@ -61,7 +61,7 @@ COLUMN_WORDS: dict[str, tuple[str, ...]] = {
     ),
     "rating": ("rating", "score", "stars"),
     "timestamp": ("timestamp", "time", "date"),
-    "type": ("event_type", "action"),
+    "type": (),  # by its known spellings only: "action" is inside "transaction_id"
 }
 
 
