@@ -221,7 +221,7 @@ def resolve_column(
     keys = {name: column_key(name) for name in free}
     for candidate in COLUMN_CANDIDATES[role]:
         for name in free:
-            if keys[name] == candidate or keys[name].replace("_", "") == candidate.replace("_", ""):
+            if keys[name].replace("_", "") == candidate.replace("_", ""):
                 return name
     for name in free if guess else ():
         if any(word in keys[name] for word in COLUMN_WORDS[role]):

@@ -97,15 +97,16 @@ def strong_generalization_split(
     ]
     # Tuning fits on the training users; the chosen configuration is refitted on them and the validation
     # users' whole histories, as the time split's test model learns from the validation period too.
+    final_users = np.union1d(train_users, validation_users)
     validation_train = keep_rows(data.matrix, train_users)
-    train = keep_rows(data.matrix, np.union1d(train_users, validation_users))
+    train = keep_rows(data.matrix, final_users)
     return Split(
         "strong generalization",
         train,
         validation_train,
         held[0],
         held[1],
-        None if consumed is None else keep_rows(consumed, np.union1d(train_users, validation_users)),
+        None if consumed is None else keep_rows(consumed, final_users),
         None if consumed is None else keep_rows(consumed, train_users),
     )
 
