@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from nicegui import ui
+from nicegui import background_tasks, ui
 from nicegui.testing.user import User
 from sqlalchemy import select
 
@@ -54,12 +54,23 @@ async def sign_in(user: User, username: str, password: str) -> None:
 
 
 async def signed_in(user: User, seconds: float = 20.0) -> None:
-    """Sign-in hashes the password off the event loop; wait until the session knows the user."""
+    """Sign-in hashes the password off the event loop; wait until the session knows the user, then
+    until the sign-in's navigation home has finished (see :func:`navigations_settled`)."""
     for _ in range(int(seconds / 0.1)):
         response = await user.http_client.get("/ui/", follow_redirects=False)
         if not response.headers.get("location", "").endswith("/ui/login"):
+            await navigations_settled()
             return
         await asyncio.sleep(0.1)
+
+
+async def navigations_settled() -> None:
+    """NiceGUI's simulated ``ui.navigate`` is one global, pointed at whichever ``User`` was touched
+    last, and opens the page in a background task. A sign-in's navigation home that is still running
+    (or that went to another simulated user) would otherwise land on a page the test opened next."""
+    pending = [task for task in background_tasks.running_tasks if task.get_name().startswith("navigate")]
+    if pending:
+        await asyncio.wait(pending)
 
 
 def test_wrong_password_is_refused_and_pages_need_sign_in(school_copy: Path) -> None:
@@ -316,6 +327,10 @@ def test_admin_creates_and_disables_an_account_that_then_loses_access(school_cop
             teacher = User(client)
             await sign_in(teacher, "mr-okafor", "a-good-long-password")
             assert (await teacher.http_client.get("/ui/students")).status_code == 200
+            # The teacher's sign-in may have navigated the admin's simulated page: open it afresh.
+            await admin.open("/ui/settings")
+            await admin.should_see(marker="disable-account", retries=40)
+            admin.find(marker="account-username").type("mr-okafor")
             admin.find(marker="disable-account").click()
             await admin.should_see("Account mr-okafor disabled", retries=40)
             response = await teacher.http_client.get("/ui/students", follow_redirects=False)
