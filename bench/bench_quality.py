@@ -1,8 +1,9 @@
 """Offline quality: our default model against popularity, implicit item-kNN and tuned implicit iALS.
 
 Runs the documented protocol (docs/evaluation.md) on MovieLens 100K from ../shared/data (strong
-generalisation over 3 seeds plus the time-cutoff split) and, when present, on the bundled demo data with
-the reading-level-fit rate. Prints the tables and, per split, how far our default is from each peer.
+generalisation over 3 seeds plus the time-cutoff split) and, when present, on the bundled demo data
+(with its items and students files) with the reading-level-fit rate. Prints the tables and, per split,
+how far our default is from each peer.
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/bench_quality.py [--budget 16] [--seeds 3] [--out DIR]
 """
@@ -27,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 ML100K = REPO.parent / "shared" / "data" / "ml-100k" / "ml-100k.inter"
 DEMO_INTERACTIONS = REPO / "nextread" / "demo" / "data" / "interactions.jsonl"
 DEMO_ITEMS = REPO / "nextread" / "demo" / "data" / "items.jsonl"
+DEMO_USERS = REPO / "nextread" / "demo" / "data" / "users.jsonl"
 HEADLINE = ("NDCG@10", "Recall@20")
 
 
@@ -92,7 +94,9 @@ def main() -> int:
         print(f"skipping MovieLens 100K: {ML100K} not found", file=sys.stderr)
     if DEMO_INTERACTIONS.exists():
         items = DEMO_ITEMS if DEMO_ITEMS.exists() else None
-        datasets.append(replace(load_interactions(DEMO_INTERACTIONS, items_path=items), name="demo"))
+        users = DEMO_USERS if DEMO_USERS.exists() else None
+        demo = load_interactions(DEMO_INTERACTIONS, items_path=items, users_path=users)
+        datasets.append(replace(demo, name="demo"))
     else:
         print(f"skipping demo data: {DEMO_INTERACTIONS} not found", file=sys.stderr)
     for data in datasets:

@@ -70,6 +70,14 @@ def evaluate_command(
             help="Items file: titles, genres/tags, years, ratings, levels (see docs/evaluation.md).",
         ),
     ] = None,
+    users: Annotated[
+        Path | None,
+        typer.Option(
+            "--users",
+            help="Users file: stated interests and reading level (lexile, guided_reading_level, grade), "
+            "which our model reads as serving does.",
+        ),
+    ] = None,
     user_column: Annotated[str | None, typer.Option(help="User column (default: auto-detect).")] = None,
     item_column: Annotated[str | None, typer.Option(help="Item column (default: auto-detect).")] = None,
     rating_column: Annotated[str | None, typer.Option(help="Rating/value column.")] = None,
@@ -106,10 +114,16 @@ def evaluate_command(
         try:
             kinds = DEFAULT_POSITIVE_TYPES if positive_types is None else _type_list(positive_types)
             loaded_dataset = load_interactions(
-                data, columns, threshold, kinds, min_user_positives=min_positives, items_path=items
+                data,
+                columns,
+                threshold,
+                kinds,
+                min_user_positives=min_positives,
+                items_path=items,
+                users_path=users,
             )
         except DataError as error:
-            raise typer.BadParameter(str(error), param_hint="--data / --items") from error
+            raise typer.BadParameter(str(error), param_hint="--data / --items / --users") from error
     try:
         run_evaluation(loaded_dataset, seeds, budget, model_names(models), time_split, out)
     except ValueError as error:

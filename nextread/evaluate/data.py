@@ -104,6 +104,9 @@ class InteractionData:
     model's list like the fold-in, and weak evidence a model may read. ``None`` when there are none."""
     consumed_times: np.ndarray | None = None
     """Aligned with ``consumed.data``: each pair's first event, so the time split can cut it too."""
+    user_rows: tuple[dict[str, Any], ...] | None = None
+    """The users file's profile for each user index ({} where absent): stated interests and reading
+    level, which serving reads from the user's record rather than from their interactions."""
 
     @property
     def n_users(self) -> int:
@@ -288,6 +291,7 @@ def load_interactions(
     positive_types: frozenset[str] = DEFAULT_POSITIVE_TYPES,
     min_user_positives: int = 5,
     items_path: Path | str | None = None,
+    users_path: Path | str | None = None,
 ) -> InteractionData:
     """Load, binarise and filter. Only users are k-cored: the protocol needs enough history per held-out
     user to split it, while rare items are part of the catalog a model must rank."""
@@ -308,6 +312,8 @@ def load_interactions(
     data = with_consumed(data, users[consumed], items[consumed], None if times is None else times[consumed])
     if items_path is not None:
         data = with_item_levels(data, Path(items_path))
+    if users_path is not None:
+        data = with_user_profiles(data, Path(users_path))
     return data
 
 
@@ -491,3 +497,47 @@ def with_item_levels(data: InteractionData, items_path: Path) -> InteractionData
         lookup = dict(zip(ids, levels, strict=True))
         aligned = np.array([lookup.get(item_id, np.nan) for item_id in data.item_ids], dtype=float)
     return replace(data, item_levels=aligned, item_rows=item_rows)
+
+
+# What a users file may say about a reader, in ``User`` terms: the profile serving reads. Lists (a
+# favourite-genres column) are joined into one interests text.
+USER_FIELD_ALIASES: dict[str, tuple[str, ...]] = {
+    "interests": ("interest", "favourite_genres", "favorite_genres", "preferences", "likes", "about", "bio"),
+    "lexile": ("lexile_measure",),
+    "guided_reading_level": ("grl", "reading_level_letter"),
+    "grade": ("grade_level", "school_grade"),
+}
+
+
+def user_row(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """One users-file row in ``User`` terms (aliases matched without case or punctuation); unknown
+    values are left out."""
+    row = {column_key(key): value for key, value in raw.items() if value is not None and value != ""}
+    profile: dict[str, Any] = {}
+    for field_name, aliases in USER_FIELD_ALIASES.items():
+        source = next((key for key in (field_name, *aliases) if key in row), None)
+        if source is not None:
+            profile[field_name] = row[source]
+    if isinstance(profile.get("interests"), list):
+        profile["interests"] = ", ".join(str(part) for part in profile["interests"])
+    for number in ("lexile", "grade"):
+        try:
+            profile[number] = float(profile[number]) if number in profile else None
+        except (TypeError, ValueError):
+            profile[number] = None
+    return {key: value for key, value in profile.items() if value is not None and value != ""}
+
+
+def with_user_profiles(data: InteractionData, users_path: Path) -> InteractionData:
+    """Attach each user's stated profile from a users file; users absent from it get ``{}``."""
+    table = read_table(users_path)
+    plain_id = (
+        "id"
+        if "id" in table.column_names
+        and resolve_column(table, "user", None, users_path, False, guess=False) is None
+        else None
+    )
+    user_col = resolve_column(table, "user", plain_id, users_path, required=True)
+    ids = np.asarray(table[user_col].to_pylist(), dtype=object).astype(str)
+    rows_by_id = dict(zip(ids, (user_row(row) for row in table.to_pylist()), strict=True))
+    return replace(data, user_rows=tuple(rows_by_id.get(str(user), {}) for user in data.user_ids))

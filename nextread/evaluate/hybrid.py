@@ -3,15 +3,16 @@
 ``ServedHybrid`` runs each held-out reader through the steps of :func:`nextread.recommend.pipeline.recommend`
 — the same candidate filters, [0, 1] components, weighted mean, one-book-per-series and MMR shaping as
 ``GET /v1/users/{id}/recommendations``, minus the explanations — and turns the served order into scores
-for the runner. What
-an offline file cannot supply is left out rather than invented: no classmates (so no social signal)
-and no stated levels (a reader's level is the median level of what they read, as the recommender
-infers it for a student with no stated level).
+for the runner. A users file supplies what serving reads from a reader's record (stated level and
+interests, :class:`ReaderProfiles`). What an offline file cannot supply is left out rather than
+invented: no classmates (so no social signal), and without a stated level a reader's level is the
+median level of what they read, as the recommender infers it for a student with no stated level.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,6 +21,7 @@ import scipy.sparse as sp
 
 from nextread.evaluate.metrics import LIST_LENGTH
 from nextread.evaluate.runner import Recommender
+from nextread.levels import level_from
 from nextread.recommend.collaborative import EASE
 from nextread.recommend.hybrid import Weights, trending
 from nextread.recommend.pipeline import Catalog, UserContext, rank_and_shape, score_candidates
@@ -54,6 +56,49 @@ def _as_item(row: Mapping[str, Any]) -> SimpleNamespace:
     return SimpleNamespace(**{key: row.get(key) for key in ("title", "authors", "tags", "description")})
 
 
+@dataclass(frozen=True)
+class ReaderProfiles:
+    """What the users file states about each user index, as serving reads it from the user record:
+    a level on the grade scale (NaN: not stated) and the interests text's embedding (a zero row: none).
+    Profile fields are not interactions, so the protocol's held-out users keep theirs."""
+
+    levels: np.ndarray
+    interests: np.ndarray | None
+
+    def level(self, user: int) -> float | None:
+        return None if np.isnan(self.levels[user]) else float(self.levels[user])
+
+    def interests_of(self, user: int) -> np.ndarray | None:
+        if self.interests is None or not self.interests[user].any():
+            return None
+        return self.interests[user]
+
+
+def reader_profiles(user_rows: Sequence[Mapping[str, Any]], with_interests: bool) -> ReaderProfiles | None:
+    """Profiles from the users file's rows; ``None`` when no row states a level or interests.
+    Interests are embedded (by the same local model as the items) only when the items have text."""
+    levels = np.array(
+        [
+            np.nan
+            if (level := level_from(row.get("lexile"), row.get("guided_reading_level"), row.get("grade")))
+            is None
+            else level
+            for row in user_rows
+        ],
+        dtype=np.float64,
+    )
+    texts = [str(row.get("interests") or "") for row in user_rows]
+    interests = None
+    if with_interests and any(texts):
+        from nextread.embed.select import LocalEmbedder
+
+        vectors = LocalEmbedder().embed([text or " " for text in texts])
+        interests = np.where(np.array([bool(text) for text in texts])[:, None], vectors, 0.0)
+    if np.isnan(levels).all() and interests is None:
+        return None
+    return ReaderProfiles(levels, interests)
+
+
 class ServedHybrid:
     """A CF model (EASE/EDLAE, by default under the learned ranker) fitted on the training matrix,
     then every reader ranked by the serving pipeline with ``weights``. ``now_year`` pins "today" for
@@ -66,6 +111,7 @@ class ServedHybrid:
     read. It is never "enjoyed" (no profile, series or explanation built on it) and always seen."""
 
     reads_consumed = True
+    reads_profiles = True
 
     def __init__(
         self,
@@ -78,11 +124,13 @@ class ServedHybrid:
         times: sp.csr_matrix | None = None,
         trending_half_life_days: float = 14.0,
         consumed_weight: float = 0.0,
+        profiles: ReaderProfiles | None = None,
     ):
         self.catalog, self.cf, self.weights, self.now_year = catalog, cf, weights, now_year
         self.mmr_lambda, self.depth = 1.0 - diversity, depth
         self.times, self.trending_half_life_days = times, trending_half_life_days
         self.consumed_weight = consumed_weight
+        self.profiles = profiles
 
     def _cf_input(self, liked: sp.csr_matrix, consumed: sp.csr_matrix | None) -> sp.csr_matrix:
         if consumed is None or not self.consumed_weight:
@@ -102,8 +150,11 @@ class ServedHybrid:
             )
         return self
 
-    def score(self, history: sp.csr_matrix, consumed: sp.csr_matrix | None = None) -> np.ndarray:
-        """The served list as scores: first item highest, items not served −inf."""
+    def score(
+        self, history: sp.csr_matrix, consumed: sp.csr_matrix | None = None, users: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The served list as scores: first item highest, items not served −inf. ``users`` (the rows'
+        user indices) lets the stated profiles in."""
         history = history.tocsr()
         consumed = sp.csr_matrix(history.shape) if consumed is None else consumed.tocsr()
         cf_input = self._cf_input(history, consumed)
@@ -112,17 +163,26 @@ class ServedHybrid:
         for row in range(history.shape[0]):
             liked = history.indices[history.indptr[row] : history.indptr[row + 1]]
             had = consumed.indices[consumed.indptr[row] : consumed.indptr[row + 1]]
-            served = self._served(liked, had, cf_scores[row])
+            user = None if users is None else int(users[row])
+            served = self._served(liked, had, cf_scores[row], user)
             scores[row, served] = np.arange(len(served), 0, -1, dtype=np.float64)
         return scores
 
-    def _served(self, items: np.ndarray, consumed: np.ndarray, cf_row: np.ndarray) -> np.ndarray:
-        levels = self.catalog.levels[items]
-        known = levels[~np.isnan(levels)]
+    def _served(
+        self, items: np.ndarray, consumed: np.ndarray, cf_row: np.ndarray, user_index: int | None
+    ) -> np.ndarray:
+        level, interests = None, None
+        if self.profiles is not None and user_index is not None:
+            level, interests = self.profiles.level(user_index), self.profiles.interests_of(user_index)
+        if level is None:  # as the recommender infers it for a student with no stated level
+            levels = self.catalog.levels[items]
+            known = levels[~np.isnan(levels)]
+            level = float(np.median(known)) if known.size else None
         user = UserContext(
-            level=float(np.median(known)) if known.size else None,
+            level=level,
             seen=np.union1d(items, consumed).astype(np.intp),
             enjoyed=items.astype(np.intp),
+            interests_embedding=interests,
         )
         candidates, total, _ = score_candidates(
             self.catalog,
@@ -138,7 +198,10 @@ class ServedHybrid:
 
 
 def served_hybrid_factory(  # type: ignore[no-untyped-def]
-    catalog: Catalog, now_year: float, times: sp.csr_matrix | None = None
+    catalog: Catalog,
+    now_year: float,
+    times: sp.csr_matrix | None = None,
+    profiles: ReaderProfiles | None = None,
 ):
     """A runner factory: CF hyperparameters, the trending half-life and hybrid weights are all tuning
     parameters. The CF model is EASE/EDLAE under the learned ranking stage, as served by default."""
@@ -161,6 +224,7 @@ def served_hybrid_factory(  # type: ignore[no-untyped-def]
             times=times,
             trending_half_life_days=trending_half_life_days,
             consumed_weight=consumed_weight,
+            profiles=profiles,
         )
 
     return build

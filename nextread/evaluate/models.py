@@ -16,7 +16,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from nextread.evaluate.data import InteractionData
-from nextread.evaluate.hybrid import catalog_for, embed_items, served_hybrid_factory, texts_of
+from nextread.evaluate.hybrid import (
+    catalog_for,
+    embed_items,
+    reader_profiles,
+    served_hybrid_factory,
+    texts_of,
+)
 from nextread.evaluate.runner import Factory, ParamGrid
 from nextread.recommend.collaborative import IALS, ItemKNN, Popularity
 from nextread.recommend.pipeline import decimal_year
@@ -57,7 +63,10 @@ def registry(data: InteractionData) -> dict[str, tuple[Factory, ParamGrid]]:
     the dataset's catalog (levels, tags, series, ratings, text embeddings)."""
     rows = item_rows(data)
     embeddings = embed_items(rows) if data.item_rows is not None else None
-    served = served_hybrid_factory(catalog_for(rows, embeddings), data_end_year(data), event_times(data))
+    profiles = None if data.user_rows is None else reader_profiles(data.user_rows, embeddings is not None)
+    served = served_hybrid_factory(
+        catalog_for(rows, embeddings), data_end_year(data), event_times(data), profiles
+    )
     grid = served_grid(data)
     models: dict[str, tuple[Factory, ParamGrid]] = {
         "popularity": (Popularity, {}),

@@ -74,11 +74,15 @@ def recommend(model: Recommender, held_out: HeldOut, n: int = LIST_LENGTH) -> np
     """Full-catalog ranking with everything the reader had excluded — the fold-in and what they
     consumed without liking it — for every model alike; scored in batches to bound memory."""
     reads_consumed = getattr(model, "reads_consumed", False)
+    reads_profiles = getattr(model, "reads_profiles", False)
     lists = []
     for start in range(0, held_out.fold_in.shape[0], SCORE_BATCH):
         rows = held_out.fold_in[start : start + SCORE_BATCH]
         consumed = None if held_out.consumed is None else held_out.consumed[start : start + SCORE_BATCH]
-        raw = model.score(rows, consumed=consumed) if reads_consumed else model.score(rows)  # type: ignore[call-arg]
+        extra: dict[str, Any] = {"consumed": consumed} if reads_consumed else {}
+        if reads_profiles:  # who the rows are, for models that read a user's stated profile
+            extra["users"] = held_out.users[start : start + SCORE_BATCH]
+        raw = model.score(rows, **extra)  # type: ignore[call-arg]
         scores = np.array(raw, dtype=np.float64)
         for seen in (rows, consumed):
             if seen is not None:

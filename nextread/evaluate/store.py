@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+from sqlalchemy import select
 
 from nextread.config import Settings
 from nextread.evaluate.data import InteractionData, from_arrays, with_consumed
 from nextread.levels import item_level, level_to_lexile
 from nextread.recommend.store_data import load_events, load_items
 from nextread.store.db import make_engine, make_session_factory, session_scope
-from nextread.store.models import Item
+from nextread.store.models import Item, User
 from nextread.store.tenants import ensure_tenant, interaction_weights
 
 
@@ -29,6 +30,10 @@ def load_store_dataset(
             name for name, (_, positive) in interaction_weights(session, tenant_id).items() if positive
         }
         items = load_items(session, tenant_id)
+        profiles = {
+            user.id: _profile(user)
+            for user in session.scalars(select(User).where(User.tenant_id == tenant_id))
+        }
     engine.dispose()
     positive = np.isin(events.type, list(positive_types))
     positive &= (events.type != "rating") | (np.nan_to_num(events.value) >= threshold)
@@ -41,7 +46,10 @@ def load_store_dataset(
         {c.name: getattr(by_pk[int(pk)], c.name) for c in Item.__table__.c} if int(pk) in by_pk else {}
         for pk in data.item_ids
     )
-    return replace(data, item_levels=None if np.isnan(levels).all() else levels, item_rows=rows)
+    user_rows = tuple(profiles.get(int(pk), {}) for pk in data.user_ids)
+    return replace(
+        data, item_levels=None if np.isnan(levels).all() else levels, item_rows=rows, user_rows=user_rows
+    )
 
 
 def _lexile(item: Item) -> float:
@@ -51,3 +59,14 @@ def _lexile(item: Item) -> float:
         None, item.guided_reading_level, item.grade_min, item.grade_max, item.age_min, item.age_max
     )
     return np.nan if level is None else float(level_to_lexile(level))
+
+
+def _profile(user: User) -> dict[str, object]:
+    """What serving reads from a user's record: stated level fields and interests (unknown left out)."""
+    fields = {
+        "interests": user.interests,
+        "lexile": user.lexile,
+        "guided_reading_level": user.guided_reading_level,
+        "grade": user.grade,
+    }
+    return {name: value for name, value in fields.items() if value is not None}

@@ -9,8 +9,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from nextread.evaluate.data import InteractionData, from_arrays, load_interactions
-from nextread.evaluate.hybrid import EVALUATION_FILTER, ServedHybrid, catalog_for
+from nextread.evaluate.hybrid import (
+    EVALUATION_FILTER,
+    ReaderProfiles,
+    ServedHybrid,
+    catalog_for,
+    reader_profiles,
+)
 from nextread.evaluate.models import DEFAULT_MODEL, UNCONSTRAINED_MODEL, select
+from nextread.levels import level_from
 from nextread.recommend.collaborative import EASE
 from nextread.recommend.hybrid import Weights
 from nextread.recommend.pipeline import UserContext, recommend
@@ -158,3 +165,49 @@ def test_the_default_ranks_with_the_learned_ranker_taught_only_by_liked_pairs() 
 def load_interactions_of(matrix: np.ndarray) -> InteractionData:
     rows, columns = np.nonzero(matrix)
     return from_arrays(rows.astype(str), columns.astype(str), min_user_positives=1, name="circles")
+
+
+def test_a_stated_level_replaces_the_inferred_one_and_interests_enter_the_profile() -> None:
+    """As serving reads the user record: the level the users file states (here far above what the
+    reader read), and the interests text's embedding, which pulls the profile toward its items."""
+    embeddings = np.zeros((8, 2), dtype=np.float32)
+    embeddings[:4] = [1.0, 0.0]  # dragon books
+    embeddings[4:] = [0.6, 0.8]  # space books: somewhat like them
+    stated = ReaderProfiles(
+        levels=np.array([np.nan, level_from(lexile=620)]), interests=np.array([[0.0, 0.0], [0.0, 1.0]])
+    )
+    weights = Weights(cf=0, reading_match=1, semantic=0, rating=0, recency=0, series=0, staff_pick=0)
+    history = sp.csr_matrix(np.array([[1, 0, 0, 0, 0, 0, 0, 0]] * 2, dtype=np.float32))
+
+    def top(model: ServedHybrid) -> list[int]:
+        return [int(np.argmax(row)) for row in model.score(history, users=np.array([0, 1]))]
+
+    level_only = ServedHybrid(catalog_for(ROWS, embeddings), EASE(l2=1.0), weights, 2026.0, profiles=stated)
+    assert top(level_only.fit(TRAIN)) == [1, 7]  # inferred: next to book 0; stated: Lexile 620 = book 7
+    interests_only = ServedHybrid(
+        catalog_for(ROWS, embeddings),
+        EASE(l2=1.0),
+        weights.merged({"reading_match": 0, "semantic": 1}),
+        2026.0,
+        profiles=ReaderProfiles(np.full(2, np.nan), stated.interests),
+    ).fit(TRAIN)
+    scores = interests_only.score(history, users=np.array([0, 1]))
+    # A dragon book alone makes a dragon profile; the space fan's interests tip theirs toward space.
+    assert np.argmax(scores[0]) < 4 <= np.argmax(scores[1])
+
+
+def test_users_file_profiles_reach_the_default(tmp_path: Path) -> None:
+    interactions = tmp_path / "events.csv"
+    users = tmp_path / "users.csv"
+    interactions.write_text(
+        "user,item,type\n" + "".join(f"u{u},b{(u + k) % 8},checkout\n" for u in range(12) for k in range(6))
+    )
+    users.write_text('User-ID,Favorite Genres,Lexile\nu1,"space|robots",640\nu3,,\nu99,dragons,300\n')
+    data = load_interactions(interactions, users_path=users)
+    assert data.user_rows is not None
+    by_user = dict(zip(data.user_ids.tolist(), data.user_rows, strict=True))
+    assert by_user["u1"] == {"interests": "space|robots", "lexile": 640.0}
+    assert by_user["u3"] == {} and by_user["u0"] == {}
+    profiles = reader_profiles(data.user_rows, with_interests=False)
+    assert profiles is not None and profiles.interests is None
+    assert profiles.level(list(data.user_ids).index("u1")) == level_from(lexile=640)

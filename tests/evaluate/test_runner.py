@@ -134,6 +134,26 @@ def test_default_model_runs_through_the_command(tmp_path: Path) -> None:
     assert blank.exit_code == 2 and "--positive-types" in blank.output
     typed = CliRunner().invoke(app, [*arguments, "--type-column", "rating", "--positive-types", "7"])
     assert typed.exit_code == 2 and "no user has 5" in typed.output  # no event has type "7"
+    missing = CliRunner().invoke(app, [*arguments, "--users", str(tmp_path / "nobody.csv")])
+    assert missing.exit_code == 2 and "file not found" in missing.output and "--users" in missing.output
+
+
+class ReadsProfiles(CoOccurrence):
+    """Records which users the runner says the scored rows are."""
+
+    reads_profiles = True
+
+    def score(self, history: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
+        self.scored_users = [*getattr(self, "scored_users", []), *users.tolist()]
+        return super().score(history)
+
+
+def test_models_that_read_profiles_are_told_which_users_they_score() -> None:
+    data = clustered_interactions(n_users=300, seed=2)
+    split = strong_generalization_split(data, seed=0)
+    model = ReadsProfiles().fit(split.train)
+    recommend(model, split.test)
+    assert model.scored_users == split.test.users.tolist()
 
 
 class ReadsConsumed(CoOccurrence):
