@@ -520,12 +520,12 @@ def user_row(raw: Mapping[str, Any]) -> dict[str, Any]:
             profile[field_name] = row[source]
     if isinstance(profile.get("interests"), list):
         profile["interests"] = ", ".join(str(part) for part in profile["interests"])
-    for number in ("lexile", "grade"):
+    for number in ("lexile", "grade"):  # "BR200" or "K" are not numbers this reader can use
         try:
             profile[number] = float(profile[number]) if number in profile else None
         except (TypeError, ValueError):
             profile[number] = None
-    return {key: value for key, value in profile.items() if value is not None and value != ""}
+    return {key: value for key, value in profile.items() if value is not None}
 
 
 def with_user_profiles(data: InteractionData, users_path: Path) -> InteractionData:

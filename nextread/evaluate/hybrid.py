@@ -77,16 +77,7 @@ class ReaderProfiles:
 def reader_profiles(user_rows: Sequence[Mapping[str, Any]], with_interests: bool) -> ReaderProfiles | None:
     """Profiles from the users file's rows; ``None`` when no row states a level or interests.
     Interests are embedded (by the same local model as the items) only when the items have text."""
-    levels = np.array(
-        [
-            np.nan
-            if (level := level_from(row.get("lexile"), row.get("guided_reading_level"), row.get("grade")))
-            is None
-            else level
-            for row in user_rows
-        ],
-        dtype=np.float64,
-    )
+    levels = np.array([_stated_level(row) for row in user_rows], dtype=np.float64)
     texts = [str(row.get("interests") or "") for row in user_rows]
     interests = None
     if with_interests and any(texts):
@@ -97,6 +88,12 @@ def reader_profiles(user_rows: Sequence[Mapping[str, Any]], with_interests: bool
     if np.isnan(levels).all() and interests is None:
         return None
     return ReaderProfiles(levels, interests)
+
+
+def _stated_level(row: Mapping[str, Any]) -> float:
+    letter = row.get("guided_reading_level")
+    level = level_from(row.get("lexile"), None if letter is None else str(letter), row.get("grade"))
+    return np.nan if level is None else level
 
 
 class ServedHybrid:
