@@ -37,7 +37,7 @@ from nextread.gc_freeze import freeze_long_lived  # noqa: E402
 from nextread.recommend.collaborative import EASE, IALS, ItemKNN  # noqa: E402
 from nextread.recommend.models import EASE_L2  # noqa: E402
 from nextread.recommend.pipeline import Catalog, UserContext, recommend  # noqa: E402
-from nextread.recommend.ranker import LearnedRanker, score_cf  # noqa: E402
+from nextread.recommend.ranker import LearnedRanker, prepare_for_serving, score_cf  # noqa: E402
 from nextread.recommend.store_data import EventArrays  # noqa: E402
 from nextread.recommend.training import event_weights, weighted_matrix  # noqa: E402
 
@@ -105,6 +105,9 @@ def train(
             "item-kNN fit (implicit)", lambda: ItemKNN("bm25", 100).fit(matrix)
         ),
     }
+    for model in models.values():  # as the model loader does in every serving process
+        if isinstance(model, LearnedRanker):
+            timed("compile the ranker's trees (lleaves, per process)", lambda m=model: prepare_for_serving(m))
     return matrix, cf_input, models
 
 

@@ -295,5 +295,10 @@ def save_artifact(artifact: Artifact, path: Path) -> None:
 
 
 def load_artifact(path: str | Path) -> Artifact:
+    """An artifact ready to serve in this process (a learned ranker gets its compiled trees)."""
+    from nextread.recommend.ranker import prepare_for_serving
+
     with Path(path).open("rb") as handle:
-        return pickle.load(handle)
+        artifact: Artifact = pickle.load(handle)
+    prepare_for_serving(artifact.cf)
+    return artifact

@@ -86,6 +86,32 @@ def test_a_pickled_ranker_scores_the_same() -> None:
     np.testing.assert_array_equal(restored.score(_new_reader()), ranker.score(_new_reader()))
 
 
+def test_one_readers_head_goes_through_the_compiled_trees_with_lightgbms_output(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cf_input, liked = _readers(np.random.default_rng(4))
+    ranker = LearnedRanker(EASE(l2=10.0), seed=0).fit(cf_input, liked=liked)
+    _, features, _, _ = ranker.generators.features(cf_input[:40], liked[:40])
+    rows = features.reshape(-1, features.shape[-1])
+    one_reader = rows[: min(HEAD, len(rows) // 40)]
+    np.testing.assert_allclose(
+        ranker.compiled_trees().predict(one_reader, n_jobs=1), ranker.booster.predict(one_reader), rtol=1e-12
+    )
+    compiled = ranker.compiled_trees()
+    assert ranker.compiled_trees() is compiled  # compiled once per process
+    restored = pickle.loads(pickle.dumps(ranker))
+    assert restored._compiled is None  # machine code for this CPU is never pickled
+    ranker_module.prepare_for_serving(restored)
+    assert restored._compiled is not None
+    expected = ranker.score(_new_reader())
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("one reader's request went to LightGBM's predict")
+
+    monkeypatch.setattr(restored.booster, "predict", refuse)
+    np.testing.assert_array_equal(restored.score(_new_reader()), expected)
+
+
 def test_hidden_targets_are_a_fifth_of_each_row_at_least_one_never_all() -> None:
     rows = sp.csr_matrix(np.array([[1, 1, 1, 1, 1, 1, 1, 1, 1, 1], [1, 1, 0, 0, 0, 0, 0, 0, 0, 0]]))
     mask = random_target_mask(rows, 0.2, np.random.default_rng(0))
