@@ -477,18 +477,22 @@ def item_row(raw: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
+def side_file_keys(table: pa.Table, role: str, path: Path) -> np.ndarray:
+    """The key of each row of an items or users file, as text. Such a file (ours included) often names
+    its key plain "id"; an interactions file never can."""
+    plain_id = (
+        "id"
+        if "id" in table.column_names and resolve_column(table, role, None, path, False, guess=False) is None
+        else None
+    )
+    key = resolve_column(table, role, plain_id, path, required=True)
+    return np.asarray(table[key].to_pylist(), dtype=object).astype(str)
+
+
 def with_item_levels(data: InteractionData, items_path: Path) -> InteractionData:
     """Attach levels from an items file; items absent from it stay NaN (unknown, never counted)."""
     table = read_table(items_path)
-    # An items file (ours included) often names its key plain "id"; an interactions file never can.
-    plain_id = (
-        "id"
-        if "id" in table.column_names
-        and resolve_column(table, "item", None, items_path, False, guess=False) is None
-        else None
-    )
-    item_col = resolve_column(table, "item", plain_id, items_path, required=True)
-    ids = np.asarray(table[item_col].to_pylist(), dtype=object).astype(str)
+    ids = side_file_keys(table, "item", items_path)
     rows_by_id = dict(zip(ids, (item_row(row) for row in table.to_pylist()), strict=True))
     item_rows = tuple(rows_by_id.get(str(item_id), {}) for item_id in data.item_ids)
     levels = item_level_values(table)
@@ -531,13 +535,6 @@ def user_row(raw: Mapping[str, Any]) -> dict[str, Any]:
 def with_user_profiles(data: InteractionData, users_path: Path) -> InteractionData:
     """Attach each user's stated profile from a users file; users absent from it get ``{}``."""
     table = read_table(users_path)
-    plain_id = (
-        "id"
-        if "id" in table.column_names
-        and resolve_column(table, "user", None, users_path, False, guess=False) is None
-        else None
-    )
-    user_col = resolve_column(table, "user", plain_id, users_path, required=True)
-    ids = np.asarray(table[user_col].to_pylist(), dtype=object).astype(str)
+    ids = side_file_keys(table, "user", users_path)
     rows_by_id = dict(zip(ids, (user_row(row) for row in table.to_pylist()), strict=True))
     return replace(data, user_rows=tuple(rows_by_id.get(str(user), {}) for user in data.user_ids))
