@@ -35,17 +35,19 @@ UNCONSTRAINED_MODEL = "nextread without level fit"
 # and EDLAE dropout and the level-band popularity weight always, and each hybrid weight only when its
 # signal exists, so no budget goes to a weight that cannot change a ranking. Every list except the
 # reading-match weight's holds 0, so validation can switch off a signal that does not help on this data
-# (the level-aware default always uses levels; "nextread without level fit" is its 0). The runner
-# samples the budget from the product, as it does for iALS's grid.
+# (the level-aware default always uses levels; "nextread without level fit" is its 0). The level and
+# text weights reach twice the served default, so validation can also find that the reader's own level
+# and interests deserve more (on the demo school with its students file it chose 0.8 and 0.6 on some
+# seeds). The runner samples the budget from the product, as it does for iALS's grid.
 CF_SPACE: ParamGrid = {
     "l2": [50.0, 100.0, 200.0, 400.0, 800.0, 1600.0],
     "dropout": [0.0, 0.25, 0.5],
     "popularity": [0.0, 0.1, 0.25],
 }
 SIGNAL_SPACES: dict[str, ParamGrid] = {
-    "levels": {"reading_match": [0.2, 0.4]},
+    "levels": {"reading_match": [0.2, 0.4, 0.8]},
     "item ratings": {"rating": [0.0, 0.1, 0.3]},
-    "item text": {"semantic": [0.0, 0.1, 0.3]},
+    "item text": {"semantic": [0.0, 0.1, 0.3, 0.6]},
     "item years": {"recency": [0.0, 0.1]},
     "event times": {"trending": [0.0, 1.0, 2.0], "trending_half_life_days": [7.0, 30.0]},
     "consumed events": {"consumed_weight": [0.0, 0.25, 0.5]},
