@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -45,11 +46,20 @@ def texts_of(item_rows: Sequence[Mapping[str, Any]]) -> list[str]:
 def embed_items(item_rows: Sequence[Mapping[str, Any]]) -> np.ndarray | None:
     """MiniLM vectors of what the content model reads about each item; ``None`` when no item has text."""
     texts = texts_of(item_rows)
-    if not any(texts):
-        return None
+    return embed_texts(texts) if any(texts) else None
+
+
+def embed_texts(texts: list[str]) -> np.ndarray:
+    """MiniLM vectors (an empty text embeds as a space) from one model per process: items and
+    readers' interests are embedded by the same model, loaded once (loading takes seconds)."""
+    return _local_embedder().embed([text or " " for text in texts])
+
+
+@cache
+def _local_embedder() -> Any:
     from nextread.embed.select import LocalEmbedder
 
-    return LocalEmbedder().embed([text or " " for text in texts])
+    return LocalEmbedder()
 
 
 def _as_item(row: Mapping[str, Any]) -> SimpleNamespace:
@@ -81,9 +91,7 @@ def reader_profiles(user_rows: Sequence[Mapping[str, Any]], with_interests: bool
     texts = [str(row.get("interests") or "") for row in user_rows]
     interests = None
     if with_interests and any(texts):
-        from nextread.embed.select import LocalEmbedder
-
-        vectors = LocalEmbedder().embed([text or " " for text in texts])
+        vectors = embed_texts(texts)
         interests = np.where(np.array([bool(text) for text in texts])[:, None], vectors, 0.0)
     if np.isnan(levels).all() and interests is None:
         return None
