@@ -163,22 +163,22 @@ def profile_similarity(
 ) -> np.ndarray | None:
     """Cosine similarity of every item to the reader's profile: the weighted mean of what they enjoyed
     plus their interests text, all unit length so a long description does not dominate. ``embeddings``
-    rows must be unit length (``Catalog`` makes them so once, not per request). ``None`` when there is
-    nothing to build a profile from."""
-    parts = (
-        [
-            np.asarray(enjoyed_weights, dtype=np.float64)
-            @ half_vectors.unit_rows(np.asarray(embeddings[enjoyed], dtype=np.float64))
-        ]
-        if len(enjoyed)
-        else []
-    )
+    rows must be unit length (``Catalog`` makes them so once, not per request: normalising the enjoyed
+    rows again, in numpy's slow float16 casts, cost a tenth of the semantic component). ``None`` when
+    there is nothing to build a profile from."""
+    profile = np.zeros(embeddings.shape[1])
+    if len(enjoyed):
+        profile += np.asarray(enjoyed_weights, dtype=np.float64) @ half_vectors.rows_float32(
+            embeddings, enjoyed
+        )
     if interests_embedding is not None:
-        parts.append(interests_weight * half_vectors.unit_rows(np.asarray(interests_embedding)[None, :])[0])
-    if not parts:
+        interests = np.asarray(interests_embedding, dtype=np.float64)
+        norm = np.linalg.norm(interests)
+        profile += interests_weight * interests / norm if norm > 0 else 0.0
+    elif not len(enjoyed):
         return None
-    profile = half_vectors.unit_rows(np.sum(parts, axis=0)[None, :])[0]
-    return half_vectors.dot(embeddings, profile)
+    norm = np.linalg.norm(profile)
+    return half_vectors.dot(embeddings, profile / norm if norm > 0 else profile)
 
 
 def level_band_popularity(

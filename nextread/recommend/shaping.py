@@ -152,9 +152,11 @@ def mmr(
     """Maximal marginal relevance (Carbonell & Goldstein, 1998): greedily pick the candidate with the
     best ``lambda_ · score − (1 − lambda_) · max cosine similarity to those already picked``, so a near
     copy of a pick loses to a slightly weaker but different book. ``scores`` align with ``candidates``;
-    ``embeddings`` rows are indexed by item index. Items without an embedding count as dissimilar."""
+    ``embeddings`` rows are indexed by item index and must be unit length, or zero for an item without
+    an embedding, which counts as dissimilar (``Catalog`` makes them so once: normalising the pool
+    again was half of MMR's time)."""
     candidates = np.asarray(candidates, dtype=np.intp)
-    unit = half_vectors.unit_rows(half_vectors.rows_float32(embeddings, candidates), dtype=np.float32)
+    unit = half_vectors.rows_float32(embeddings, candidates)
     gain = lambda_ * np.asarray(scores, dtype=np.float64)  # lowered as picks pile up near an item
     base = gain.copy()
     max_similarity = np.zeros(len(candidates))

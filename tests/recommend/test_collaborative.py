@@ -142,6 +142,21 @@ def test_ials_fold_in_solves_the_weighted_least_squares_system() -> None:
         system += factors.T @ factors + model.regularization * np.eye(factors.shape[1])
         expected = np.linalg.solve(system, factors.T @ confidence)
         np.testing.assert_allclose(folded[row], expected, rtol=1e-8, atol=1e-10)
+        # A served request folds in one reader alone, by Cholesky: the same solution.
+        np.testing.assert_allclose(model.user_factors(history[row])[0], expected, rtol=1e-8, atol=1e-10)
+
+
+def test_one_reader_fold_in_with_a_negative_event_still_solves_its_system() -> None:
+    """An abandoned book weighs below zero, so its confidence is negative and the system may not be
+    positive definite: Cholesky fails there and the general solve must answer instead."""
+    model = MODELS["ials"]().fit(TRAIN)
+    history = sp.csr_matrix(([2.0, -40.0], ([0, 0], [1, 3])), shape=(1, TRAIN.shape[1]))
+    factors = model.item_factors
+    confidence = model.alpha * history.toarray()[0]
+    extra = np.where(confidence != 0, confidence - 1.0, 0.0)
+    system = factors.T @ (factors * extra[:, None]) + model.gram
+    expected = np.linalg.solve(system, factors.T @ confidence)
+    np.testing.assert_allclose(model.user_factors(history)[0], expected, rtol=1e-8, atol=1e-10)
 
 
 def test_ials_fits_the_same_factors_on_every_core_as_on_one(monkeypatch: pytest.MonkeyPatch) -> None:

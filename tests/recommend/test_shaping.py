@@ -106,7 +106,7 @@ def test_language_filter_matches_locales_case_insensitively():
 
 
 def test_mmr_prefers_a_different_book_over_a_near_duplicate():
-    embeddings = np.array([[1.0, 0.0], [0.99, 0.01], [0.0, 1.0]])
+    embeddings = np.array([[1.0, 0.0], [0.99995, 0.01], [0.0, 1.0]])
     candidates = np.array([0, 1, 2])
     scores = np.array([1.0, 0.95, 0.8])
     assert mmr(candidates, scores, embeddings, lambda_=0.7, n=2).tolist() == [0, 2]
