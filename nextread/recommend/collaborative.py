@@ -159,7 +159,7 @@ def _fold_in_one(
     item_factors: np.ndarray, history: sp.csr_matrix, alpha: float, gram: np.ndarray
 ) -> np.ndarray:
     """A served request's fold-in: one system, solved by Cholesky (LAPACK posv; the system is the
-    regularised Gram plus positive terms when confidences exceed 1), a third of the time of numpy's
+    regularised Gram plus positive terms when confidences exceed 1), less than half the time of numpy's
     batched general solve it replaces (the solve was two thirds of the fold-in). Confidences below 1
     (negative events) can break definiteness; then the general solve answers, as for a batch."""
     confidence = alpha * history.data.astype(np.float64)
