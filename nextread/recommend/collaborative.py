@@ -139,33 +139,33 @@ def als_fold_in(
     gram = regularised_gram(item_factors, regularization) if gram is None else gram
     history = history.tocsr()
     if history.shape[0] == 1:
-        return _fold_in_one(item_factors, history, alpha, gram)[None, :]
+        return _solve_one(*_fold_in_system(item_factors, history, 0, alpha, gram))[None, :]
     users = np.zeros((history.shape[0], factors))
     for start in range(0, history.shape[0], 512):
         stop = min(start + 512, history.shape[0])
-        systems = np.repeat(gram[None], stop - start, axis=0)
-        right = np.zeros((stop - start, factors))
+        systems = np.empty((stop - start, factors, factors))
+        right = np.empty((stop - start, factors))
         for offset, row in enumerate(range(start, stop)):
-            entries = slice(history.indptr[row], history.indptr[row + 1])
-            confidence = alpha * history.data[entries].astype(np.float64)
-            block = item_factors[history.indices[entries]]
-            systems[offset] += (block * (confidence - 1.0)[:, None]).T @ block
-            right[offset] = confidence @ block
+            systems[offset], right[offset] = _fold_in_system(item_factors, history, row, alpha, gram)
         users[start:stop] = np.linalg.solve(systems, right[..., None])[..., 0]
     return users
 
 
-def _fold_in_one(
-    item_factors: np.ndarray, history: sp.csr_matrix, alpha: float, gram: np.ndarray
-) -> np.ndarray:
+def _fold_in_system(
+    item_factors: np.ndarray, history: sp.csr_matrix, row: int, alpha: float, gram: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One reader's normal equations: YᵀY + λI + Σ (c−1) y yᵀ and Σ c y over the row's items."""
+    entries = slice(history.indptr[row], history.indptr[row + 1])
+    confidence = alpha * history.data[entries].astype(np.float64)
+    block = item_factors[history.indices[entries]]
+    return gram + (block * (confidence - 1.0)[:, None]).T @ block, confidence @ block
+
+
+def _solve_one(system: np.ndarray, right: np.ndarray) -> np.ndarray:
     """A served request's fold-in: one system, solved by Cholesky (LAPACK posv; the system is the
     regularised Gram plus positive terms when confidences exceed 1), less than half the time of numpy's
-    batched general solve it replaces (the solve was two thirds of the fold-in). Confidences below 1
-    (negative events) can break definiteness; then the general solve answers, as for a batch."""
-    confidence = alpha * history.data.astype(np.float64)
-    block = item_factors[history.indices]
-    system = gram + (block * (confidence - 1.0)[:, None]).T @ block
-    right = confidence @ block
+    batched general solve (which was two thirds of the fold-in). Confidences below 1 (negative events)
+    can break definiteness; then the general solve answers, as for a batch."""
     _, solution, info = lapack.dposv(system, right)
     return solution if info == 0 else np.linalg.solve(system, right)
 

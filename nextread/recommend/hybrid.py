@@ -172,13 +172,10 @@ def profile_similarity(
             embeddings, enjoyed
         )
     if interests_embedding is not None:
-        interests = np.asarray(interests_embedding, dtype=np.float64)
-        norm = np.linalg.norm(interests)
-        profile += interests_weight * interests / norm if norm > 0 else 0.0
+        profile += interests_weight * half_vectors.unit_rows(np.asarray(interests_embedding)[None, :])[0]
     elif not len(enjoyed):
         return None
-    norm = np.linalg.norm(profile)
-    return half_vectors.dot(embeddings, profile / norm if norm > 0 else profile)
+    return half_vectors.dot(embeddings, half_vectors.unit_rows(profile[None, :])[0])
 
 
 def level_band_popularity(
