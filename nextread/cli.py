@@ -16,7 +16,7 @@ from nextread.ingest.commands import export_command, import_command
 from nextread.ingest.enrich_command import enrich_command
 from nextread.jobs.commands import jobs_app
 from nextread.levels.commands import levels_app
-from nextread.mcp.server import mcp_command
+from nextread.mcp.commands import mcp_command
 from nextread.observability import configure_logging
 from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade
 from nextread.store.models import Tenant

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +63,39 @@ def test_upgrade_key_and_train_on_a_fresh_database(tmp_path: Path, monkeypatch: 
         assert "trained version 2" in trained.output
     finally:
         get_settings.cache_clear()
+
+
+# What only some commands need; none of it may load for ``--help`` (a new user's first command).
+HEAVY_FOR_HELP = [
+    "scipy.stats",
+    "scipy.sparse",
+    "pyarrow",
+    "mcp",
+    "openai",
+    "torch",
+    "sentence_transformers",
+    "alembic",
+    "httpx",
+    "nextread.evaluate.models",
+    "nextread.recommend.training",
+    "nextread.events.pipeline",
+    "nextread.mcp.server",
+]
+LOADED_MODULES_AFTER_HELP = """
+import json, runpy, sys
+sys.argv = ["nextread", "--help"]
+try:
+    runpy.run_module("nextread", run_name="__main__")
+except SystemExit as stop:
+    assert not stop.code, stop.code
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_help_imports_no_heavy_module() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", LOADED_MODULES_AFTER_HELP], capture_output=True, text=True, check=True
+    )
+    loaded = set(json.loads(result.stdout.splitlines()[-1]))
+    assert "Usage" in result.stdout
+    assert [name for name in HEAVY_FOR_HELP if name in loaded] == []

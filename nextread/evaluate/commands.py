@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from nextread.evaluate.data import (
-    DEFAULT_POSITIVE_TYPES,
-    Columns,
-    DataError,
-    InteractionData,
-    load_interactions,
-)
-from nextread.evaluate.models import DEFAULT_MODEL, select
-from nextread.evaluate.runner import evaluate, format_markdown, to_json
+if TYPE_CHECKING:
+    from nextread.evaluate.data import InteractionData
+
+# The data readers, models and runner (scipy, implicit, the embedder) load inside the functions, so
+# that ``nextread --help`` does not pay for them.
 
 
 def run_evaluation(
@@ -28,6 +24,9 @@ def run_evaluation(
     out: Path | None = None,
 ) -> dict[str, Any]:
     """Everything after loading, so the CLI file path and the store path share one implementation."""
+    from nextread.evaluate.models import DEFAULT_MODEL, select
+    from nextread.evaluate.runner import evaluate, format_markdown, to_json
+
     factories, grids = select(dataset, models)
     results = evaluate(dataset, factories, grids, range(seeds), budget, time_split, progress=progress_line)
     results["default_model"] = DEFAULT_MODEL
@@ -49,11 +48,6 @@ def model_names(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
     return [name.strip() for value in values for name in value.split(",") if name.strip()]
-
-
-def reject_from_command_line(value: str) -> InteractionData:
-    """``loaded_dataset`` is a Python-level hook (the store path), never a command-line value."""
-    raise typer.BadParameter("not a command-line option; use --data")
 
 
 def evaluate_command(
@@ -101,19 +95,17 @@ def evaluate_command(
     tenant: Annotated[
         str | None, typer.Option(help="Without --data: evaluate this tenant's stored interactions.")
     ] = None,
-    loaded_dataset: Annotated[
-        InteractionData | None, typer.Option(hidden=True, parser=reject_from_command_line)
-    ] = None,
 ) -> None:
     """Compare our default model with popularity, implicit item-kNN and tuned implicit iALS."""
-    # ``loaded_dataset``: callers that already hold the interactions (the store path) pass them here.
-    if loaded_dataset is None and data is None:
-        loaded_dataset = _store_dataset(tenant, threshold, min_positives)
-    if loaded_dataset is None:
+    from nextread.evaluate.data import DEFAULT_POSITIVE_TYPES, Columns, DataError, load_interactions
+
+    if data is None:
+        dataset = _store_dataset(tenant, threshold, min_positives)
+    else:
         columns = Columns(user_column, item_column, rating_column, timestamp_column, type_column)
         try:
             kinds = DEFAULT_POSITIVE_TYPES if positive_types is None else _type_list(positive_types)
-            loaded_dataset = load_interactions(
+            dataset = load_interactions(
                 data,
                 columns,
                 threshold,
@@ -125,7 +117,7 @@ def evaluate_command(
         except DataError as error:
             raise typer.BadParameter(str(error), param_hint="--data / --items / --users") from error
     try:
-        run_evaluation(loaded_dataset, seeds, budget, model_names(models), time_split, out)
+        run_evaluation(dataset, seeds, budget, model_names(models), time_split, out)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
 
@@ -139,6 +131,7 @@ def _type_list(text: str) -> frozenset[str]:
 
 def _store_dataset(tenant: str | None, threshold: float, min_positives: int) -> InteractionData:
     from nextread.config import get_settings
+    from nextread.evaluate.data import DataError
     from nextread.evaluate.store import load_store_dataset
 
     settings = get_settings()

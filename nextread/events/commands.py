@@ -6,14 +6,16 @@ import asyncio
 import os
 import signal
 import socket
+from typing import TYPE_CHECKING
 
 import typer
 
-from nextread.cache import open_cache
 from nextread.config import get_settings
-from nextread.events.pipeline import EventPipeline
 from nextread.observability import get_logger, install_stack_dump
 from nextread.store.db import make_engine, make_session_factory, upgrade
+
+if TYPE_CHECKING:
+    from nextread.events.pipeline import EventPipeline
 
 log = get_logger("nextread.worker")
 
@@ -28,6 +30,9 @@ def worker_command(
 
     Several workers share the stream through one consumer group; each event is applied once. SIGTERM
     finishes and acknowledges the batches in hand, then exits."""
+    from nextread.cache import open_cache  # the cache and bus clients: only when the worker runs
+    from nextread.events.pipeline import EventPipeline
+
     settings = get_settings()
     name = consumer or f"{socket.gethostname()}-{os.getpid()}"
     engine = make_engine(settings.database_url)

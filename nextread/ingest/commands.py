@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from nextread.config import get_settings
-from nextread.ingest.exporter import export
-from nextread.ingest.importer import ImportReport, import_file
-from nextread.ingest.mapping import MappingError, load_mapping
-from nextread.ingest.readers import FileError
 from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade
 from nextread.store.tenants import ensure_tenant
+
+if TYPE_CHECKING:
+    from nextread.ingest.importer import ImportReport
+
+# The readers, importer and exporter (pyarrow, the schemas) load inside each command, so that
+# ``nextread --help`` does not pay for them.
 
 SHOWN_ERRORS = 20
 
@@ -57,6 +59,9 @@ def import_command(
     ] = None,
 ) -> None:
     """Import a file; rejected rows are reported by line and the good rows still land. Safe to re-run."""
+    from nextread.ingest.importer import import_file
+    from nextread.ingest.readers import FileError
+
     settings = get_settings()
     resolved_kind = _kind(path, kind, mapping)
     engine = make_engine(settings.database_url)
@@ -95,6 +100,9 @@ def export_command(
     ] = None,
 ) -> None:
     """Export in our own field names: the file imports back (``--mapping default``) to the same data."""
+    from nextread.ingest.exporter import export
+    from nextread.ingest.readers import FileError
+
     settings = get_settings()
     engine = make_engine(settings.database_url)
     try:
@@ -111,6 +119,8 @@ def export_command(
 
 def _kind(path: Path, kind: Kind | None, mapping: str) -> str:
     """A mapping made for one kind (goodbooks, most mapping files) makes ``--kind`` optional."""
+    from nextread.ingest.mapping import MappingError, load_mapping
+
     try:
         mapping_kind = load_mapping(mapping).kind
     except MappingError as exc:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from nextread.config import get_settings
-from nextread.ingest.enrich import EnrichmentDisabledError, EnrichmentResult, enrich_tenant
 from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade
 from nextread.store.tenants import ensure_tenant
+
+if TYPE_CHECKING:
+    from nextread.ingest.enrich import EnrichmentResult
 
 
 def _report(result: EnrichmentResult) -> None:
@@ -26,6 +28,8 @@ def enrich_command(
 ) -> None:
     """Fill missing descriptions, subjects, page counts and covers from Open Library, for books that
     miss any of them (needs NEXTREAD_OPENLIBRARY_ENABLED=true; never overwrites a value)."""
+    from nextread.ingest.enrich import EnrichmentDisabledError, enrich_tenant  # httpx: only when enriching
+
     settings = get_settings()
     engine = make_engine(settings.database_url)
     upgrade(engine)

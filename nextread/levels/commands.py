@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from nextread.config import get_settings
-from nextread.levels.estimate import estimate_missing_levels
 from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade
 from nextread.store.tenants import ensure_tenant
 
@@ -22,6 +21,8 @@ def estimate_command(
 ) -> None:
     """Estimate a level for every book without a given one (training does this too); given levels are
     never touched. Prints how many books' estimates changed."""
+    from nextread.levels.estimate import estimate_missing_levels  # textstat, numpy: only when estimating
+
     settings = get_settings()
     engine = make_engine(settings.database_url)
     upgrade(engine)

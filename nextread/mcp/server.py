@@ -8,23 +8,19 @@ tool can read. On stdio the operator who starts the process names the tenant and
 from __future__ import annotations
 
 import anyio
-import typer
 from fastapi import FastAPI, Request
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
-from sqlalchemy import select
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nextread import __version__
 from nextread.api.deps import _cached_principal
-from nextread.config import get_settings
 from nextread.mcp.backend import Backend
 from nextread.mcp.tools import register_tools
-from nextread.store.models import Tenant
-from nextread.store.tenants import ROLES, Principal
+from nextread.store.tenants import Principal
 
 PRINCIPAL_SCOPE_KEY = "nextread.principal"
 INSTRUCTIONS = (
@@ -92,24 +88,3 @@ def mount_mcp(app: FastAPI) -> MCPServer:
     endpoint = BearerAuth(server.session_manager.handle_request, app.state.session_factory)
     app.router.routes.append(Route("/mcp", endpoint=endpoint, include_in_schema=False))
     return server
-
-
-def mcp_command(
-    tenant: str | None = typer.Option(
-        None, help="Tenant slug the tools act for (default: NEXTREAD_DEFAULT_TENANT)."
-    ),
-    role: str = typer.Option("read", help="`read`: every tool but enrich_book_metadata; `admin`: all tools."),
-) -> None:
-    """Serve the MCP tools on stdin/stdout for a local AI assistant (Claude Desktop, an IDE, an agent).
-    Whoever can start this process can read the database anyway, so the tenant and role are options."""
-    if role not in ROLES:
-        raise typer.BadParameter(f"must be one of {', '.join(ROLES)}, got {role!r}", param_hint="--role")
-    settings = get_settings()
-    backend = Backend.standalone(settings)
-    slug = tenant or settings.default_tenant
-    with backend.session() as session:
-        found = session.scalar(select(Tenant).where(Tenant.slug == slug))
-        if found is None:
-            raise typer.BadParameter(f"no tenant {slug!r} in this database", param_hint="--tenant")
-        principal = Principal(tenant_id=found.id, tenant_slug=slug, role=role)
-    anyio.run(create_mcp_server(backend, principal).run_stdio_async)
