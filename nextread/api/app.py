@@ -13,6 +13,7 @@ import structlog
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -164,7 +165,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine.dispose()
         gc.unfreeze()  # this app's objects may be collected again (a test process makes many apps)
 
-    app = FastAPI(
+    # /docs with Swagger UI served from this process, not a CDN, so it works offline. No /redoc: ReDoc
+    # still fetches its logo from its vendor's CDN, and one docs page is enough.
+    app = FastAPIOffline(
+        redoc_url=None,
         title="nextread",
         version=__version__,
         description="Explainable, reading-level aware recommendations. Authenticate with "

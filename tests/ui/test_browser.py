@@ -266,3 +266,25 @@ def test_phone_width_screenshots(phone, path: str) -> None:  # type: ignore[no-u
     width = phone.evaluate("document.documentElement.scrollWidth")
     _shoot(phone, "phone" + path.replace("/", "-"))
     assert width <= PHONE["width"] + 40, f"{path} scrolls sideways on a phone ({width}px)"
+
+
+def test_api_docs_render_with_no_network(server: str, browser: object) -> None:
+    """Every request the docs page makes outside this server is refused, as it would fail offline."""
+    page = _page(browser, server)
+    elsewhere: list[str] = []
+
+    def this_server_only(route) -> None:  # type: ignore[no-untyped-def]
+        if route.request.url.startswith(server + "/"):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", this_server_only)
+    page.goto("/docs")
+    page.locator(".opblock").first.wait_for()
+    assert page.locator(".opblock").count() >= 20, "the API's operations are listed"
+    expect(page.get_by_text("/v1/items/{item_id}").first).to_be_visible()
+    _shoot(page, "api-docs")
+    assert elsewhere == []
+    page.context.close()
