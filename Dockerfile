@@ -6,12 +6,15 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-# The CPU build of torch first: otherwise sentence-transformers pulls the multi-GB CUDA build.
-RUN pip install "torch>=2.2,<2.14" --index-url https://download.pytorch.org/whl/cpu
 WORKDIR /src
+# The CPU build of torch first, as scripts/setup.sh does: otherwise sentence-transformers pulls the
+# multi-GB CUDA build. The check fails the build if a CUDA build got in all the same.
+COPY scripts/install-torch-cpu.sh ./scripts/
+RUN bash scripts/install-torch-cpu.sh python
 COPY pyproject.toml README.md ./
 COPY nextread ./nextread
-RUN pip install .
+RUN pip install . \
+    && python -c "import torch; assert torch.version.cuda is None, 'CUDA torch: ' + torch.version.cuda"
 
 FROM python:3.11-slim
 # libgomp: OpenMP runtime used by implicit and faiss.
