@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import typer
 import uvicorn
@@ -19,7 +23,7 @@ from nextread.levels.commands import levels_app
 from nextread.mcp.commands import mcp_command
 from nextread.observability import configure_logging
 from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade
-from nextread.store.models import Tenant
+from nextread.store.models import ModelVersion, Tenant
 from nextread.store.tenants import ROLES, create_api_key, ensure_tenant, register_api_key
 
 app = typer.Typer(help="nextread: explainable, reading-level aware recommendations.", no_args_is_help=True)
@@ -81,23 +85,52 @@ def serve(host: str = HostOption, port: int = PortOption, workers: int = typer.O
 def demo(host: str = HostOption, port: int = PortOption) -> None:
     """Load the bundled demo school into the configured database when it is empty, then serve."""
     settings = get_settings()
-    counts, keys = prepare_demo(settings)
-    if counts:
-        typer.echo("loaded the demo school: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
-    else:
-        typer.echo("the database already holds data; the demo school was not loaded again")
-    typer.echo(f"\nAPI docs:      http://{host}:{port}/docs")
-    typer.echo(f"dashboard:     http://{host}:{port}/ui  (sign in with the admin key)")
-    typer.echo(f"admin key:     {keys['admin']}")
-    typer.echo(f"read-only key: {keys['read']}")
-    typer.echo(
-        f"try:  curl -H 'Authorization: Bearer {keys['read']}' http://{host}:{port}/v1/items?limit=3\n"
+    _counts, keys = prepare_demo(settings)
+    base = f"http://{host}:{port}"
+    typer.echo(f"==> starting the server on {base} (it loads the model; the links follow once it answers)")
+    started = time.perf_counter()
+
+    def announce() -> None:
+        typer.echo(f"    ready in {time.perf_counter() - started:.1f} s")
+        typer.echo(f"\nAPI docs:      {base}/docs")
+        typer.echo(f"dashboard:     {base}/ui  (sign in with the admin key)")
+        typer.echo(f"admin key:     {keys['admin']}")
+        typer.echo(f"read-only key: {keys['read']}")
+        typer.echo(f"try:  curl -H 'Authorization: Bearer {keys['read']}' {base}/v1/items?limit=3\n")
+
+    _serve_then(host, port, announce)
+
+
+def _serve_then(host: str, port: int, announce: Callable[[], None]) -> None:
+    """One server process, and ``announce`` once it accepts connections (uvicorn at log level warning
+    says nothing when it is ready)."""
+    server = uvicorn.Server(
+        uvicorn.Config("nextread.api.app:create_app", factory=True, host=host, port=port, log_level="warning")
     )
-    _serve(host, port)
+
+    def wait_until_started() -> None:
+        while not server.started and not server.should_exit:
+            time.sleep(0.1)
+        if server.started:
+            announce()
+
+    threading.Thread(target=wait_until_started, name="announce-ready", daemon=True).start()
+    server.run()
+
+
+@contextmanager
+def _step(label: str) -> Iterator[Callable[[str], None]]:
+    """Say what starts now, then how long it took: the demo's first start takes minutes and must not
+    look stuck. The step may add one line on what came of it."""
+    typer.echo(f"==> {label}")
+    started = time.perf_counter()
+    yield lambda outcome: typer.echo(f"    {outcome}")
+    typer.echo(f"    done in {time.perf_counter() - started:.1f} s")
 
 
 def prepare_demo(settings: Settings) -> tuple[dict[str, int], dict[str, str]]:
-    """Migrate, load the demo school if the tenant is empty, and make sure demo keys exist.
+    """Migrate, load the demo school if the tenant is empty, and make sure demo keys exist, printing
+    each step as it goes.
 
     Keys come from the settings when given; otherwise they are generated once and kept in
     ``<data_dir>/demo-keys.json`` (mode 0600) so every later ``nextread demo`` prints the same ones.
@@ -106,17 +139,38 @@ def prepare_demo(settings: Settings) -> tuple[dict[str, int], dict[str, str]]:
     from nextread.recommend.training import next_version, train_tenant
 
     engine = make_engine(settings.database_url)
-    upgrade(engine)
+    with _step(f"migrating the database {engine.url.render_as_string(hide_password=True)}"):
+        upgrade(engine)
     sessions = make_session_factory(engine)
-    with session_scope(sessions) as session:
-        tenant = ensure_tenant(session, settings.default_tenant)
-        counts = load_demo(session, tenant.id) if demo_is_needed(session, tenant.id) else {}
-        keys = _demo_keys(settings, session, tenant)
-        tenant_id, untrained = tenant.id, next_version(session, tenant.id) == 1
+    with _step("loading the bundled demo school when the database is empty") as outcome:
+        with session_scope(sessions) as session:
+            tenant = ensure_tenant(session, settings.default_tenant)
+            counts = load_demo(session, tenant.id) if demo_is_needed(session, tenant.id) else {}
+            keys = _demo_keys(settings, session, tenant)
+            tenant_id, untrained = tenant.id, next_version(session, tenant.id) == 1
+        outcome(
+            "loaded " + ", ".join(f"{n} {kind}" for kind, n in counts.items())
+            if counts
+            else "the database already holds data; the demo school was not loaded again"
+        )
     if untrained:
-        train_tenant(sessions, tenant_id, settings)
+        with _step(
+            "training the first model: collaborative filtering over the reading history and an embedding "
+            "of every book (the first time: a minute or more)"
+        ) as outcome:
+            outcome(_version_summary(train_tenant(sessions, tenant_id, settings)))
     engine.dispose()
     return counts, keys
+
+
+def _version_summary(version: ModelVersion) -> str:
+    seconds = version.params.get("seconds", {})
+    return (
+        f"trained version {version.version}: {version.n_users} users × {version.n_items} items, "
+        f"{version.n_interactions} cells in {version.training_seconds:.1f}s (reading {seconds.get('load')}s, "
+        f"{version.params.get('cf_model')} {seconds.get('cf')}s, embeddings {seconds.get('embeddings')}s "
+        f"for {version.params.get('items_re_embedded', 0)} new or changed items)"
+    )
 
 
 def _demo_keys(settings: Settings, session: Session, tenant: Tenant) -> dict[str, str]:
@@ -148,13 +202,7 @@ def train(tenant: str | None = TenantOption) -> None:
     with session_scope(sessions) as session:
         tenant_id = ensure_tenant(session, tenant or settings.default_tenant).id
     version, precomputed = train_then_precompute(sessions, settings, tenant_id)
-    seconds = version.params.get("seconds", {})
-    typer.echo(
-        f"trained version {version.version}: {version.n_users} users × {version.n_items} items, "
-        f"{version.n_interactions} cells in {version.training_seconds:.1f}s (reading {seconds.get('load')}s, "
-        f"{version.params.get('cf_model')} {seconds.get('cf')}s, embeddings {seconds.get('embeddings')}s "
-        f"for {version.params.get('items_re_embedded', 0)} new or changed items)"
-    )
+    typer.echo(_version_summary(version))
     if precomputed is not None:
         typer.echo(
             f"precomputed {precomputed.written} readers' lists for version {precomputed.model_version} "
