@@ -8,10 +8,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import typer
-import uvicorn
-from sqlalchemy.orm import Session
 
 from nextread.config import Settings, get_settings
 from nextread.evaluate.commands import evaluate_command
@@ -25,6 +24,9 @@ from nextread.observability import configure_logging
 from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade
 from nextread.store.models import ModelVersion, Tenant
 from nextread.store.tenants import ROLES, create_api_key, ensure_tenant, register_api_key
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 app = typer.Typer(help="nextread: explainable, reading-level aware recommendations.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
@@ -58,6 +60,8 @@ TenantOption = typer.Option(None, help="Tenant slug (default: NEXTREAD_DEFAULT_T
 
 
 def _serve(host: str, port: int, workers: int = 1) -> None:
+    import uvicorn  # the server stack loads only for the commands that serve
+
     uvicorn.run(
         "nextread.api.app:create_app",
         factory=True,
@@ -104,6 +108,8 @@ def demo(host: str = HostOption, port: int = PortOption) -> None:
 def _serve_then(host: str, port: int, announce: Callable[[], None]) -> None:
     """One server process, and ``announce`` once it accepts connections (uvicorn at log level warning
     says nothing when it is ready)."""
+    import uvicorn
+
     server = uvicorn.Server(
         uvicorn.Config("nextread.api.app:create_app", factory=True, host=host, port=port, log_level="warning")
     )
@@ -155,8 +161,8 @@ def prepare_demo(settings: Settings) -> tuple[dict[str, int], dict[str, str]]:
         )
     if untrained:
         with _step(
-            "training the first model: collaborative filtering over the reading history and an embedding "
-            "of every book (the first time: a minute or more)"
+            "training the first model: collaborative filtering and an embedding of every book "
+            "(a minute or more)"
         ) as outcome:
             outcome(_version_summary(train_tenant(sessions, tenant_id, settings)))
     engine.dispose()

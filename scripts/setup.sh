@@ -22,5 +22,5 @@ step "upgrading pip" "$VENV/bin/python" -m pip install --quiet --upgrade pip
 step "installing torch, CPU build (about 200 MB the first time)" bash scripts/install-torch-cpu.sh "$VENV/bin/python"
 target="."
 if [ "${1:-}" != "" ]; then target=".[$1]"; fi
-step "installing nextread $target and its dependencies (the first time: a few minutes)" \
+step "installing nextread${1:+[$1]} and its dependencies (the first time: a few minutes)" \
   "$VENV/bin/python" -m pip install --quiet -e "$target"

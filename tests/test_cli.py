@@ -76,6 +76,7 @@ HEAVY_FOR_HELP = [
     "sentence_transformers",
     "alembic",
     "httpx",
+    "uvicorn",
     "nextread.evaluate.models",
     "nextread.recommend.training",
     "nextread.events.pipeline",
