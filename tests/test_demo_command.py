@@ -105,8 +105,14 @@ def _demo_command_announces_the_server_once_it_answers(settings: Settings, keys:
 
 
 def _read_until(process: subprocess.Popen[str], marker: str, seconds: float) -> str:
+    """The process's output up to the first line holding ``marker``; fails after ``seconds``."""
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()  # type: ignore[union-attr]
+
+    def pump() -> None:
+        for line in process.stdout:  # type: ignore[union-attr]
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
     seen: list[str] = []
     deadline = time.monotonic() + seconds
     while not any(marker in line for line in seen):
