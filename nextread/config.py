@@ -183,6 +183,19 @@ class Settings(BaseSettings):
     event_bus_max_len: int = Field(
         1_000_000, gt=0, description="Approximate cap on retained stream entries (Redis MAXLEN ~, memory)."
     )
+    event_bus_dead_consumer_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="A Redis consumer that has read nothing for this long and holds no unacked events "
+        "(they were claimed by others) is removed from the consumer group.",
+    )
+    event_reconcile_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="A published event still not applied this long after it was stored is reported "
+        "(`/readyz`: `lagging`) and, when the bus no longer holds it, re-published from the outbox; "
+        "checked every half of this.",
+    )
     worker_batch_size: int = Field(500, gt=0, description="Events a worker takes from the bus per batch.")
     worker_max_attempts: int = Field(
         5, ge=1, description="Tries per event (in-process retries and redeliveries) before dead-lettering."

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 DEFAULT_TOPIC = "nextread.interactions"
 DEFAULT_CLAIM_IDLE_MS = 30_000
 DEFAULT_MAX_LEN = 1_000_000
+DEFAULT_DEAD_CONSUMER_IDLE_MS = 600_000
 
 
 @dataclass(frozen=True)
@@ -91,13 +92,15 @@ def bus_from_url(
     dead_letter_topic: str | None = None,
     claim_idle_ms: int = DEFAULT_CLAIM_IDLE_MS,
     max_len: int = DEFAULT_MAX_LEN,
+    dead_consumer_idle_ms: int = DEFAULT_DEAD_CONSUMER_IDLE_MS,
 ) -> EventBus:
     """The backend named by the URL scheme.
 
     ``dead_letter_topic`` defaults to ``<topic>.dead``. ``claim_idle_ms`` is how long a delivered but
     unacked message waits before another consumer may take it over (Redis, memory; Kafka reassigns a
     dead consumer's partitions through its group protocol instead). ``max_len`` bounds the retained
-    stream (Redis ``MAXLEN ~``, memory); Kafka retention is the broker's.
+    stream (Redis ``MAXLEN ~``, memory); Kafka retention is the broker's. ``dead_consumer_idle_ms``: a
+    Redis consumer that has not read for this long and holds no pending entry leaves the group.
     """
     scheme = urlsplit(url).scheme.lower()
     options = {"topic": topic, "dead_letter_topic": dead_letter_topic or f"{topic}.dead"}
@@ -108,7 +111,13 @@ def bus_from_url(
     if scheme in {"redis", "rediss", "unix"}:
         from nextread.events.redis_streams import RedisBus
 
-        return RedisBus(url, **options, claim_idle_ms=claim_idle_ms, max_len=max_len)
+        return RedisBus(
+            url,
+            **options,
+            claim_idle_ms=claim_idle_ms,
+            max_len=max_len,
+            dead_consumer_idle_ms=dead_consumer_idle_ms,
+        )
     if scheme == "kafka":
         from nextread.events.kafka import KafkaBus
 
@@ -124,4 +133,5 @@ def bus_from_settings(settings: Settings, *, topic: str = DEFAULT_TOPIC) -> Even
         dead_letter_topic=settings.event_bus_dead_letter_topic or None,
         claim_idle_ms=int(settings.event_bus_claim_idle_seconds * 1000),
         max_len=settings.event_bus_max_len,
+        dead_consumer_idle_ms=int(settings.event_bus_dead_consumer_seconds * 1000),
     )

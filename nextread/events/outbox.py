@@ -8,7 +8,11 @@ publishes without decoding anything. The event JSON is the contract with the wor
 
 from __future__ import annotations
 
+import json
 import math
+import re
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring_ascii as _json_string  # type: ignore[attr-defined]
 from typing import Any, NamedTuple
@@ -16,10 +20,14 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from nextread.store.models import OutboxEntry, utcnow
+from nextread.store.models import OutboxEntry, ProcessedEvent, utcnow
 
 EVENT_KIND = "interaction"
 EVENT_VERSION = 1
+# The event id as ``encode_event`` writes it: a JSON string (inside one, a quote is always escaped, so
+# this cannot match text within another field).
+_EVENT_ID = re.compile(r'"event_id":("(?:[^"\\]|\\.)*")')
+LOOKUP_CHUNK = 1000  # event ids per processed_events query
 
 
 class StoredEvent(NamedTuple):
@@ -37,6 +45,17 @@ class PendingBatch(NamedTuple):
     id: int
     events: int
     payload: str
+
+
+class PublishedBatch(NamedTuple):
+    """A sent row whose events were not all found applied yet."""
+
+    id: int
+    tenant_id: int
+    events: int
+    payload: str
+    created_at: datetime
+    republished: int
 
 
 def _utc_iso(value: Any) -> str:
@@ -136,10 +155,116 @@ def backlog(connection: Connection) -> tuple[int, int]:
     return int(rows), int(events)
 
 
-def purge_sent(connection: Connection, older_than: timedelta) -> int:
-    """Forget rows published more than ``older_than`` ago (kept until then for inspection)."""
+def purge_settled(connection: Connection, older_than: timedelta) -> int:
+    """Forget rows settled more than ``older_than`` ago (kept until then for inspection). A row whose
+    events were not all applied stays: it is what a lost event is re-published from."""
     cutoff = datetime.now(UTC) - older_than
     result = connection.execute(
-        OutboxEntry.__table__.delete().where(OutboxEntry.sent_at.is_not(None), OutboxEntry.sent_at < cutoff)
+        OutboxEntry.__table__.delete().where(
+            OutboxEntry.settled_at.is_not(None), OutboxEntry.settled_at < cutoff
+        )
     )
     return result.rowcount or 0
+
+
+def published_unsettled(
+    connection: Connection,
+    *,
+    stored_before: datetime,
+    sent_before: datetime,
+    after_id: int,
+    limit: int,
+    lock: bool = False,
+) -> list[PublishedBatch]:
+    """Sent, unsettled rows in id order. With ``lock`` on PostgreSQL they stay locked until the
+    caller's transaction ends and rows another process holds are skipped (as in ``claim_pending``)."""
+    statement = (
+        select(
+            OutboxEntry.id,
+            OutboxEntry.tenant_id,
+            OutboxEntry.events,
+            OutboxEntry.payload,
+            OutboxEntry.created_at,
+            OutboxEntry.republished,
+        )
+        .where(
+            OutboxEntry.settled_at.is_(None),
+            OutboxEntry.sent_at.is_not(None),
+            OutboxEntry.sent_at <= sent_before,
+            OutboxEntry.created_at <= stored_before,
+            OutboxEntry.id > after_id,
+        )
+        .order_by(OutboxEntry.id)
+        .limit(limit)
+    )
+    if lock and connection.dialect.name == "postgresql":
+        statement = statement.with_for_update(skip_locked=True)
+    return [PublishedBatch(*row) for row in connection.execute(statement)]
+
+
+def event_id_of(body: str) -> str:
+    match = _EVENT_ID.search(body)
+    if match is None:
+        raise ValueError(f"outbox line without an event_id: {body[:200]!r}")
+    token = match.group(1)
+    return json.loads(token) if "\\" in token else token[1:-1]
+
+
+def unapplied_messages(
+    connection: Connection, batches: Sequence[PublishedBatch]
+) -> dict[int, list[tuple[str, bytes]]]:
+    """Per row id, the ``(key, payload)`` messages whose event id is not in ``processed_events``
+    (an empty list: every event of the row was applied)."""
+    lines = {
+        batch.id: [(message, event_id_of(message[1].decode())) for message in decode_payload(batch.payload)]
+        for batch in batches
+    }
+    wanted: dict[int, set[str]] = defaultdict(set)
+    for batch in batches:
+        wanted[batch.tenant_id].update(event_id for _, event_id in lines[batch.id])
+    applied = {
+        tenant_id: _applied_ids(connection, tenant_id, sorted(event_ids))
+        for tenant_id, event_ids in wanted.items()
+    }
+    return {
+        batch.id: [
+            message for message, event_id in lines[batch.id] if event_id not in applied[batch.tenant_id]
+        ]
+        for batch in batches
+    }
+
+
+def _applied_ids(connection: Connection, tenant_id: int, event_ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(event_ids), LOOKUP_CHUNK):
+        chunk = event_ids[start : start + LOOKUP_CHUNK]
+        found.update(
+            connection.scalars(
+                select(ProcessedEvent.event_id).where(
+                    ProcessedEvent.tenant_id == tenant_id, ProcessedEvent.event_id.in_(chunk)
+                )
+            )
+        )
+    return found
+
+
+def mark_settled(connection: Connection, ids: list[int], note: str | None = None) -> None:
+    """Done with these rows: every event applied, or (with ``note``) given up on for that reason."""
+    if not ids:
+        return
+    values: dict[str, Any] = {"settled_at": utcnow()}
+    if note is not None:
+        values["last_error"] = note[:500]
+    connection.execute(
+        update(OutboxEntry).where(OutboxEntry.id.in_(ids), OutboxEntry.settled_at.is_(None)).values(**values)
+    )
+
+
+def mark_republished(connection: Connection, ids: list[int]) -> None:
+    """Sent again now: the next check of these rows waits another reconcile period."""
+    if ids:
+        connection.execute(
+            update(OutboxEntry)
+            .where(OutboxEntry.id.in_(ids))
+            .values(sent_at=utcnow(), republished=OutboxEntry.republished + 1)
+        )

@@ -4,6 +4,9 @@
   ``memory://`` bus also one in-process worker, since nothing outside the process can read that bus.
 * ``nextread worker``: the relay too (any process may drain the outbox) plus ``--concurrency``
   consumers of the shared consumer group.
+
+Every process also runs the reconciler, which re-publishes events the bus lost and measures the gap
+``/readyz`` reports.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from nextread.cache import ServingCache
 from nextread.config import Settings
 from nextread.events.bus import EventBus, bus_from_settings
 from nextread.events.handlers import INTERACTIONS_GROUP, InteractionHandler, InvalidateUsers
+from nextread.events.reconcile import OutboxReconciler
 from nextread.events.relay import OutboxRelay
 from nextread.events.worker import EventWorker
 from nextread.observability import get_logger
@@ -71,6 +75,8 @@ def bus_from_url_of(settings: Settings, url: str) -> EventBus:
 class BusStatus:
     ok: bool
     backlog_events: int
+    unapplied_events: int  # published, not applied within NEXTREAD_EVENT_RECONCILE_SECONDS
+    oldest_unapplied_seconds: float | None
 
 
 class EventPipeline:
@@ -95,6 +101,9 @@ class EventPipeline:
             consumer_group=INTERACTIONS_GROUP,
             max_lag=settings.event_bus_max_len // 2,
         )
+        self.reconciler = OutboxReconciler(
+            engine, self.bus, INTERACTIONS_GROUP, after_seconds=settings.event_reconcile_seconds
+        )
         self.handler = InteractionHandler(sessions, invalidate)
         self.workers = [
             EventWorker(self.bus, INTERACTIONS_GROUP, f"{consumer_name}-{n}", self.handler, settings)
@@ -106,7 +115,10 @@ class EventPipeline:
     async def start(self) -> None:
         """Start the background tasks; the relay is woken by every commit that wrote the outbox."""
         event.listen(self.sessions, "after_commit", self._after_commit)
-        self._tasks = [asyncio.create_task(self.relay.run(self._stop), name="outbox-relay")]
+        self._tasks = [
+            asyncio.create_task(self.relay.run(self._stop), name="outbox-relay"),
+            asyncio.create_task(self.reconciler.run(self._stop), name="outbox-reconciler"),
+        ]
         self._tasks += [
             asyncio.create_task(worker.run(self._stop), name=f"worker-{n}")
             for n, worker in enumerate(self.workers)
@@ -133,7 +145,8 @@ class EventPipeline:
         await self.bus.close()
 
     async def status(self) -> BusStatus:
-        """For ``/readyz``: does the bus answer, and how many events wait in the outbox."""
+        """For ``/readyz``: does the bus answer, how many events wait in the outbox, and how many
+        published ones were not applied in time (the reconciler's last check)."""
         try:
             ok = await asyncio.wait_for(self.bus.ping(), BUS_PING_TIMEOUT_SECONDS)
         except Exception:  # noqa: BLE001 - a bus that cannot even be asked is a degraded bus
@@ -141,7 +154,13 @@ class EventPipeline:
         _, events = await self.relay.backlog()
         # A failed publish only matters while something waits: another process's relay may have
         # published the backlog since.
-        return BusStatus(ok=ok and (self.relay.bus_ok or events == 0), backlog_events=events)
+        gap = self.reconciler.gap
+        return BusStatus(
+            ok=ok and (self.relay.bus_ok or events == 0),
+            backlog_events=events,
+            unapplied_events=gap.events,
+            oldest_unapplied_seconds=gap.oldest_seconds(),
+        )
 
     def _after_commit(self, session: Session) -> None:
         if session.info.pop("outbox_written", False):

@@ -4,7 +4,12 @@ One stream per topic; each entry holds the partition key (``k``) and the JSON pa
 groups give each entry to one consumer (``XREADGROUP``); entries a crashed consumer never acked are taken
 over with ``XAUTOCLAIM`` once idle longer than the claim time, and their delivery count (``XPENDING``)
 becomes ``Message.attempts``. Acked entries are trimmed (``XTRIM MINID``) once every group has passed
-them; ``MAXLEN ~`` on ``XADD`` is only a safety cap against a group that never comes back.
+them; ``MAXLEN ~`` on ``XADD`` is only a safety cap against a group that never comes back. A consumer
+that has not read for the dead-consumer time and holds nothing (its entries were claimed) is deleted
+from the group (``XGROUP DELCONSUMER``), so restarted workers' old names do not pile up.
+
+The stream lives in Redis memory: without persistence (AOF) a Redis restart loses every event not yet
+applied; the outbox reconciler (``nextread.events.reconcile``) re-publishes them.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ResponseError
 
 from nextread.events.bus import DeadLetter, Message
+from nextread.observability import get_logger
+
+log = get_logger("nextread.events.redis")
 
 CONNECT_TIMEOUT_S = 2.0
 # Every reply is bounded: without a read timeout a connection whose peer vanished without a FIN or
@@ -28,6 +36,20 @@ MAX_BLOCK_MS = 10_000
 HEALTH_CHECK_S = 30  # a connection idle this long is pinged before it is used again
 TRIM_EVERY_S = 5.0
 LAG_SCAN_LIMIT = 100_000  # when Redis cannot tell a group's lag (after trimming), count at most this many
+# Deletes the group's consumers idle at least ARGV[2] ms that hold no pending entry, atomically: a
+# consumer that read something between a check and the delete would lose its pending entries.
+FORGET_DEAD_CONSUMERS = """
+local removed = {}
+for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local info = {}
+  for i = 1, #consumer, 2 do info[consumer[i]] = consumer[i + 1] end
+  if info['pending'] == 0 and info['idle'] >= tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info['name'])
+    table.insert(removed, info['name'])
+  end
+end
+return removed
+"""
 
 
 def _text(value: bytes | str) -> str:
@@ -38,12 +60,20 @@ class RedisBus:
     """Consumer-group bus on one Redis stream (plus a dead-letter stream)."""
 
     def __init__(
-        self, url: str, *, topic: str, dead_letter_topic: str, claim_idle_ms: int, max_len: int
+        self,
+        url: str,
+        *,
+        topic: str,
+        dead_letter_topic: str,
+        claim_idle_ms: int,
+        max_len: int,
+        dead_consumer_idle_ms: int,
     ) -> None:
         self.topic = topic
         self.dead_letter_topic = dead_letter_topic
         self._claim_idle_ms = claim_idle_ms
         self._max_len = max_len
+        self._dead_consumer_idle_ms = dead_consumer_idle_ms
         # Few, short retries: a dead Redis must show up quickly in /readyz and in the relay's error path.
         self._redis = aioredis.from_url(
             url,
@@ -57,6 +87,8 @@ class RedisBus:
         self._last_claim: dict[str, float] = {}
         self._claim_cursor: dict[str, str] = {}
         self._last_trim = 0.0
+        self._last_sweep: dict[str, float] = {}
+        self._forget_dead = self._redis.register_script(FORGET_DEAD_CONSUMERS)
 
     async def publish(self, messages: Sequence[tuple[str, bytes]]) -> None:
         if not messages:
@@ -80,6 +112,7 @@ class RedisBus:
             await self._ensure_group(group)
             batch = await self._claim_and_read(group, consumer, max_messages, 0)
         await self._trim_acked()
+        await self._forget_dead_consumers(group)
         return batch
 
     async def ack(self, group: str, messages: Sequence[Message]) -> None:
@@ -196,6 +229,22 @@ class RedisBus:
             horizons.append(_text(oldest_pending) if oldest_pending else _after(delivered))
         if horizons:
             await self._redis.xtrim(self.topic, minid=min(horizons, key=_id_order), approximate=True)
+
+    async def _forget_dead_consumers(self, group: str) -> None:
+        """After their entries were claimed (``_claim_stale``), delete consumers gone quiet; checked at
+        most twice per dead-consumer time. A live consumer reads at least every ``MAX_BLOCK_MS``, and one
+        deleted while busy is recreated by its next read."""
+        now = time.monotonic()
+        every = min(TRIM_EVERY_S, self._dead_consumer_idle_ms / 2000)
+        if now - self._last_sweep.get(group, 0.0) < every:
+            return
+        self._last_sweep[group] = now
+        try:
+            removed = await self._forget_dead(keys=[self.topic], args=[group, self._dead_consumer_idle_ms])
+        except ResponseError:  # the stream or group vanished: nothing to forget
+            return
+        if removed:
+            log.info("dead_consumers_removed", group=group, consumers=[_text(name) for name in removed])
 
     def _message(self, entry_id: bytes | str, fields: dict[bytes, bytes], attempts: int) -> Message:
         return Message(id=_text(entry_id), key=_text(fields[b"k"]), payload=fields[b"p"], attempts=attempts)

@@ -9,6 +9,7 @@ and the workers' ``processed_events`` make that exactly-once in effect.
 When the bus is down the rows simply stay in the outbox (API writes keep succeeding) and the relay
 retries with exponential backoff; when the database is down it does the same. It also holds back while
 the consumers lag by more than half the bus's retention, so a trimmed stream never loses an event.
+A sent row stays until the reconciler (``nextread.events.reconcile``) finds its events applied.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from nextread.events.outbox import (
     claim_pending,
     decode_payload,
     mark_sent,
-    purge_sent,
+    purge_settled,
     record_failure,
 )
 from nextread.observability import get_logger
@@ -44,7 +45,7 @@ ROWS_PER_ROUND = 10  # outbox rows (each up to a whole batch of events) publishe
 BUS_CALL_TIMEOUT_SECONDS = 10.0  # a publish or a lag query that takes longer counts as failed
 MAX_BACKOFF_SECONDS = 5.0
 PURGE_EVERY_SECONDS = 60.0
-KEEP_SENT = timedelta(hours=1)
+KEEP_SETTLED = timedelta(hours=1)
 LAG_CHECK_SECONDS = 5.0  # asking the bus for the lag may scan the stream; the margin is large
 
 
@@ -185,7 +186,7 @@ def _note_failure(connection: Any, transaction: Any, ids: list[int], exc: Except
 
 def _purge(engine: Engine) -> None:
     with engine.begin() as connection:
-        purge_sent(connection, KEEP_SENT)
+        purge_settled(connection, KEEP_SETTLED)
 
 
 def _any_pending(engine: Engine) -> bool:

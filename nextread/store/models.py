@@ -300,10 +300,15 @@ class OutboxEntry(Base):
     (one row per written batch), so an interaction is never stored without its event or vice versa.
 
     ``payload`` holds one ``key<TAB>event JSON`` line per new interaction: the relay publishes the lines
-    without parsing them. Rows are kept for a while after ``sent_at`` for inspection, then purged."""
+    without parsing them. ``settled_at`` is set once every event of the row is found applied (in
+    ``processed_events``) or the reconciler gave up on it; until then the row is the source a lost
+    event is re-published from (``republished`` times so far). Settled rows are purged after a while."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_unsent", "sent_at", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_unsent", "sent_at", "id"),
+        Index("ix_outbox_unsettled", "settled_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
@@ -313,6 +318,8 @@ class OutboxEntry(Base):
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(String(500), default=None)
+    settled_at: Mapped[datetime | None] = mapped_column(default=None)
+    republished: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class ProcessedEvent(Base):

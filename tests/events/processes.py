@@ -52,22 +52,27 @@ def wait_until(probe: Callable[[], Any], timeout: float, what: str, interval: fl
 
 class RedisServer:
     """A private Redis with an append-only file synced on every write: killed and started again on the
-    same port, it comes back with its streams and consumer groups, like a production Redis would."""
+    same port, it comes back with its streams and consumer groups, like a production Redis would.
+    With ``persistent=False`` it keeps nothing (``--appendonly no``): a restart empties it."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, persistent: bool = True) -> None:
         if shutil.which("redis-server") is None:
             require_service("redis-server", "the binary is not on PATH")
         self.port = free_port()
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process: subprocess.Popen[bytes] | None = None
+        self.persistent = persistent
 
     def url(self, db: int = 0) -> str:
         return f"redis://127.0.0.1:{self.port}/{db}"
 
     def start(self) -> None:
         arguments = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--dir"]
-        arguments += [str(self.directory), "--appendonly", "yes", "--appendfsync", "always"]
+        if self.persistent:
+            arguments += [str(self.directory), "--appendonly", "yes", "--appendfsync", "always"]
+        else:
+            arguments += [str(self.directory), "--appendonly", "no"]
         log = (self.directory / "redis.log").open("ab")
         self.process = subprocess.Popen(["redis-server", *arguments], stdout=log, stderr=log)
         client = redis.Redis.from_url(self.url(), socket_connect_timeout=0.5)
@@ -215,11 +220,13 @@ class Deployment:
 
 
 @contextmanager
-def deployment(request: pytest.FixtureRequest, tmp_path: Path, **settings: str) -> Iterator[Deployment]:
+def deployment(
+    request: pytest.FixtureRequest, tmp_path: Path, redis_persistent: bool = True, **settings: str
+) -> Iterator[Deployment]:
     """Processes get the Redis bus and cache unless ``settings`` say otherwise; on failure the test
     report shows every process's log."""
     with fresh_postgres(request) as (url, engine):
-        server = RedisServer(tmp_path / "redis")
+        server = RedisServer(tmp_path / "redis", persistent=redis_persistent)
         server.start()
         options = {"event_bus_url": server.url(0), "cache_url": server.url(1)} | settings
         stack = Stack(base_env(url, tmp_path / "data", **options), tmp_path)

@@ -32,5 +32,13 @@ def test_interactions_reach_the_trending_counters(client: TestClient) -> None:
     data = _wait_for(trending)
     assert [(row["id"], row["positive"], row["events"]) for row in data] == [("bk-1", 4, 4), ("bk-0", 1, 1)]
     ready = _wait_for(lambda: (r := client.get("/readyz").json())["outbox_backlog"] == 0 and r)
-    assert ready == {"status": "ok", "database": "ok", "bus": "ok", "outbox_backlog": 0}
+    assert ready == {
+        "status": "ok",
+        "database": "ok",
+        "bus": "ok",
+        "outbox_backlog": 0,
+        "events": "ok",
+        "unapplied_events": 0,
+        "oldest_unapplied_seconds": None,
+    }
     assert client.get("/v1/items/trending", params={"days": 0}).status_code == 422

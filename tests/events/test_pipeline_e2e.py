@@ -110,6 +110,9 @@ def test_two_apis_two_workers(request: pytest.FixtureRequest, tmp_path: Path) ->
                 "database": "ok",
                 "bus": "ok",
                 "outbox_backlog": 0,
+                "events": "ok",
+                "unapplied_events": 0,
+                "oldest_unapplied_seconds": None,
             }
         trending = api_b.get("/v1/items/trending", n=20).json()["data"]
         assert sum(row["events"] for row in trending) <= stored

@@ -19,9 +19,13 @@ def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="Readiness: the database answers (503 if not); reports the event bus and outbox backlog",
+    summary="Readiness: the database answers (503 if not); reports the event bus, outbox and event lag",
     description="`bus` is `ok` or `degraded`: with the bus down, writes are still accepted and wait in "
-    "the outbox (`outbox_backlog` events) until the relay can publish them, so the process stays ready.",
+    "the outbox (`outbox_backlog` events) until the relay can publish them, so the process stays ready. "
+    "`events` is `lagging` while published events were not applied within "
+    "`NEXTREAD_EVENT_RECONCILE_SECONDS` (`unapplied_events`, the oldest stored "
+    "`oldest_unapplied_seconds` ago): no worker runs, workers fall behind, or the bus lost them and "
+    "they are being re-published from the outbox.",
 )
 async def readyz(request: Request) -> JSONResponse:
     try:
@@ -30,7 +34,13 @@ async def readyz(request: Request) -> JSONResponse:
         pipeline = getattr(request.app.state, "events", None)
         if pipeline is not None:
             bus = await pipeline.status()
-            body |= {"bus": "ok" if bus.ok else "degraded", "outbox_backlog": bus.backlog_events}
+            body |= {
+                "bus": "ok" if bus.ok else "degraded",
+                "outbox_backlog": bus.backlog_events,
+                "events": "lagging" if bus.unapplied_events else "ok",
+                "unapplied_events": bus.unapplied_events,
+                "oldest_unapplied_seconds": bus.oldest_unapplied_seconds,
+            }
     except Exception as exc:  # any driver error means "not ready", never a crash
         return JSONResponse({"status": "unavailable", "database": f"unreachable: {type(exc).__name__}"}, 503)
     return JSONResponse(body)
