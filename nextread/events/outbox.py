@@ -249,15 +249,21 @@ def _applied_ids(connection: Connection, tenant_id: int, event_ids: list[str]) -
 
 
 def mark_settled(connection: Connection, ids: list[int], note: str | None = None) -> None:
-    """Done with these rows: every event applied, or (with ``note``) given up on for that reason."""
+    """Done with these rows: every event applied, or (with ``note``) given up on for that reason.
+
+    Rows another process holds locked (PostgreSQL) are skipped rather than waited for: a later round
+    settles them, and two processes settling overlapping rows can never deadlock."""
     if not ids:
         return
     values: dict[str, Any] = {"settled_at": utcnow()}
     if note is not None:
         values["last_error"] = note[:500]
-    connection.execute(
-        update(OutboxEntry).where(OutboxEntry.id.in_(ids), OutboxEntry.settled_at.is_(None)).values(**values)
+    free = (
+        select(OutboxEntry.id)
+        .where(OutboxEntry.id.in_(ids), OutboxEntry.settled_at.is_(None))
+        .with_for_update(skip_locked=True)
     )
+    connection.execute(update(OutboxEntry).where(OutboxEntry.id.in_(free.scalar_subquery())).values(**values))
 
 
 def mark_republished(connection: Connection, ids: list[int]) -> None:

@@ -1,7 +1,8 @@
 """Runtime health for the Overview page.
 
 Event lag is read where every process can see it: the outbox backlog (stored interactions not yet
-published) from the database, and the consumer group's lag from the configured bus itself. The cache
+published) from the database, the consumer group's lag from the configured bus itself, and the
+published events not applied in time from this process's reconciler (what ``/readyz`` reports). The cache
 hit rate is this process's Prometheus counter, the same number its ``/metrics`` exports."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from nextread.config import Settings
 from nextread.events.bus import bus_from_settings
 from nextread.events.handlers import INTERACTIONS_GROUP
 from nextread.events.outbox import backlog
+from nextread.events.reconcile import Gap
 from nextread.ui.context import api_app
 
 CACHE_LOOKUPS = "nextread_cache_lookups"
@@ -53,13 +55,26 @@ def outbox_backlog() -> int:
         return backlog(connection)[1]
 
 
+def unapplied(gap: Gap | None) -> str:
+    """The reconciler's last count of published events not applied in time, as a clause ("" if none)."""
+    if gap is None or not gap.events:
+        return ""
+    age = gap.oldest_seconds() or 0.0
+    return f"; {gap.events:,} published events not applied yet, the oldest stored {age:.0f} s ago"
+
+
+def _gap() -> Gap | None:
+    pipeline = getattr(api_app().state, "events", None)
+    return pipeline.reconciler.gap if pipeline is not None else None
+
+
 async def event_lag(settings: Settings) -> Reading:
     """Outbox backlog + events on the bus the workers have not acknowledged yet."""
     try:
         waiting = await asyncio.to_thread(outbox_backlog)
     except Exception as exc:  # noqa: BLE001 - the page shows what it could not read instead of failing
         return Reading(False, f"outbox not readable: {exc}")
-    text = f"{waiting:,} events waiting to be published"
+    text = f"{waiting:,} events waiting to be published" + unapplied(_gap())
     if settings.event_bus_url.startswith("memory://"):
         return Reading(True, text + " (in-process bus: no separate workers)")
     bus = bus_from_settings(settings)

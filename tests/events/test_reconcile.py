@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import redis
 from sqlalchemy import func, select, update
 
-from nextread.events.bus import EventBus, bus_from_url
+from nextread.events.bus import DEFAULT_TOPIC, EventBus, bus_from_url
 from nextread.events.handlers import INTERACTIONS_GROUP, InteractionHandler
 from nextread.events.outbox import purge_settled
 from nextread.events.reconcile import MAX_REPUBLISH, OutboxReconciler
@@ -145,6 +146,42 @@ def test_lost_events_are_republished_and_applied_once(
     assert _applied(database) == 300
     assert _counted(database) == 300
     assert _scalar(database, select(func.count()).where(OutboxEntry.settled_at.is_(None))) == 0
+
+
+class SlowPublish:
+    """A bus whose publish takes a while, so reconcilers in flight overlap."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self._bus = bus
+
+    async def publish(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        await asyncio.sleep(0.3)
+        await self._bus.publish(messages)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._bus, name)
+
+
+def test_concurrent_reconcilers_republish_each_lost_event_once(database: Database) -> None:
+    if database.dialect != "postgresql":
+        pytest.skip("SQLite serves one process: reconcilers never run side by side on it")
+    _store_events(database, batches=20, size=10)
+
+    async def scenario() -> tuple[int, int]:
+        bus = bus_from_url(f"memory://{uuid.uuid4().hex[:8]}")
+        await _publish_all(database, bus)
+        await asyncio.sleep(AFTER_SECONDS)
+        bus = await _lose("memory://", DEFAULT_TOPIC, bus)
+        reconcilers = [
+            OutboxReconciler(
+                database.engine, SlowPublish(bus), INTERACTIONS_GROUP, after_seconds=AFTER_SECONDS
+            )
+            for _ in range(3)
+        ]
+        sent = await asyncio.gather(*(reconciler.reconcile_once() for reconciler in reconcilers))
+        return sum(sent), await bus.lag(INTERACTIONS_GROUP)
+
+    assert asyncio.run(scenario()) == (200, 200)
 
 
 def test_a_parked_event_is_given_up_after_bounded_republications(database: Database) -> None:
