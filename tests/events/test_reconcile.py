@@ -21,8 +21,8 @@ import redis
 from sqlalchemy import func, select, update
 
 from nextread.events.bus import DEFAULT_TOPIC, EventBus, bus_from_url
-from nextread.events.handlers import INTERACTIONS_GROUP, InteractionHandler
-from nextread.events.outbox import purge_settled
+from nextread.events.handlers import INTERACTIONS_GROUP, InteractionHandler, parse_event
+from nextread.events.outbox import published_unsettled, purge_settled, unapplied_messages
 from nextread.events.reconcile import MAX_REPUBLISH, OutboxReconciler
 from nextread.events.relay import OutboxRelay
 from nextread.events.worker import EventWorker
@@ -265,3 +265,30 @@ async def _consumers(url: str, topic: str) -> set[str]:
         return {entry["name"].decode() for entry in client.xinfo_consumers(topic, "g")}
     finally:
         client.close()
+
+
+def test_unapplied_events_are_found_by_their_exact_ids(database: Database) -> None:
+    """Ids with quotes, backslashes and other scripts are matched as stored, not as JSON-escaped."""
+    _store_events(database, batches=1, size=1)
+    odd = ['say "hi" \\ there', "书-1", "plain"]
+    with session_scope(database.sessions) as session:
+        tenant_id = ensure_tenant(session, "default").id
+        rows = [
+            InteractionIn(user_id="ü", item_id="bk-0", type="like", event_id=event_id) for event_id in odd
+        ]
+        write_interactions(session, tenant_id, rows)
+        session.add(ProcessedEvent(tenant_id=tenant_id, event_id=odd[0]))
+        session.add(ProcessedEvent(tenant_id=tenant_id, event_id="e0-0"))
+    with database.engine.begin() as connection:
+        batches = published_unsettled(
+            connection, stored_before=utcnow(), sent_before=utcnow(), after_id=0, limit=10
+        )
+        assert batches == []  # never sent: the relay's business, not the reconciler's
+        connection.execute(update(OutboxEntry).values(sent_at=utcnow()))
+        batches = published_unsettled(
+            connection, stored_before=utcnow(), sent_before=utcnow(), after_id=0, limit=10
+        )
+        missing = unapplied_messages(connection, batches)
+    assert [len(missing[batch.id]) for batch in batches] == [0, 2]
+    lost = [parse_event(payload).event_id for _, payload in missing[batches[1].id]]
+    assert lost == odd[1:]
