@@ -35,7 +35,15 @@ class Settings(BaseSettings):
     import_batch_size: int = Field(5_000, description="Rows written per transaction during imports.")
     max_field_chars: int = Field(
         20_000,
-        description="Longest text accepted in any imported or posted field (longer rows are rejected).",
+        gt=0,
+        description="Longest value accepted in any imported or posted field, in characters; lists and "
+        "objects (`extra`) count as their JSON text. Longer import rows are rejected, requests get 413.",
+    )
+    max_line_bytes: int = Field(
+        1024 * 1024,
+        gt=0,
+        description="Longest line of an imported CSV or JSONL file (and CSV row spanning lines), in bytes; "
+        "a longer one is rejected by line number and never held in memory.",
     )
     half_life_days: float = Field(
         45.0,
