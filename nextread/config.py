@@ -33,6 +33,19 @@ class Settings(BaseSettings):
         10_000, description="Largest interaction batch accepted by the API (413 above)."
     )
     import_batch_size: int = Field(5_000, description="Rows written per transaction during imports.")
+    max_request_bytes: int = Field(
+        16 * 1024 * 1024,
+        gt=0,
+        description="Largest request body the API reads, in bytes (413 above); counted as it arrives, so "
+        "a body without Content-Length is cut off at the limit too.",
+    )
+    max_upload_bytes: int = Field(
+        256 * 1024 * 1024,
+        gt=0,
+        description="Largest file the dashboard's Import page accepts, in bytes (413 above). Uploads are "
+        "streamed to a file under data_dir, never held in memory, and deleted after the import; "
+        "`nextread import` reads local files of any size.",
+    )
     max_field_chars: int = Field(
         20_000,
         gt=0,
