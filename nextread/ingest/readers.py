@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import pyarrow.parquet as pq
 
@@ -157,7 +157,7 @@ class _BoundedLines:
         self.line += 1
         if self.line == 1 and raw.startswith(codecs.BOM_UTF8):
             raw = raw[len(codecs.BOM_UTF8) :]
-        if len(raw.rstrip(b"\r\n")) > self.max_bytes:
+        if len(raw) > self.max_bytes and len(raw.rstrip(b"\r\n")) > self.max_bytes:
             if not raw.endswith(b"\n"):
                 self._skip_rest_of_line()
             raise LineTooLong(self.line, line_too_long(self.max_bytes))
@@ -170,8 +170,7 @@ class _BoundedLines:
                 return
 
 
-@dataclass(frozen=True)
-class _Line:
+class _Line(NamedTuple):
     number: int
     text: str
     size: int
@@ -296,9 +295,10 @@ class CsvSource(RowSource):
 
     def _row(self, cells: list[str]) -> dict[str, Any] | RowProblem:
         values = dict(zip(self.columns, cells, strict=False))
-        for line in self._lines.row:
-            if line.number in self._lines.bad_lines:
-                return RowProblem("(encoding)", self._lines.bad_lines.pop(line.number), values)
+        bad_lines = self._lines.bad_lines
+        for line in self._lines.row if bad_lines else ():
+            if line.number in bad_lines:
+                return RowProblem("(encoding)", bad_lines.pop(line.number), values)
         if len(cells) != len(self.columns):
             return RowProblem(
                 "(row)", f"{len(cells)} values but the header has {len(self.columns)} columns", values
