@@ -37,8 +37,8 @@ class BodyTooLarge(HTTPException):
 
 class LimitBodySize:
     """Counts a request body's bytes as they arrive, as a plain ASGI middleware: a body sent without
-    Content-Length (chunked) is cut off at the limit like one that declares its size, and no more than
-    the limit is ever read. A declared size over the limit fails the first read, so nothing is read."""
+    Content-Length (chunked) is cut off like one that declares its size: reading stops at the first
+    chunk past the limit. A declared size over the limit fails the first read, so nothing is read."""
 
     def __init__(self, app: ASGIApp, max_request_bytes: int, max_upload_bytes: int) -> None:
         self.app = app

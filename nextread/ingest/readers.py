@@ -25,8 +25,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 import pyarrow.parquet as pq
 
-from nextread.sizes import field_limit_reason
-from nextread.sizes import oversized_field as find_oversized_field
+from nextread import sizes
 
 FORMATS = ("csv", "jsonl", "parquet")
 EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
@@ -84,11 +83,11 @@ def detect_format(path: Path, explicit: str | None = None) -> str:
 
 def oversized_field(values: dict[str, Any], max_chars: int) -> RowProblem | None:
     """Huge cells are almost always a broken quote swallowing the rest of the file; reject the row early."""
-    found = find_oversized_field(values, max_chars)
+    found = sizes.oversized_field(values, max_chars)
     if found is None:
         return None
     name, size = found
-    return RowProblem(name, field_limit_reason(size, max_chars), values)
+    return RowProblem(name, sizes.field_limit_reason(size, max_chars), values)
 
 
 def line_too_long(max_bytes: int) -> str:
