@@ -33,9 +33,30 @@ class Settings(BaseSettings):
         10_000, description="Largest interaction batch accepted by the API (413 above)."
     )
     import_batch_size: int = Field(5_000, description="Rows written per transaction during imports.")
+    max_request_bytes: int = Field(
+        16 * 1024 * 1024,
+        gt=0,
+        description="Largest request body the API reads, in bytes (413 above); counted as it arrives, so "
+        "a body without Content-Length is cut off at the limit too.",
+    )
+    max_upload_bytes: int = Field(
+        256 * 1024 * 1024,
+        gt=0,
+        description="Largest file the dashboard's Import page accepts, in bytes (413 above). Uploads are "
+        "streamed to a file under data_dir, never held in memory, and deleted after the import; "
+        "`nextread import` reads local files of any size.",
+    )
     max_field_chars: int = Field(
         20_000,
-        description="Longest text accepted in any imported or posted field (longer rows are rejected).",
+        gt=0,
+        description="Longest value accepted in any imported or posted field, in characters; lists and "
+        "objects (`extra`) count as their JSON text. Longer import rows are rejected, requests get 413.",
+    )
+    max_line_bytes: int = Field(
+        1024 * 1024,
+        gt=0,
+        description="Longest line of an imported CSV or JSONL file (and CSV row spanning lines), in bytes; "
+        "a longer one is rejected by line number and never held in memory.",
     )
     half_life_days: float = Field(
         45.0,

@@ -19,6 +19,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nextread import __version__
+from nextread.api.limits import LimitBodySize, document_size_limits
 from nextread.api.routers import (
     classes,
     groups,
@@ -185,13 +186,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.llm = LLMClient.from_settings(settings, cache=app.state.cache.backend)
     install_error_handlers(app)
-    app.add_middleware(ObserveRequests)
+    app.add_middleware(
+        LimitBodySize,
+        max_request_bytes=settings.max_request_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+    app.add_middleware(ObserveRequests)  # outermost: it also logs the 413s of LimitBodySize
     # recommendations first: routes are matched in order and its per-user list is the hottest one
     # (matching every route before it cost a few percent of a cache hit), and its
     # /v1/items/popular must win over /v1/items/{item_id}
     for module in (recommendations, health, search, classes, trending, items, groups, interactions):
         app.include_router(module.router)
     app.include_router(users.router, dependencies=[Depends(users.invalidate_written_user)])
+    document_size_limits(app)
     app.state.mcp = mount_mcp(app)
     mount_ui(app, settings)  # the dashboard at /ui, after the API routes so they keep precedence
     return app

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from fastapi import APIRouter, Body, HTTPException, Response, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Response, status
 from pydantic import BaseModel
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from nextread.api.deps import AdminDep, ReaderDep, SessionDep
+from nextread.api.limits import fields_within_limit
 from nextread.api.pagination import CursorQuery, LimitQuery, next_cursor, paginate
 from nextread.api.patching import apply_patch
 from nextread.schemas import Page
@@ -51,7 +52,7 @@ class Resource:
 
 
 def crud_router(resource: Resource, prefix: str, tag: str) -> APIRouter:
-    router = APIRouter(prefix=prefix, tags=[tag])
+    router = APIRouter(prefix=prefix, tags=[tag], dependencies=[Depends(fields_within_limit)])
     noun, model = resource.noun, resource.model
     SchemaIn, SchemaOut, SchemaPatch = resource.schema_in, resource.schema_out, resource.schema_patch  # noqa: N806
 

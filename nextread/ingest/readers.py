@@ -1,9 +1,11 @@
 """Streaming readers for CSV, JSONL and Parquet.
 
 Every reader yields ``(line, values)`` pairs one row at a time, so a file of any size is read in
-constant memory. ``values`` is a dict of the row's cells, or a :class:`RowProblem` when the row could
-not even be read (bytes that are not UTF-8, a line that is not JSON, a field over the size limit): such
-a row is reported and skipped, and the rows after it are still read. Problems that make the whole file
+constant memory: no line (nor CSV row spanning lines) longer than ``max_line_bytes`` is ever held.
+``values`` is a dict of the row's cells, or a :class:`RowProblem` when the row could not even be read
+(bytes that are not UTF-8, a line that is not JSON or over the length limit, a CSV row with bad quoting
+or the wrong number of cells, a field over the size limit, a damaged Parquet row group): such a row is
+reported and skipped, and the rows after it are still read. Problems that make the whole file
 unreadable (missing file, unreadable header, not a Parquet file) raise :class:`FileError` instead.
 
 "line" is the physical line where the row starts for CSV and JSONL (the CSV header is line 1), and the
@@ -15,12 +17,15 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import pyarrow.parquet as pq
+
+from nextread import sizes
 
 FORMATS = ("csv", "jsonl", "parquet")
 EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
@@ -32,6 +37,9 @@ JSONL_PEEK_LINES = 100
 # Large reads: every refill releases the GIL, and with the writer thread busy each release can cost a
 # thread switch interval (5 ms), which made small 8 KiB reads dominate a million-row import.
 READ_BUFFER = 4 * 1024 * 1024
+SKIP_CHUNK = 1024 * 1024
+LINE_LIMIT_SETTING = "NEXTREAD_MAX_LINE_BYTES"
+DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -75,16 +83,15 @@ def detect_format(path: Path, explicit: str | None = None) -> str:
 
 def oversized_field(values: dict[str, Any], max_chars: int) -> RowProblem | None:
     """Huge cells are almost always a broken quote swallowing the rest of the file; reject the row early."""
-    for name, value in values.items():
-        if isinstance(value, str):
-            size = len(value)
-        elif isinstance(value, list | dict):
-            size = len(json.dumps(value, default=str))
-        else:
-            continue
-        if size > max_chars:
-            return RowProblem(str(name), f"{size} characters, more than the limit of {max_chars}", values)
-    return None
+    found = sizes.oversized_field(values, max_chars)
+    if found is None:
+        return None
+    name, size = found
+    return RowProblem(name, sizes.field_limit_reason(size, max_chars), values)
+
+
+def line_too_long(max_bytes: int) -> str:
+    return f"line is longer than the limit of {max_bytes} bytes ({LINE_LIMIT_SETTING})"
 
 
 class RowSource:
@@ -105,90 +112,193 @@ class RowSource:
         self.close()
 
 
-def open_rows(path: Path, fmt: str | None = None, max_field_chars: int = 20_000) -> RowSource:
+def open_rows(
+    path: Path,
+    fmt: str | None = None,
+    max_field_chars: int = 20_000,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> RowSource:
     fmt = detect_format(path, fmt)
     if not path.is_file():
         raise FileError(path, "no such file")
     opener = {"csv": CsvSource, "jsonl": JsonlSource, "parquet": ParquetSource}[fmt]
-    return opener(path, max_field_chars)
+    return opener(path, max_field_chars, max_line_bytes)
 
 
-class _DecodedLines:
-    """Decodes a binary file line by line as strict UTF-8 and remembers which lines failed.
+class LineTooLong(Exception):
+    """Raised by :class:`_BoundedLines` in place of a line over the limit (whose bytes were skipped)."""
 
-    Failed lines are decoded with replacement characters so the CSV parser keeps its place; the row that
-    contains them is then rejected, naming the line and byte, instead of the whole import crashing.
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.line = line
+        self.reason = reason
+
+
+class _BoundedLines:
+    """Physical lines of a binary file, never more than ``max_bytes`` of one in memory.
+
+    A longer line is skipped to its end in small reads and raises :class:`LineTooLong` in its place;
+    reading then goes on with the next line. The first line loses a UTF-8 byte order mark.
     """
 
-    def __init__(self, handle: BinaryIO) -> None:
+    def __init__(self, handle: BinaryIO, max_bytes: int) -> None:
         self._handle = handle
+        self.max_bytes = max_bytes
         self.line = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        raw = self._handle.readline(self.max_bytes + 2)  # the limit, then "\r\n" or one byte too many
+        if not raw:
+            raise StopIteration
+        self.line += 1
+        if self.line == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8) :]
+        if len(raw) > self.max_bytes and len(raw.rstrip(b"\r\n")) > self.max_bytes:
+            if not raw.endswith(b"\n"):
+                self._skip_rest_of_line()
+            raise LineTooLong(self.line, line_too_long(self.max_bytes))
+        return raw
+
+    def _skip_rest_of_line(self) -> None:
+        while True:
+            chunk = self._handle.readline(SKIP_CHUNK)
+            if not chunk or chunk.endswith(b"\n"):
+                return
+
+
+class _Line(NamedTuple):
+    number: int
+    text: str
+    size: int
+
+
+class _CsvLines:
+    """Decoded lines for the csv module, remembering which lines make up the row being parsed, so a
+    row that fails (bad quoting, too long) can be rejected alone and its later lines parsed again.
+
+    Lines that are not UTF-8 are decoded with replacement characters so the parser keeps its place;
+    the row that contains them is then rejected, naming the line and byte.
+    """
+
+    def __init__(self, lines: _BoundedLines) -> None:
+        self._lines = lines
+        self._again: deque[_Line] = deque()
+        self.row: list[_Line] = []
+        self._row_bytes = 0
         self.bad_lines: dict[int, str] = {}
 
     def __iter__(self) -> Iterator[str]:
         return self
 
     def __next__(self) -> str:
-        raw = self._handle.readline()
-        if not raw:
-            raise StopIteration
-        self.line += 1
-        if self.line == 1 and raw.startswith(codecs.BOM_UTF8):
-            raw = raw[len(codecs.BOM_UTF8) :]
+        line = self._again.popleft() if self._again else self._read()
+        self.row.append(line)
+        self._row_bytes += line.size
+        if len(self.row) > 1 and self._row_bytes > self._lines.max_bytes:
+            raise LineTooLong(
+                self.row[0].number,
+                f"the quoted cell that starts here runs on past {self._lines.max_bytes} bytes "
+                f"({LINE_LIMIT_SETTING}); is a closing quote missing?",
+            )
+        return line.text
+
+    def _read(self) -> _Line:
+        raw = next(self._lines)
+        number = self._lines.line
         try:
-            return raw.decode("utf-8")
+            return _Line(number, raw.decode("utf-8"), len(raw))
         except UnicodeDecodeError as exc:
-            self.bad_lines[self.line] = _not_utf8(raw, exc)
-            return raw.decode("utf-8", errors="replace")
+            self.bad_lines[number] = _not_utf8(raw, exc)
+            return _Line(number, raw.decode("utf-8", errors="replace"), len(raw))
+
+    def start_row(self) -> None:
+        self.row = []
+        self._row_bytes = 0
+
+    def read_again_after_first(self) -> None:
+        """The failed row's first line is rejected; its other lines are parsed again as rows of their own."""
+        self._again.extendleft(reversed(self.row[1:]))
 
 
 class CsvSource(RowSource):
-    def __init__(self, path: Path, max_field_chars: int) -> None:
+    """Strict CSV: quotes must be balanced and every row must have as many cells as the header."""
+
+    def __init__(self, path: Path, max_field_chars: int, max_line_bytes: int) -> None:
         self.path = path
         self.max_field_chars = max_field_chars
         csv.field_size_limit(max(CSV_FIELD_LIMIT, max_field_chars * 4))
         self._handle = path.open("rb", buffering=READ_BUFFER)
-        self._lines = _DecodedLines(self._handle)
-        self._reader = csv.reader(self._lines)
+        self._lines = _CsvLines(_BoundedLines(self._handle, max_line_bytes))
+        self._reader = csv.reader(self._lines, strict=True)
+        try:
+            self.columns = self._header()
+        except FileError:
+            self.close()
+            raise
+
+    def _header(self) -> list[str]:
         try:
             header = next(self._reader, None)
+        except LineTooLong as exc:
+            raise FileError(self.path, exc.reason, 1) from exc
         except csv.Error as exc:
-            self.close()
-            raise FileError(path, f"unreadable header: {exc}", 1) from exc
+            raise FileError(self.path, f"unreadable header: {exc}", 1) from exc
         if header is None:
-            self.close()
-            raise FileError(path, "the file is empty (expected a header line)")
+            raise FileError(self.path, "the file is empty (expected a header line)")
         if 1 in self._lines.bad_lines:
-            self.close()
-            raise FileError(path, self._lines.bad_lines[1], 1)
-        self.columns = [name.strip() for name in header]
-        duplicates = sorted({name for name in self.columns if self.columns.count(name) > 1})
+            raise FileError(self.path, self._lines.bad_lines[1], 1)
+        columns = [name.strip() for name in header]
+        duplicates = sorted({name for name in columns if columns.count(name) > 1})
         if duplicates:
-            self.close()
-            raise FileError(path, f"duplicate column(s) in the header: {', '.join(duplicates)}", 1)
+            raise FileError(self.path, f"duplicate column(s) in the header: {', '.join(duplicates)}", 1)
+        return columns
 
     def __iter__(self) -> Iterator[Row]:
-        last_line = self._reader.line_num
         while True:
+            self._lines.start_row()
             try:
                 cells = next(self._reader)
             except StopIteration:
                 return
+            except LineTooLong as exc:
+                yield from self._failed_row(exc.line, RowProblem("(line)", exc.reason))
+                continue
             except csv.Error as exc:
-                yield self._reader.line_num, RowProblem("(row)", f"CSV parse error: {exc}")
-                last_line = self._reader.line_num
+                yield from self._failed_row(None, RowProblem("(row)", self._quoting(exc)))
                 continue
-            start, last_line = last_line + 1, self._reader.line_num
-            if not cells:
-                continue
-            yield start, self._row(start, last_line, cells)
+            if cells:
+                yield self._lines.row[0].number, self._row(cells)
 
-    def _row(self, start: int, end: int, cells: list[str]) -> dict[str, Any] | RowProblem:
+    def _failed_row(self, line: int | None, problem: RowProblem) -> Iterator[Row]:
+        """Only the row's first line is rejected: a stray quote must not take the rows after it along."""
+        read = self._lines.row
+        if line is not None and (not read or line != read[0].number):
+            yield line, problem  # a single over-long line, after the lines of an unfinished row
+            if not read:
+                return
+            problem = RowProblem("(row)", f"a quoted cell that starts here is not closed before line {line}")
+        yield read[0].number, problem
+        self._lines.read_again_after_first()
+
+    def _quoting(self, exc: csv.Error) -> str:
+        read = self._lines.row
+        if len(read) > 1:
+            return (
+                f"bad quoting: the quoted cell that starts here runs on to line {read[-1].number} ({exc}); "
+                "is a closing quote missing?"
+            )
+        return f"bad quoting: {exc}"
+
+    def _row(self, cells: list[str]) -> dict[str, Any] | RowProblem:
         values = dict(zip(self.columns, cells, strict=False))
-        for line in range(start, end + 1):
-            if line in self._lines.bad_lines:
-                return RowProblem("(encoding)", self._lines.bad_lines.pop(line), values)
-        if len(cells) > len(self.columns):
+        bad_lines = self._lines.bad_lines
+        for line in self._lines.row if bad_lines else ():
+            if line.number in bad_lines:
+                return RowProblem("(encoding)", bad_lines.pop(line.number), values)
+        if len(cells) != len(self.columns):
             return RowProblem(
                 "(row)", f"{len(cells)} values but the header has {len(self.columns)} columns", values
             )
@@ -203,17 +313,28 @@ class CsvSource(RowSource):
 class JsonlSource(RowSource):
     """One JSON object per line. Columns are those of the first objects (rows may omit optional keys)."""
 
-    def __init__(self, path: Path, max_field_chars: int) -> None:
+    def __init__(self, path: Path, max_field_chars: int, max_line_bytes: int) -> None:
         self.path = path
         self.max_field_chars = max_field_chars
+        self.max_line_bytes = max_line_bytes
         self._handle = path.open("rb", buffering=READ_BUFFER)
-        self.columns = self._peek_columns()
+        try:
+            self.columns = self._peek_columns()
+        except FileError:
+            self.close()
+            raise
 
     def _peek_columns(self) -> list[str]:
+        """No columns but an over-long line: the file is not one object per line (or one line is huge)."""
         columns: dict[str, None] = {}
-        for _, values in _limit(self._rows(), JSONL_PEEK_LINES):
+        first_too_long: int | None = None
+        for line, values in _limit(self._rows(), JSONL_PEEK_LINES):
             if isinstance(values, dict):
                 columns.update(dict.fromkeys(values))
+            elif values.field == "(line)" and first_too_long is None:
+                first_too_long = line
+        if not columns and first_too_long is not None:
+            raise FileError(self.path, line_too_long(self.max_line_bytes), first_too_long)
         self._handle.seek(0)
         return list(columns)
 
@@ -221,12 +342,17 @@ class JsonlSource(RowSource):
         return self._rows()
 
     def _rows(self) -> Iterator[Row]:
-        for line, raw in enumerate(self._handle, start=1):
-            if line == 1 and raw.startswith(codecs.BOM_UTF8):
-                raw = raw[len(codecs.BOM_UTF8) :]
-            if not raw.strip():
+        lines = _BoundedLines(self._handle, self.max_line_bytes)
+        while True:
+            try:
+                raw = next(lines)
+            except StopIteration:
+                return
+            except LineTooLong as exc:
+                yield exc.line, RowProblem("(line)", exc.reason)
                 continue
-            yield line, self._parse(raw)
+            if raw.strip():
+                yield lines.line, self._parse(raw)
 
     def _parse(self, raw: bytes) -> dict[str, Any] | RowProblem:
         try:
@@ -246,7 +372,9 @@ class JsonlSource(RowSource):
 
 
 class ParquetSource(RowSource):
-    def __init__(self, path: Path, max_field_chars: int) -> None:
+    """Read one row group at a time: a damaged group rejects its own rows, and the others still land."""
+
+    def __init__(self, path: Path, max_field_chars: int, max_line_bytes: int) -> None:
         self.path = path
         self.max_field_chars = max_field_chars
         try:
@@ -257,10 +385,19 @@ class ParquetSource(RowSource):
 
     def __iter__(self) -> Iterator[Row]:
         line = 0
-        for batch in self._file.iter_batches(batch_size=PARQUET_BATCH_ROWS):
-            for values in batch.to_pylist():
-                line += 1
-                yield line, oversized_field(values, self.max_field_chars) or values
+        for group in range(self._file.num_row_groups):
+            group_rows = self._file.metadata.row_group(group).num_rows
+            read = 0
+            try:
+                for batch in self._file.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=[group]):
+                    for values in batch.to_pylist():
+                        read += 1
+                        yield line + read, oversized_field(values, self.max_field_chars) or values
+            except Exception as exc:  # noqa: BLE001 - pyarrow raises OSError, ArrowInvalid… for damaged data
+                reason = f"row group {group + 1} of the file is damaged and cannot be read: {exc}"
+                for lost in range(read + 1, group_rows + 1):
+                    yield line + lost, RowProblem("(file)", " ".join(reason.split()))
+            line += group_rows
 
     def close(self) -> None:
         self._file.close()

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Response, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from nextread.api.deps import AdminDep, ReaderDep, SessionDep
+from nextread.api.limits import fields_within_limit
 from nextread.api.pagination import CursorQuery, LimitQuery, next_cursor, paginate
 from nextread.api.patching import apply_patch
 from nextread.schemas import GroupIn, GroupOut, GroupPatch, Page
 from nextread.store.models import Group, GroupMember, User
 from nextread.store.writes import upsert_groups
 
-router = APIRouter(prefix="/v1/groups", tags=["groups"])
+router = APIRouter(prefix="/v1/groups", tags=["groups"], dependencies=[Depends(fields_within_limit)])
 
 
 def _member_ids(session: Session, group_ids: list[int]) -> dict[int, list[str]]:

@@ -1,15 +1,18 @@
 """Import: upload a CSV, JSONL or Parquet file, watch it land, read the row-level report and download
-the rejected rows to fix and upload again. Runs the same importer as ``nextread import``."""
+the rejected rows to fix and upload again. Runs the same importer as ``nextread import``.
+
+The upload streams to a file under the data dir (``nextread.ui.uploads``) that is deleted once the
+import has run; only the rejected rows stay, for the download, until the next sweep of old uploads."""
 
 from __future__ import annotations
 
 import shutil
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from fastapi.responses import Response
 from nicegui import run, ui
@@ -20,6 +23,7 @@ from nextread.store.accounts import Identity
 from nextread.ui.auth import CURATORS, guard
 from nextread.ui.context import api_app, settings
 from nextread.ui.layout import frame
+from nextread.ui.uploads import UPLOADS, stream_to_disk
 
 KINDS = ["items", "users", "groups", "interactions"]
 MAPPINGS = ["default", "goodbooks"]
@@ -40,6 +44,8 @@ class Job:
     kind: str
     mapping: str
     total: int
+    name: str = ""
+    """The file's name as uploaded (``path`` is where it was saved)."""
     read: int = 0
     report: ImportReport | None = None
     error: str | None = None
@@ -47,8 +53,9 @@ class Job:
     rejected_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
+        self.name = self.name or self.path.name
         suffix = ".jsonl" if self.path.suffix.lower() in {".jsonl", ".ndjson"} else ".csv"
-        self.rejected_path = self.path.with_name(f"rejected-{self.path.stem}{suffix}")
+        self.rejected_path = self.path.with_name(f"rejected-{Path(self.name).stem}{suffix}")
 
     @property
     def fraction(self) -> float:
@@ -56,16 +63,21 @@ class Job:
 
 
 def count_rows(path: Path) -> int:
-    """Rows to expect, for the progress bar: Parquet knows; text files are counted by lines."""
+    """Rows to expect, for the progress bar: Parquet knows; text files are counted by lines. A Parquet
+    file that cannot be opened counts 0: the import itself reports why."""
     if path.suffix.lower() == ".parquet":
-        return pq.ParquetFile(path).metadata.num_rows
+        try:
+            return pq.ParquetFile(path).metadata.num_rows
+        except (pa.ArrowException, OSError):
+            return 0
     with path.open("rb") as handle:
         lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
     return max(lines - (1 if path.suffix.lower() == ".csv" else 0), 1)
 
 
 def forget_old_uploads(root: Path, keep_seconds: float = KEEP_UPLOADS_SECONDS) -> None:
-    """Uploaded files and their rejected rows are only needed while someone looks at the report."""
+    """Rejected rows are only needed while someone looks at the report (uploads themselves are deleted
+    after their import)."""
     if not root.exists():
         return
     cutoff = time.time() - keep_seconds
@@ -112,35 +124,36 @@ def import_page() -> Response | None:
     report_area = ui.column().classes("w-full")
     state: dict[str, Any] = {"job": None}
 
-    async def uploaded(event: Any) -> None:
-        await run.io_bound(forget_old_uploads, settings().data_dir / "uploads")
-        folder = settings().data_dir / "uploads" / uuid.uuid4().hex
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / Path(event.name).name
-        with path.open("wb") as handle:
-            shutil.copyfileobj(event.content, handle)
-        job = Job(path, kind.value, mapping.value, await run.io_bound(count_rows, path))
-        state["job"] = job
-        progress.visible = True
-        status.set_text(f"Importing {path.name}…")
-        report_area.clear()
-        await run.io_bound(run_import, job, identity.tenant_id)
+    async def uploaded(path: Path, name: str) -> None:
+        try:
+            await run.io_bound(forget_old_uploads, settings().data_dir / UPLOADS)
+            job = Job(path, kind.value, mapping.value, await run.io_bound(count_rows, path), name)
+            state["job"] = job
+            progress.visible = True
+            status.set_text(f"Importing {name}…")
+            report_area.clear()
+            await run.io_bound(run_import, job, identity.tenant_id)
+        finally:
+            path.unlink(missing_ok=True)
         show_report(job)
+
+    def refused(reason: str) -> None:
+        status.set_text(f"Could not upload the file: {reason}")
 
     def tick() -> None:
         job = state["job"]
         if job is not None and not job.done:
             progress.set_value(job.fraction)
-            status.set_text(f"Importing {job.path.name}: {job.read:,} of about {job.total:,} rows")
+            status.set_text(f"Importing {job.name}: {job.read:,} of about {job.total:,} rows")
 
     def show_report(job: Job) -> None:
         progress.set_value(1.0)
         if job.error or job.report is None:
-            status.set_text(f"Could not import {job.path.name}: {job.error}")
+            status.set_text(f"Could not import {job.name}: {job.error}")
             return
         report = job.report
         status.set_text(
-            f"{job.path.name}: read {report.read:,}, imported {report.written:,}, unchanged "
+            f"{job.name}: read {report.read:,}, imported {report.written:,}, unchanged "
             f"{report.unchanged:,}, rejected {report.rejected:,} in {report.duration:.1f} s"
         )
         with report_area:
@@ -159,11 +172,20 @@ def import_page() -> Response | None:
             ui.button(
                 "Download rejected rows",
                 icon="download",
-                on_click=lambda: ui.download(job.rejected_path.read_bytes(), job.rejected_path.name),
+                on_click=lambda: ui.download(job.rejected_path, job.rejected_path.name),
             )
 
-    ui.upload(label="Choose a file", auto_upload=True, on_upload=uploaded).props(
-        'accept=".csv,.jsonl,.ndjson,.parquet" data-testid="import-upload"'
-    ).classes("w-full max-w-xl")
+    limit = settings().max_upload_bytes
+    upload = (
+        ui.upload(
+            label="Choose a file",
+            auto_upload=True,
+            max_file_size=limit,
+            on_rejected=lambda: refused(f"it is larger than the limit of {limit:,} bytes"),
+        )
+        .props('accept=".csv,.jsonl,.ndjson,.parquet" data-testid="import-upload"')
+        .classes("w-full max-w-xl")
+    )
+    stream_to_disk(upload, settings().data_dir, uploaded, refused)
     ui.timer(0.3, tick)
     return None

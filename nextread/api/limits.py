@@ -1,0 +1,136 @@
+"""Size limits of requests: the whole body (``NEXTREAD_MAX_REQUEST_BYTES``, or
+``NEXTREAD_MAX_UPLOAD_BYTES`` for the dashboard's file uploads) and each field of a written object
+(``NEXTREAD_MAX_FIELD_CHARS``). Both answer 413 with the limit in the message, before anything is stored.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from nextread.sizes import field_limit_reason, oversized_field
+
+# NiceGUI's ui.upload posts each file to /_nicegui/client/<client>/upload/<element> (under /ui here).
+UPLOAD_PATH = re.compile(r"/_nicegui/client/[^/]+/upload/[^/]+$")
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
+TOO_LARGE_DOC = {
+    "description": "Content too large: the body is over `NEXTREAD_MAX_REQUEST_BYTES` or a field is over "
+    "`NEXTREAD_MAX_FIELD_CHARS`; `detail` names the limit (and the field)."
+}
+
+
+class BodyTooLarge(HTTPException):
+    """An HTTPException, so FastAPI passes it through its body reading and the app answers it like any
+    other error; :class:`LimitBodySize` answers it itself if nothing else did."""
+
+    def __init__(self, limit: int, setting: str) -> None:
+        super().__init__(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"request body is larger than the limit of {limit} bytes ({setting})",
+        )
+
+
+class LimitBodySize:
+    """Counts a request body's bytes as they arrive, as a plain ASGI middleware: a body sent without
+    Content-Length (chunked) is cut off like one that declares its size: reading stops at the first
+    chunk past the limit. A declared size over the limit fails the first read, so nothing is read."""
+
+    def __init__(self, app: ASGIApp, max_request_bytes: int, max_upload_bytes: int) -> None:
+        self.app = app
+        self.max_request_bytes = max_request_bytes
+        self.max_upload_bytes = max_upload_bytes
+
+    def _limit(self, path: str) -> tuple[int, str]:
+        if UPLOAD_PATH.search(path):
+            return self.max_upload_bytes, "NEXTREAD_MAX_UPLOAD_BYTES"
+        return self.max_request_bytes, "NEXTREAD_MAX_REQUEST_BYTES"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit, setting = self._limit(scope["path"])
+        declared = _content_length(scope)
+        received = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            if declared is not None and declared > limit:
+                raise BodyTooLarge(limit, setting)
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit, setting)
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, watched_send)
+        except Exception as exc:
+            too_large = body_too_large(exc)
+            if too_large is None or started:
+                raise
+            await JSONResponse({"detail": too_large.detail}, too_large.status_code)(scope, receive, send)
+
+
+def body_too_large(exc: BaseException) -> BodyTooLarge | None:
+    """The :class:`BodyTooLarge` behind ``exc``: middleware that reads the body in a task group
+    (Starlette's ``BaseHTTPMiddleware``, which NiceGUI uses) raises it inside an exception group."""
+    if isinstance(exc, BodyTooLarge):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        return next(filter(None, map(body_too_large, exc.exceptions)), None)
+    return None
+
+
+def _content_length(scope: Scope) -> int | None:
+    value = Headers(scope=scope).get("content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+async def fields_within_limit(request: Request) -> None:
+    """A router dependency for writes: each top-level field of the JSON body (text, list, or object such
+    as ``extra``, measured as JSON text) must fit ``NEXTREAD_MAX_FIELD_CHARS``. It runs before the body
+    is validated, on the JSON FastAPI has already parsed."""
+    if request.method not in WRITE_METHODS:
+        return
+    try:
+        body = await request.json()
+    except ValueError:
+        return  # not JSON: the body's validation says so
+    if not isinstance(body, dict):
+        return
+    limit = request.app.state.settings.max_field_chars
+    found = oversized_field(body, limit)
+    if found is not None:
+        name, size = found
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"{name}: {field_limit_reason(size, limit)}")
+
+
+def document_size_limits(app: FastAPI) -> None:
+    """Every operation that reads a body may answer 413: added to the generated document (once, when
+    it is first built), so it holds for routes added later too."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            for operations in build()["paths"].values():
+                for operation in operations.values():
+                    if "requestBody" in operation:
+                        operation["responses"].setdefault(
+                            str(status.HTTP_413_CONTENT_TOO_LARGE), TOO_LARGE_DOC
+                        )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
