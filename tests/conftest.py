@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,6 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from nextread.api.app import create_app
 from nextread.config import Settings
 from nextread.store.db import make_engine, make_session_factory, upgrade
+
+if TYPE_CHECKING:
+    from tests.commit_faults import CommitFault
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "NEXTREAD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -130,6 +134,14 @@ def settings(database: Database, tmp_path: Path) -> Settings:
         log_format="console",
         log_level="WARNING",
     )
+
+
+@pytest.fixture
+def commit_fault(database: Database, monkeypatch: pytest.MonkeyPatch) -> CommitFault:
+    """Later commits that write can be made slow or failing (tests/commit_faults.py)."""
+    from tests.commit_faults import CommitFault
+
+    return CommitFault(database, monkeypatch)
 
 
 @pytest.fixture

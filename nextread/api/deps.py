@@ -24,7 +24,10 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """Commit when the endpoint returns, roll back on any exception so nothing is half-written."""
+    """The request's unit of work: committed once the endpoint has returned, rolled back on any
+    exception so nothing is half-written. Only ever used through :data:`SessionDep`, whose
+    ``scope="function"`` makes FastAPI run the commit before the response is sent: a 2xx then means
+    stored (an immediate read sees it) and a commit that fails is answered with an error instead."""
     session: Session = request.app.state.session_factory()
     try:
         yield session
@@ -36,9 +39,12 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
 def get_principal(
     request: Request,
-    session: Annotated[Session, Depends(get_session)],
+    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     if credentials is None or not credentials.credentials:
@@ -107,7 +113,6 @@ def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Pr
     return principal
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
 ReaderDep = Annotated[Principal, Depends(get_principal)]
 AdminDep = Annotated[Principal, Depends(require_admin)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
