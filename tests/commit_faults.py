@@ -16,10 +16,8 @@ import time
 from typing import Any, Literal
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
-
-from tests.conftest import Database
 
 SLOW_COMMIT_SECONDS = 1.0
 Mode = Literal["off", "slow", "fail", "conflict"]
@@ -65,11 +63,12 @@ _POSTGRES_SETUP = [
 class CommitFault:
     """``set(mode)`` for every later commit that writes: ``slow``, ``fail``, ``conflict`` or ``off``."""
 
-    def __init__(self, database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.database = database
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, postgres: Engine | None = None) -> None:
+        """``postgres``: the database to install the trigger in; without it, SQLite's commits."""
+        self.postgres = postgres
         self.mode: Mode = "off"
-        if database.dialect == "postgresql":
-            with database.engine.begin() as connection:
+        if postgres is not None:
+            with postgres.begin() as connection:
                 for statement in _POSTGRES_SETUP:
                     connection.execute(text(statement))
         else:
@@ -78,8 +77,8 @@ class CommitFault:
 
     def set(self, mode: Mode) -> None:
         self.mode = mode
-        if self.database.dialect == "postgresql":
-            with self.database.engine.begin() as connection:
+        if self.postgres is not None:
+            with self.postgres.begin() as connection:
                 connection.execute(text("UPDATE commit_fault SET mode = :mode"), {"mode": mode})
 
     def _sqlite_commit(self, commit: Any) -> Any:

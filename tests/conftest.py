@@ -141,7 +141,7 @@ def commit_fault(database: Database, monkeypatch: pytest.MonkeyPatch) -> CommitF
     """Later commits that write can be made slow or failing (tests/commit_faults.py)."""
     from tests.commit_faults import CommitFault
 
-    return CommitFault(database, monkeypatch)
+    return CommitFault(monkeypatch, database.engine if database.dialect == "postgresql" else None)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -48,7 +48,14 @@ from nextread.observability import (
 )
 from nextread.recommend.registry import ModelRegistry
 from nextread.recommend.service import RecommendationService
-from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade
+from nextread.store.db import (
+    REFUSED,
+    database_failure,
+    make_engine,
+    make_session_factory,
+    session_scope,
+    upgrade,
+)
 from nextread.store.tenants import ensure_tenant, register_api_key
 from nextread.ui import mount_ui
 
@@ -83,39 +90,18 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         return JSONResponse({"detail": _validation_message(exc), "errors": errors}, status_code=422)
 
-    @app.exception_handler(IntegrityError)
-    async def conflicting_write(_request: Request, exc: IntegrityError) -> JSONResponse:
-        log.warning("write_conflict", error=str(exc.orig))
-        return JSONResponse({"detail": WRITE_CONFLICT}, 409)
-
-    @app.exception_handler(OperationalError)
-    async def database_unavailable(_request: Request, exc: OperationalError) -> JSONResponse:
-        if _is_concurrent_conflict(exc):
-            log.warning("write_conflict", error=str(exc.orig))
-            return JSONResponse({"detail": WRITE_CONFLICT}, 409)
-        log.error("database_unavailable", error=str(exc.orig))
-        return JSONResponse({"detail": DATABASE_UNAVAILABLE}, 503)
-
     @app.exception_handler(DBAPIError)
     async def database_error(_request: Request, exc: DBAPIError) -> JSONResponse:
-        """Any other refusal (a failed commit among them) is answered here rather than re-raised: an
-        exception that reaches uvicorn after the 500 is sent makes it drop the connection, and the
-        client may read a reset instead of the answer."""
-        if exc.connection_invalidated:
-            return JSONResponse({"detail": DATABASE_UNAVAILABLE}, 503)
-        log.error("database_error", error=str(exc.orig), exc_info=exc)
-        return JSONResponse({"detail": DATABASE_ERROR}, 500)
-
-
-DATABASE_UNAVAILABLE = "database unavailable; nothing was written, retry later"
-DATABASE_ERROR = "the database refused the request; its changes were rolled back"
-WRITE_CONFLICT = "the write conflicted with stored data or a concurrent write; nothing was written"
-# PostgreSQL's serialization failure and deadlock: the transaction lost a race, a retry may succeed.
-CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})
-
-
-def _is_concurrent_conflict(exc: DBAPIError) -> bool:
-    return getattr(exc.orig, "sqlstate", None) in CONFLICT_SQLSTATES
+        """A failed statement or commit (the commit runs before the answer is sent, see
+        :func:`~nextread.api.deps.get_session`). Answered here rather than re-raised: an exception that
+        reaches uvicorn after its 500 is sent makes it drop the connection, and the client may read a
+        reset instead of the answer."""
+        failure = database_failure(exc)
+        if failure is REFUSED:
+            log.error("database_error", error=str(exc.orig), exc_info=exc)
+        else:
+            log.warning("database_failure", status=failure.status, error=str(exc.orig))
+        return JSONResponse({"detail": failure.message}, failure.status)
 
 
 class ObserveRequests:

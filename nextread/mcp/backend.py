@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI
+from mcp.server.mcpserver.exceptions import ToolError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextread.cache.backends import open_backend
@@ -16,7 +18,13 @@ from nextread.embed.select import text_embedding_function
 from nextread.llm.client import LLMClient
 from nextread.recommend.registry import ModelRegistry
 from nextread.recommend.service import RecommendationService
-from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade
+from nextread.store.db import (
+    database_failure,
+    make_engine,
+    make_session_factory,
+    session_scope,
+    upgrade,
+)
 
 
 @dataclass
@@ -48,5 +56,10 @@ class Backend:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with session_scope(self.session_factory) as session:
-            yield session
+        """A tool's unit of work, committed before the tool answers; a failed statement or commit
+        becomes the tool's error, in the words the REST API uses."""
+        try:
+            with session_scope(self.session_factory) as session:
+                yield session
+        except DBAPIError as exc:
+            raise ToolError(database_failure(exc).message) from exc

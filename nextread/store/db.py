@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:
@@ -72,6 +74,33 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@dataclass(frozen=True)
+class DatabaseFailure:
+    """What a failed statement or commit means to whoever asked for the write: the HTTP status that
+    fits and the words every adapter (REST, dashboard, MCP) shows. The request's transaction was rolled
+    back, so nothing of it is stored."""
+
+    status: int
+    message: str
+
+
+UNAVAILABLE = DatabaseFailure(503, "database unavailable; nothing was written, retry later")
+CONFLICT = DatabaseFailure(
+    409, "the write conflicted with stored data or a concurrent write; nothing was written"
+)
+REFUSED = DatabaseFailure(500, "the database refused the request; nothing was written")
+# PostgreSQL's serialization failure and deadlock: the transaction lost a race, a retry may succeed.
+CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def database_failure(exc: DBAPIError) -> DatabaseFailure:
+    if isinstance(exc, IntegrityError) or getattr(exc.orig, "sqlstate", None) in CONFLICT_SQLSTATES:
+        return CONFLICT
+    if isinstance(exc, OperationalError) or exc.connection_invalidated:
+        return UNAVAILABLE
+    return REFUSED
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -7,8 +7,10 @@ from typing import Any, TypeVar
 
 from fastapi import HTTPException
 from nicegui import run, ui
+from sqlalchemy.exc import DBAPIError
 
 from nextread.store.accounts import Identity
+from nextread.store.db import database_failure
 from nextread.ui.auth import ADMINS, CURATORS
 from nextread.ui.context import db, error_text, url
 
@@ -56,12 +58,15 @@ def unavailable(what: str, why: str) -> None:
 
 
 async def load(function: Callable[..., T], *args: Any) -> T | None:
-    """Run a database-bound function off the event loop; an API error becomes a notification."""
+    """Run a database-bound function off the event loop, committed before it returns (so a page only
+    says "Saved" for what is stored); an API error or a failed commit becomes a notification."""
     try:
         return await run.io_bound(_in_session, function, *args)
     except HTTPException as exc:
         ui.notify(error_text(exc), type="warning")
-        return None
+    except DBAPIError as exc:
+        ui.notify(database_failure(exc).message, type="negative")
+    return None
 
 
 def _in_session(function: Callable[..., T], *args: Any) -> T:

@@ -12,9 +12,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from mcp import Client
+from sqlalchemy import select
 
 from nextread.mcp.backend import Backend
 from nextread.mcp.server import create_mcp_server
+from nextread.store.db import REFUSED, UNAVAILABLE
+from nextread.store.models import Item
+from tests.commit_faults import CommitFault
 from tests.conftest import ADMIN_KEY
 from tests.mcp.conftest import data, error_text, principal
 from tests.school import DRAGONS
@@ -75,6 +79,24 @@ async def test_enrichment_fills_missing_fields_and_stores_them(
     stored = school.get("/v1/items/charlotte").json()
     for field in out["filled"]:
         assert stored[field], field
+
+
+def _description(school: TestClient) -> str | None:
+    """Read on a connection of the test's own, not the tool's."""
+    with school.app.state.session_factory() as session:
+        return session.scalar(select(Item.description).where(Item.external_id == "charlotte"))
+
+
+async def test_enrichment_answers_once_committed_and_a_failed_commit_is_the_tools_error(
+    mcp_enricher: Client, school: TestClient, commit_fault: CommitFault
+) -> None:
+    commit_fault.set("fail")
+    message = error_text(await mcp_enricher.call_tool("enrich_book_metadata", {"book_id": "charlotte"}))
+    assert message.endswith((REFUSED.message, UNAVAILABLE.message))  # PostgreSQL refuses, SQLite's disk fails
+    assert _description(school) is None
+    commit_fault.set("slow")
+    out = data(await mcp_enricher.call_tool("enrich_book_metadata", {"book_id": "charlotte"}))
+    assert "description" in out["filled"] and _description(school)
 
 
 async def test_enrichment_needs_an_admin_key(mcp_reader: Client) -> None:
