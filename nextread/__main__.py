@@ -1,3 +1,3 @@
-from nextread.cli import app
+from nextread.cli import main
 
-app(prog_name="nextread")
+main()

@@ -47,6 +47,20 @@ app.command("enrich", help="Fill missing book metadata from Open Library (when e
 app.command("mcp", help="Serve the MCP tools on stdio for a local AI assistant.")(mcp_command)
 
 
+def main() -> None:
+    """The installed ``nextread`` command: a write the database refused (a failed commit among them)
+    ends with one line saying nothing was stored and exit code 1, not a traceback that reads as a crash."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        app(prog_name="nextread")
+    except DBAPIError as exc:
+        from nextread.store.db import database_failure
+
+        typer.echo(f"error: {database_failure(exc).message}", err=True)
+        raise SystemExit(1) from None
+
+
 @app.callback()
 def _configure() -> None:
     """nextread: explainable, reading-level aware recommendations."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from nextread.cli import app
+from nextread.cli import app, main
 from nextread.config import get_settings
 from tests.commit_faults import CommitFault
 from tests.conftest import Database
@@ -41,3 +42,20 @@ def test_a_created_key_is_printed_once_committed_and_never_for_a_failed_commit(
     created = CliRunner().invoke(app, ["keys", "create", "--role", "admin", "--tenant", "riverside"])
     assert created.exit_code == 0 and created.output.strip().startswith("nr_admin_")
     assert _keys(cli_database) == before + 1
+
+
+def test_the_installed_command_reports_a_failed_commit_in_one_line(
+    cli_database: Database, commit_fault: CommitFault, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    before = _keys(cli_database)
+    commit_fault.set("fail")
+    argv = ["nextread", "keys", "create", "--role", "admin", "--tenant", "riverside"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and "nothing was written" in error
+    assert "Traceback" not in error and len(error.strip().splitlines()) == 1
+    assert _keys(cli_database) == before
