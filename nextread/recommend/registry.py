@@ -60,6 +60,7 @@ class ModelRegistry:
         self._failed_at: dict[int, float] = {}
         self._lock = threading.Lock()
         self._loading = threading.Lock()
+        self._counting = threading.Lock()
 
     def current(self, tenant_id: int, recheck: bool = False) -> Artifact | None:
         """The newest ready artifact, re-checked at most every ``model_refresh_seconds`` (at once with
@@ -89,17 +90,19 @@ class ModelRegistry:
         if artifact is not None:
             self._provisional.pop(tenant_id, None)
             return artifact
-        counted_at, provisional = self._provisional.get(tenant_id, (-1e9, None))
-        if provisional is not None and time.monotonic() - counted_at < self.settings.model_refresh_seconds:
-            return provisional
         if not self.settings.train_in_background:
             return self._train_and_wait(tenant_id)
-        if not self._has_items(tenant_id):
-            return None
-        self.train_in_background(tenant_id)
-        artifact = provisional_artifact(self.sessions, tenant_id, self.settings)
-        self._provisional[tenant_id] = (time.monotonic(), artifact)
-        return artifact
+        with self._counting:  # a burst of requests counts once
+            counted_at, provisional = self._provisional.get(tenant_id, (-1e9, None))
+            age = time.monotonic() - counted_at
+            if provisional is not None and age < self.settings.model_refresh_seconds:
+                return provisional
+            if not self._has_items(tenant_id):
+                return None
+            self.train_in_background(tenant_id)
+            provisional = provisional_artifact(self.sessions, tenant_id, self.settings)
+            self._provisional[tenant_id] = (time.monotonic(), provisional)
+            return provisional
 
     def _train_and_wait(self, tenant_id: int) -> Artifact | None:
         """``NEXTREAD_TRAIN_IN_BACKGROUND=false``: one thread trains, the others wait for its model."""
