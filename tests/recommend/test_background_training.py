@@ -22,6 +22,7 @@ from nextread.store.db import session_scope
 from nextread.store.models import ModelVersion
 from nextread.store.tenants import ensure_tenant
 from nextread.store.writes import upsert_items, write_interactions
+from nextread.ui.pages.overview import training_text
 from tests.conftest import ADMIN_KEY, Database
 
 
@@ -123,6 +124,8 @@ def test_requests_right_after_an_import_answer_while_the_first_model_trains(
     training = client.get("/v1/models").json()
     assert [(row["version"], row["status"]) for row in training] == [(1, "training")]
     assert training[0]["progress"] == {"stage": "embed", "done": 3, "total": 10}
+    dashboard = "Training version 1: embedding book descriptions (3 of 10 new or changed books)…"
+    assert training_text(training[0]) == dashboard
     assert trainer.calls == 1  # many requests, one training
 
     trainer.gate.set()
@@ -214,11 +217,10 @@ def test_rows_written_before_paths_were_relative_to_the_data_dir_still_load(
     (tmp_path / "elsewhere").mkdir()
     settings = Settings(data_dir=tmp_path / "moved-data", database_url=database.url)
     trained = train_tenant(database.sessions, tenant_id, settings)
-    old = (
-        tmp_path / "old-data" / trained.path
-        if stored_as == "absolute"
-        else "nextread-data" / Path(trained.path)
-    )
+    assert trained.path == "models/school/v1.pkl"
+    # What older versions stored: the path as the training process saw it.
+    legacy = Path("models") / "school" / "v1.pkl"
+    old = tmp_path / "old-data" / legacy if stored_as == "absolute" else "nextread-data" / legacy
     with session_scope(database.sessions) as session:
         session.execute(update(ModelVersion).values(path=str(old)))
     monkeypatch.chdir(tmp_path / "elsewhere")
