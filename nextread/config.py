@@ -174,6 +174,13 @@ class Settings(BaseSettings):
         "the process that trained writes every reader's default list into the shared cache, as "
         "`nextread precompute` does. Needs a Redis `NEXTREAD_CACHE_URL`.",
     )
+    train_in_background: bool = Field(
+        True,
+        description="A tenant with items and no trained model gets its first training in the background "
+        "while requests are answered at once from popularity, reading level and full-text search. "
+        "`false`: the first request trains and waits (scripts and tests that need the full model in "
+        "their first answer; minutes on a large catalog).",
+    )
     scheduler_enabled: bool = Field(
         True, description="Run the retraining scheduler inside `nextread serve` (one run at a time)."
     )

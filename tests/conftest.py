@@ -133,6 +133,9 @@ def settings(database: Database, tmp_path: Path) -> Settings:
         read_api_key=READ_KEY,
         log_format="console",
         log_level="WARNING",
+        # Most tests ask about a trained model right after writing their data; the background first
+        # training has its own tests (tests/recommend/test_background_training.py).
+        train_in_background=False,
     )
 
 

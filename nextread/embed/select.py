@@ -6,6 +6,7 @@ Loading a sentence-transformers model takes seconds, so one instance per process
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Protocol
@@ -20,6 +21,7 @@ __all__ = ["Embedder", "EmbedderError", "LocalEmbedder", "OpenAIEmbedder", "get_
 
 OPENAI_PREFIX = "openai+"
 OPENAI_PARAMETERS = {"model", "dimensions"}
+_LOADING = threading.Lock()
 
 
 class Embedder(Protocol):
@@ -90,7 +92,10 @@ def _openai_embedder(spec: str, api_key: str) -> OpenAIEmbedder:
 
 
 def get_embedder(settings: Settings) -> Embedder:
-    return _embedder(settings.embedder, settings.embedder_api_key, settings.embedder_threads)
+    """One instance per process: a background training and a search's query embedding that ask at the
+    same moment must not load the model twice (``lru_cache`` alone lets both threads load it)."""
+    with _LOADING:
+        return _embedder(settings.embedder, settings.embedder_api_key, settings.embedder_threads)
 
 
 def text_embedding_function(settings: Settings) -> Callable[[str], np.ndarray]:

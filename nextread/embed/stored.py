@@ -2,13 +2,14 @@
 
 Training asks for every item's vector; only items whose text changed since they were last embedded,
 new items, or all items after a change of embedder are sent to the model. On a 10k-book catalog that
-turns a minutes-long re-embedding into a table read.
+turns a minutes-long re-embedding into a table read. Vectors are embedded and stored a chunk at a time,
+so a long first embedding reports its progress and a training stopped half-way keeps what it embedded.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from sqlalchemy import delete, select
@@ -19,6 +20,9 @@ from nextread.store.db import session_scope
 from nextread.store.models import Item, ItemEmbedding
 
 WRITE_CHUNK = 2000
+EMBED_CHUNK = 256
+EmbedProgress = Callable[[int, int], None]
+"""Called with (texts embedded so far, texts to embed) after each chunk."""
 
 
 def text_hash(text: str) -> str:
@@ -32,6 +36,7 @@ def item_vectors(
     texts: Sequence[str],
     embedder: Embedder,
     embedder_key: str,
+    progress: EmbedProgress | None = None,
 ) -> tuple[np.ndarray, int]:
     """Vectors aligned with ``item_ids`` and how many had to be (re-)embedded. The model runs outside
     any transaction, so a long embedding never holds the database."""
@@ -43,7 +48,7 @@ def item_vectors(
         for i, (pk, digest) in enumerate(zip(item_ids, hashes, strict=True))
         if stored.get(pk, ("",))[0] != digest
     ]
-    fresh = embedder.embed([texts[i] for i in stale]) if stale else None
+    fresh = _embed_and_store(sessions, embedder, embedder_key, stale, item_ids, texts, hashes, progress)
     dimension = fresh.shape[1] if fresh is not None else len(next(iter(stored.values()))[1])
     vectors = np.empty((len(item_ids), dimension), dtype=np.float32)
     stale_set = set(stale)
@@ -52,8 +57,31 @@ def item_vectors(
             vectors[i] = stored[pk][1]
     if fresh is not None:
         vectors[stale] = fresh
-        _save(sessions, [item_ids[i] for i in stale], [hashes[i] for i in stale], fresh, embedder_key)
     return vectors, len(stale)
+
+
+def _embed_and_store(
+    sessions: sessionmaker[Session],
+    embedder: Embedder,
+    embedder_key: str,
+    stale: list[int],
+    item_ids: Sequence[int],
+    texts: Sequence[str],
+    hashes: list[str],
+    progress: EmbedProgress | None,
+) -> np.ndarray | None:
+    """The stale items' vectors, embedded ``EMBED_CHUNK`` at a time, each chunk stored once embedded."""
+    if not stale:
+        return None
+    chunks = []
+    for start in range(0, len(stale), EMBED_CHUNK):
+        rows = stale[start : start + EMBED_CHUNK]
+        vectors = embedder.embed([texts[i] for i in rows])
+        _save(sessions, [item_ids[i] for i in rows], [hashes[i] for i in rows], vectors, embedder_key)
+        chunks.append(vectors)
+        if progress is not None:
+            progress(start + len(rows), len(stale))
+    return np.concatenate(chunks)
 
 
 def _stored(session: Session, tenant_id: int, embedder_key: str) -> dict[int, tuple[str, np.ndarray]]:

@@ -11,13 +11,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextread.jobs.locks import DatabaseLock
 from nextread.observability import get_logger
 from nextread.store.db import session_scope
-from nextread.store.models import JobRun
+from nextread.store.models import JobLock, JobRun
 
 log = get_logger("nextread.jobs")
 
@@ -36,10 +36,12 @@ def run_job(
     owner: str,
     lease_seconds: float,
     still_due: Callable[[], bool] | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> JobRun | None:
     """Run ``action`` unless another process holds this job's lease (or, once we hold it,
     ``still_due`` says another process already did the work). Returns the recorded run, or None
-    when it did not run. A failing action is recorded as ``failed`` with its error, never raised."""
+    when it did not run. A failing action is recorded as ``failed`` with its error, never raised.
+    ``on_start`` gets the run's id before the action starts (to report its progress)."""
     lock = DatabaseLock(sessions, f"{job}:{tenant_id}", owner, lease_seconds)
     if not lock.acquire():
         return None
@@ -47,6 +49,8 @@ def run_job(
         if still_due is not None and not still_due():
             return None
         run_id = _start(sessions, job, tenant_id, triggered_by, owner)
+        if on_start is not None:
+            on_start(run_id)
         started = time.perf_counter()
         status, error = "succeeded", None
         with _renewing(lock, lease_seconds / 3):
@@ -75,6 +79,30 @@ def _start(
         session.flush()
         log.info("job_started", job=job, tenant_id=tenant_id, triggered_by=triggered_by, run_id=run.id)
         return run.id
+
+
+def unfinished_run(session: Session, job: str, tenant_id: int, since: datetime | None) -> JobRun | None:
+    """The tenant's newest run of ``job`` when it is still running (its lease alive) or failed after
+    ``since``: what a caller asking "is a new version coming?" should be told."""
+    run = session.scalar(
+        select(JobRun)
+        .where(JobRun.job == job, JobRun.tenant_id == tenant_id)
+        .order_by(JobRun.started_at.desc(), JobRun.id.desc())
+        .limit(1)
+    )
+    if run is None or (since is not None and run.started_at <= since):
+        return None
+    if run.status == "failed":
+        return run
+    lease = session.get(JobLock, f"{job}:{tenant_id}")
+    alive = lease is not None and lease.owner == run.owner and lease.expires_at > datetime.now(UTC)
+    return run if run.status == "running" and alive else None
+
+
+def report_progress(sessions: sessionmaker[Session], run_id: int, progress: dict[str, object]) -> None:
+    """Record how far a running job has got, for ``/v1/models`` and the dashboard of every process."""
+    with session_scope(sessions) as session:
+        session.execute(update(JobRun).where(JobRun.id == run_id).values(progress=progress))
 
 
 def _finish(

@@ -42,7 +42,7 @@ from nextread.recommend.store_data import (
     load_items,
     load_user_events,
 )
-from nextread.recommend.training import Artifact, item_texts, read_without_liking
+from nextread.recommend.training import PROVISIONAL_VERSION, Artifact, item_texts, read_without_liking
 from nextread.store.models import Item, ModelVersion, User
 from nextread.store.tenant_settings import load_tenant_settings
 
@@ -52,8 +52,8 @@ PEER_COUNTS_SECONDS = 30.0
 def cf_scores(artifact: Artifact, history: sp.csr_matrix, liked: sp.csr_matrix | None) -> np.ndarray | None:
     """The CF model's scores of the catalog for one reader (``None`` without history). ``liked`` is
     given when some history cells are books read without liking them: the model is told which cells
-    were liked, as it was at training."""
-    if not history.nnz:
+    were liked, as it was at training. A provisional artifact has no CF model: ``None`` too."""
+    if not history.nnz or artifact.cf is None:
         return None
     return np.asarray(score_cf(artifact.cf, history, liked)[0])
 
@@ -71,6 +71,7 @@ class ItemCard(NamedTuple):
 @dataclass
 class ServedCatalog:
     version: int
+    trained_at: float
     items_changed_at: object
     catalog: Catalog
     external_ids: list[str]
@@ -79,8 +80,13 @@ class ServedCatalog:
 
     @property
     def stamp(self) -> str:
-        """Model version and catalog state (newest item edit, item count): part of every cache key."""
-        return f"{self.version}|{self.items_changed_at}"
+        """Model version and catalog state (newest item edit, item count): part of every cache key. A
+        provisional artifact is recounted under the same version, so its time is part of it too."""
+        provisional = f"@{self.trained_at}" if self.version == PROVISIONAL_VERSION else ""
+        return f"{self.version}{provisional}|{self.items_changed_at}"
+
+    def built_from(self, artifact: Artifact) -> bool:
+        return (self.version, self.trained_at) == (artifact.version, artifact.trained_at)
 
 
 @dataclass
@@ -292,7 +298,7 @@ class RecommendationService:
         size = len(artifact.item_pks)
         depth = min(size, max(200, 4 * n))
         cf = None
-        if column is not None:
+        if column is not None and artifact.cf is not None:
             one = sp.csr_matrix(([1.0], ([0], [column])), shape=(1, size))
             cf = np.asarray(artifact.cf.score(one)[0], dtype=np.float64)
         vector = self._item_vector(artifact, item, column)
@@ -382,7 +388,7 @@ class RecommendationService:
         served = self._catalogs.get(tenant_id)
         now = time.monotonic()
         fresh = not recheck and now - self._catalog_checked_at(tenant_id) < self._refresh_seconds
-        if served is not None and served.version == artifact.version and fresh:
+        if served is not None and served.built_from(artifact) and fresh:
             return served
         changed_at = (
             session.scalar(select(func.max(Item.updated_at)).where(Item.tenant_id == tenant_id)),
@@ -482,7 +488,8 @@ def _exclusion(
 
 
 def _is_built_for(served: ServedCatalog | None, artifact: Artifact, changed_at: object) -> bool:
-    return served is not None and served.version == artifact.version and served.items_changed_at == changed_at
+    """Built from this artifact (a provisional one is rebuilt under the same version) and catalog state."""
+    return served is not None and served.built_from(artifact) and served.items_changed_at == changed_at
 
 
 def _build_catalog(session: Session, tenant_id: int, artifact: Artifact, changed_at: object) -> ServedCatalog:
@@ -505,4 +512,6 @@ def _build_catalog(session: Session, tenant_id: int, artifact: Artifact, changed
         ItemCard(external_id, row["title"], row.get("authors") or [], row.get("cover_url"))
         for external_id, row in zip(external_ids, rows, strict=True)
     ]
-    return ServedCatalog(artifact.version, changed_at, catalog, external_ids, present, cards)
+    return ServedCatalog(
+        artifact.version, artifact.trained_at, changed_at, catalog, external_ids, present, cards
+    )

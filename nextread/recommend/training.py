@@ -1,7 +1,8 @@
 """Training pipeline: store → weighted user×item matrix → fitted models → versioned artifact + registry row.
 
 The artifact is a pickle under ``<data_dir>/models/<tenant>/v<N>.pkl``; the registry row (table
-``model_versions``) records its path, parameters and size, and the API serves the newest ``ready`` one.
+``model_versions``) records its path relative to the data dir, parameters and size, and the API serves
+the newest ``ready`` one. Until a tenant has one, :func:`provisional_artifact` serves it from counts alone.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import pickle
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,9 +29,19 @@ from nextread.store.tenants import interaction_weights
 
 if TYPE_CHECKING:
     from nextread.embed.index import VectorIndex
+    from nextread.embed.select import Embedder
 
 SECONDS_PER_DAY = 86_400.0
+PROVISIONAL_VERSION = 0
 _INDEX_LOCK = threading.Lock()
+
+TrainingProgress = Callable[[str, int, int], None]
+"""Called with (stage, done, total) as a training moves on: ``load``, ``fit``, ``embed`` (done and total
+count the books to embed), ``register``."""
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    """The progress callback of a training nobody watches."""
 
 
 def read_without_liking(events: EventArrays) -> np.ndarray:
@@ -95,6 +107,11 @@ class Artifact:
 
     def __post_init__(self) -> None:
         self.item_column = {int(pk): column for column, pk in enumerate(self.item_pks)}
+
+    @property
+    def provisional(self) -> bool:
+        """Counts only, no trained model: see :func:`provisional_artifact`."""
+        return self.version == PROVISIONAL_VERSION
 
     def __getstate__(self) -> dict[str, Any]:
         """The search index is derived from ``embeddings``; pickling it would store them twice."""
@@ -177,9 +194,82 @@ def item_texts(items: list[Item]) -> list[str]:
     ]
 
 
-def train_tenant(sessions: sessionmaker[Session], tenant_id: int, settings: Settings) -> ModelVersion:
+@dataclass
+class _Signals:
+    """The store's evidence as arrays aligned with the catalog's columns."""
+
+    item_pks: np.ndarray
+    matrix: sp.csr_matrix
+    user_rows: np.ndarray
+    columns: np.ndarray
+    weights: np.ndarray
+    timestamps: np.ndarray
+    now: float
+
+    def trending(self, settings: Settings) -> np.ndarray:
+        positive = self.weights > 0
+        return trending(
+            self.columns[positive],
+            self.timestamps[positive],
+            len(self.item_pks),
+            settings.trending_half_life_days,
+        )
+
+
+def _signals(
+    events: EventArrays, items: list[Item], type_weights: dict[str, float], settings: Settings
+) -> _Signals:
+    item_pks = np.array([item.id for item in items], dtype=np.int64)
+    item_column = {int(pk): column for column, pk in enumerate(item_pks)}
+    user_pks, user_rows = np.unique(events.user, return_inverse=True)
+    columns = np.array([item_column[int(pk)] for pk in events.item], dtype=np.int64)
+    now = time.time()
+    weights = event_weights(events, type_weights, settings.half_life_days, now)
+    matrix = weighted_matrix(user_rows, columns, weights, (len(user_pks), len(item_pks)))
+    return _Signals(item_pks, matrix, user_rows, columns, weights, events.timestamp, now)
+
+
+def _popularity(matrix: sp.csr_matrix) -> np.ndarray:
+    """Readers per book with net positive evidence."""
+    return np.asarray((matrix > 0).sum(axis=0)).ravel().astype(np.float64)
+
+
+def provisional_artifact(sessions: sessionmaker[Session], tenant_id: int, settings: Settings) -> Artifact:
+    """What serves a tenant while its first model trains: popularity and trending counted from the
+    store, no collaborative model and no item embeddings. It costs one read of the catalog and the
+    events, so requests answer at once (reading level, popularity, freshness, interests) instead of
+    waiting minutes for the model and the embedding of every book."""
+    with session_scope(sessions) as session:
+        events = load_events(session, tenant_id)
+        items = load_items(session, tenant_id)
+        type_weights = {name: weight for name, (weight, _) in interaction_weights(session, tenant_id).items()}
+    signals = _signals(events, items, type_weights, settings)
+    return Artifact(
+        tenant_id=tenant_id,
+        version=PROVISIONAL_VERSION,
+        trained_at=signals.now,
+        item_pks=signals.item_pks,
+        type_weights=type_weights,
+        half_life_days=settings.half_life_days,
+        cf=None,
+        popularity=_popularity(signals.matrix),
+        trending=signals.trending(settings),
+        consumed_weight=settings.consumed_weight,
+        params={"provisional": True},
+    )
+
+
+def train_tenant(
+    sessions: sessionmaker[Session],
+    tenant_id: int,
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    progress: TrainingProgress = _no_progress,
+) -> ModelVersion:
     """Fit and register a new model version for one tenant; the previous version keeps serving
-    until this one is committed, so training never interrupts requests."""
+    until this one is committed, so training never interrupts requests. ``embedder``: the settings'
+    one unless given."""
     from nextread.embed.select import get_embedder
     from nextread.embed.stored import item_vectors
     from nextread.levels.estimate import estimate_missing_levels
@@ -187,6 +277,7 @@ def train_tenant(sessions: sessionmaker[Session], tenant_id: int, settings: Sett
     from nextread.recommend.ranker import LearnedRanker, fit_cf
 
     started = time.perf_counter()
+    progress("load", 0, 1)
     with session_scope(sessions) as session:
         tenant = session.get(Tenant, tenant_id)
         if tenant is None:
@@ -197,19 +288,14 @@ def train_tenant(sessions: sessionmaker[Session], tenant_id: int, settings: Sett
         items = load_items(session, tenant_id)
         type_weights = {name: weight for name, (weight, _) in interaction_weights(session, tenant_id).items()}
         slug = tenant.slug
-    item_pks = np.array([item.id for item in items], dtype=np.int64)
-    item_column = {int(pk): column for column, pk in enumerate(item_pks)}
-    user_pks, user_rows = np.unique(events.user, return_inverse=True)
-    columns = np.array([item_column[int(pk)] for pk in events.item], dtype=np.int64)
-    now = time.time()
-    shape = (len(user_pks), len(item_pks))
-    weights = event_weights(events, type_weights, settings.half_life_days, now)
-    matrix = weighted_matrix(user_rows, columns, weights, shape)
+    signals = _signals(events, items, type_weights, settings)
+    matrix, item_pks = signals.matrix, signals.item_pks
     cf_input = matrix
     if settings.consumed_weight > 0:
         consumed = settings.consumed_weight
-        cf_weights = event_weights(events, type_weights, settings.half_life_days, now, consumed)
-        cf_input = weighted_matrix(user_rows, columns, cf_weights, shape)
+        cf_weights = event_weights(events, type_weights, settings.half_life_days, signals.now, consumed)
+        cf_input = weighted_matrix(signals.user_rows, signals.columns, cf_weights, matrix.shape)
+    progress("fit", 0, 1)
     cf_started = time.perf_counter()
     cf = build_cf_model(len(item_pks), settings)
     fit_cf(cf, cf_input, liked=matrix)
@@ -217,30 +303,27 @@ def train_tenant(sessions: sessionmaker[Session], tenant_id: int, settings: Sett
     embeddings, re_embedded = None, 0
     if items:
         embed_started = time.perf_counter()
+        progress("embed", 0, 0)
         embeddings, re_embedded = item_vectors(
             sessions,
             tenant_id,
             item_pks.tolist(),
             item_texts(items),
-            get_embedder(settings),
+            embedder or get_embedder(settings),
             settings.embedder,
+            progress=lambda done, total: progress("embed", done, total),
         )
         timings["embeddings"] = round(time.perf_counter() - embed_started, 2)
     artifact = Artifact(
         tenant_id=tenant_id,
         version=0,
-        trained_at=now,
+        trained_at=signals.now,
         item_pks=item_pks,
         type_weights=type_weights,
         half_life_days=settings.half_life_days,
         cf=cf,
-        popularity=np.asarray((matrix > 0).sum(axis=0)).ravel().astype(np.float64),
-        trending=trending(
-            columns[weights > 0],
-            events.timestamp[weights > 0],
-            len(item_pks),
-            settings.trending_half_life_days,
-        ),
+        popularity=_popularity(matrix),
+        trending=signals.trending(settings),
         embeddings=embeddings,
         consumed_weight=settings.consumed_weight,
         params={
@@ -253,6 +336,7 @@ def train_tenant(sessions: sessionmaker[Session], tenant_id: int, settings: Sett
             "items_re_embedded": re_embedded,
         },
     )
+    progress("register", 0, 1)
     return _register(sessions, artifact, slug, settings, matrix, time.perf_counter() - started)
 
 
@@ -266,12 +350,12 @@ def _register(
 ) -> ModelVersion:
     with session_scope(sessions) as session:
         artifact.version = next_version(session, artifact.tenant_id)
-        path = settings.data_dir / "models" / slug / f"v{artifact.version}.pkl"
-        save_artifact(artifact, path)
+        path = Path("models") / slug / f"v{artifact.version}.pkl"
+        save_artifact(artifact, settings.data_dir / path)
         row = ModelVersion(
             tenant_id=artifact.tenant_id,
             version=artifact.version,
-            path=str(path),
+            path=path.as_posix(),
             status="ready",
             params=artifact.params,
             metrics={},
@@ -292,6 +376,21 @@ def save_artifact(artifact: Artifact, path: Path) -> None:
     with partial.open("wb") as handle:
         pickle.dump(artifact, handle, protocol=pickle.HIGHEST_PROTOCOL)
     partial.replace(path)
+
+
+def artifact_file(data_dir: Path, stored: str) -> Path:
+    """Where a registry row's artifact is for this process. Rows name it relative to the data dir, so
+    every process with the same ``NEXTREAD_DATA_DIR`` finds it whatever its working directory (an MCP
+    server started by a desktop app runs in another folder). Older rows hold the path the training
+    process saw, absolute or relative to its own working directory: read where it still exists, else
+    by its ``models/<tenant>/v<N>.pkl`` tail under the data dir."""
+    path = Path(stored)
+    candidates = [path] if path.is_absolute() else [data_dir / path, path]
+    parts = path.parts
+    if "models" in parts:
+        tail = parts[len(parts) - 1 - parts[::-1].index("models") :]
+        candidates.append(data_dir.joinpath(*tail))
+    return next((candidate for candidate in candidates if candidate.is_file()), candidates[0])
 
 
 def load_artifact(path: str | Path) -> Artifact:

@@ -124,6 +124,11 @@ class SearchResults(BaseModel):
     mode: Mode
     data: list[SearchHit]
     took_ms: float
+    semantic: bool = Field(
+        description="Whether books were also matched by meaning. False in `text` mode, for a query "
+        "without topic words (a browse) and while the catalog's first model trains in the background "
+        "(`GET /v1/models`): then only full-text matches are shown."
+    )
 
 
 def search_catalog(
@@ -168,6 +173,7 @@ def search_catalog(
         mode=mode,
         data=hits,
         took_ms=round((time.perf_counter() - started) * 1000, 2),
+        semantic=embedding is not None and view is not None and view.index is not None,
     )
 
 

@@ -362,6 +362,8 @@ class JobRun(Base):
     duration_seconds: Mapped[float | None] = mapped_column(Float, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     owner: Mapped[str] = mapped_column(String(128))
+    progress: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    """How far a running job has got (a training's stage, done, total), updated as it runs."""
 
 
 class JobLock(Base):

@@ -38,6 +38,8 @@ class Overview:
     top_books: list[dict[str, Any]]
     top_window_days: int | None
     model: dict[str, Any] | None
+    training: dict[str, Any] | None = None
+    """A training running (stage, progress) or failed since the newest model, as ``GET /v1/models``."""
 
 
 def _count(session: Session, model: type, tenant_id: int) -> int:
@@ -88,7 +90,9 @@ def overview(session: Session, identity: Identity) -> Overview:
         if model is not None
         else None
     )
-    return Overview(counts, per_day, active, top, window, model_info)
+    versions = call_route(rec_routes.list_models, session=session, principal=principal(identity))
+    training = versions[0].model_dump() if versions and versions[0].status != "ready" else None
+    return Overview(counts, per_day, active, top, window, model_info, training)
 
 
 _COUNTED = {"books": Item, "students": User, "classes": Group, "interactions": Interaction}

@@ -33,7 +33,7 @@ def _service(present: np.ndarray) -> tuple[RecommendationService, Artifact]:
     )
     registry = SimpleNamespace(ensure=lambda tenant_id: artifact)
     service = RecommendationService(registry)  # type: ignore[arg-type]
-    served = ServedCatalog(1, None, None, [], present, [])  # type: ignore[arg-type]
+    served = ServedCatalog(1, 0.0, None, None, [], present, [])  # type: ignore[arg-type]
     service.catalog = lambda session, tenant_id, artifact: served  # type: ignore[method-assign]
     return service, artifact
 

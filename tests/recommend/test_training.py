@@ -78,7 +78,7 @@ def test_train_registers_a_loadable_version(database: Database, tmp_path) -> Non
     second = train_tenant(database.sessions, tenant_id, settings)
     assert (first.version, second.version) == (1, 2)
     assert (second.n_users, second.n_items, second.n_interactions) == (3, 4, 9)
-    artifact = load_artifact(second.path)
+    artifact = load_artifact(tmp_path / second.path)
     assert artifact.version == 2
     assert artifact.embeddings is not None and artifact.embeddings.shape == (4, 384)
     assert artifact.popularity.tolist() == [3.0, 3.0, 3.0, 0.0]
@@ -108,7 +108,7 @@ def test_training_learns_the_ranker_unless_it_is_switched_off(database: Database
     tenant_id = _two_reading_circles(database)
     settings = Settings(data_dir=tmp_path, database_url=database.url)
     version = train_tenant(database.sessions, tenant_id, settings)
-    artifact = load_artifact(version.path)
+    artifact = load_artifact(tmp_path / version.path)
     assert isinstance(artifact.cf, LearnedRanker) and artifact.cf.booster is not None
     assert (version.params["cf_model"], version.params["ranker_learned"]) == ("LearnedRanker", True)
     reader = artifact.history_matrix(
@@ -126,7 +126,7 @@ def test_training_learns_the_ranker_unless_it_is_switched_off(database: Database
 
     plain = Settings(data_dir=tmp_path, database_url=database.url, learned_ranker=False)
     version = train_tenant(database.sessions, tenant_id, plain)
-    assert isinstance(load_artifact(version.path).cf, EASE)
+    assert isinstance(load_artifact(tmp_path / version.path).cf, EASE)
     assert (version.params["cf_model"], version.params["ranker_learned"]) == ("EASE", False)
 
 
@@ -139,12 +139,12 @@ def test_retraining_re_embeds_only_changed_items(database: Database, tmp_path) -
         write_interactions(
             session, tenant_id, [InteractionIn(user_id="st-1", item_id="bk-0", type="checkout")]
         )
-    first = load_artifact(train_tenant(database.sessions, tenant_id, settings).path)
+    first = load_artifact(tmp_path / train_tenant(database.sessions, tenant_id, settings).path)
     with session_scope(database.sessions) as session:
         changed = books[1].model_copy(update={"description": "A story about the solar system."})
         upsert_items(session, tenant_id, [changed, ItemIn(id="bk-3", title="Book 3")])
     version = train_tenant(database.sessions, tenant_id, settings)
-    second = load_artifact(version.path)
+    second = load_artifact(tmp_path / version.path)
     assert version.params["items_re_embedded"] == 2  # the edited book and the new one
     assert np.allclose(second.embeddings[[0, 2]], first.embeddings[[0, 2]])
     assert not np.allclose(second.embeddings[1], first.embeddings[1])

@@ -32,6 +32,8 @@ from nextread.api.query_model import documented_query, parse_query
 from nextread.api.routers.items import find_item
 from nextread.api.routers.users import find_user
 from nextread.cache import ServingCache, UserEntry
+from nextread.jobs.runner import unfinished_run
+from nextread.jobs.scheduler import RETRAIN
 from nextread.levels import item_level
 from nextread.llm.recommend import ENGINE_AND_LLM, llm_allowed, personal_recommendations
 from nextread.observability import get_logger
@@ -48,7 +50,7 @@ from nextread.recommend.shaping import CandidateFilter
 from nextread.recommend.store_data import EventArrays
 from nextread.schemas import ExternalId, Grade, GuidedLevel, Lexile
 from nextread.store.db import session_scope
-from nextread.store.models import Interaction, Item, ModelVersion
+from nextread.store.models import Interaction, Item, JobRun, ModelVersion
 from nextread.store.tenants import Principal, interaction_weights
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
@@ -67,14 +69,29 @@ class RecommendedItem(BaseModel):
 
 class RecommendationsOut(BaseModel):
     user_id: str | None
-    model_version: int
+    model_version: int = Field(description="0 while no model is trained yet (see `provisional`).")
     data: list[RecommendedItem]
     ranked_by: str = Field("engine", description="`engine+llm` when the optional LLM re-ranked the list.")
+    provisional: bool = Field(
+        False,
+        description="True while the tenant's first model trains in the background (`GET /v1/models`): "
+        "the list is ranked by reading level, popularity and freshness only, without what similar "
+        "readers enjoyed or books like the reader's.",
+    )
+
+
+class TrainingProgress(BaseModel):
+    stage: str = Field(description="`load`, `fit`, `embed` or `register`.")
+    done: int = Field(description="Books embedded so far in the `embed` stage.")
+    total: int = Field(description="Books to embed in the `embed` stage (only new or changed ones).")
 
 
 class ModelVersionOut(BaseModel):
     version: int
-    status: str
+    status: str = Field(
+        description="`ready`; the first row may be a version still `training` (with `progress`) or "
+        "whose training `failed` (with `error`)."
+    )
     created_at: Any
     params: dict[str, Any]
     metrics: dict[str, Any]
@@ -82,6 +99,8 @@ class ModelVersionOut(BaseModel):
     n_items: int
     n_interactions: int
     training_seconds: float
+    progress: TrainingProgress | None = None
+    error: str | None = None
 
 
 def service(request: Request) -> RecommendationService:
@@ -207,7 +226,12 @@ def _respond(served: Served, user_id: str | None, explain: bool) -> Recommendati
         for rec in served.results
         if catalog.present[rec.item_index]
     ]
-    return RecommendationsOut(user_id=user_id, model_version=served.artifact.version, data=data)
+    return RecommendationsOut(
+        user_id=user_id,
+        model_version=served.artifact.version,
+        data=data,
+        provisional=served.artifact.provisional,
+    )
 
 
 def _recommended_item(card: ItemCard, rec: Recommendation, explain: bool) -> RecommendedItem:
@@ -430,12 +454,40 @@ def similar_answer(
 
 @router.get("/models", response_model=list[ModelVersionOut], summary="Trained model versions, newest first")
 def list_models(session: SessionDep, principal: ReaderDep) -> list[ModelVersionOut]:
-    rows = session.scalars(
-        select(ModelVersion)
-        .where(ModelVersion.tenant_id == principal.tenant_id)
-        .order_by(ModelVersion.version.desc())
+    """A training in progress (or one that failed since the newest version) comes first, with its
+    progress or error."""
+    rows = list(
+        session.scalars(
+            select(ModelVersion)
+            .where(ModelVersion.tenant_id == principal.tenant_id)
+            .order_by(ModelVersion.version.desc())
+        )
     )
-    return [ModelVersionOut.model_validate(row, from_attributes=True) for row in rows]
+    versions = [ModelVersionOut.model_validate(row, from_attributes=True) for row in rows]
+    newest = rows[0] if rows else None
+    run = unfinished_run(
+        session, RETRAIN, principal.tenant_id, newest.created_at if newest is not None else None
+    )
+    if run is None:
+        return versions
+    return [_training_row(run, (newest.version if newest is not None else 0) + 1), *versions]
+
+
+def _training_row(run: JobRun, version: int) -> ModelVersionOut:
+    finished = run.finished_at or datetime.now(UTC)
+    return ModelVersionOut(
+        version=version,
+        status="training" if run.status == "running" else run.status,
+        created_at=run.started_at,
+        params={"triggered_by": run.triggered_by},
+        metrics={},
+        n_users=0,
+        n_items=0,
+        n_interactions=0,
+        training_seconds=round((finished - run.started_at).total_seconds(), 3),
+        progress=TrainingProgress.model_validate(run.progress) if run.progress else None,
+        error=run.error,
+    )
 
 
 @router.post(

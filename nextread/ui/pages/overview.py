@@ -45,7 +45,7 @@ async def overview_page() -> Response | None:
                     ui.link(row["title"], url(f"/catalog/{row['id']}"))
                     ui.label(f"{int(row['score'])} readers").classes("text-gray-500 text-sm")
     with ui.row().classes("w-full flex-wrap gap-4 items-start"):
-        _model_card(info.model)
+        _model_card(info.model, info.training)
         await _health_cards()
     return None
 
@@ -56,11 +56,16 @@ def _stat(label: str, value: str) -> None:
         ui.label(label).classes("text-gray-600")
 
 
-def _model_card(model: dict | None) -> None:
+def _model_card(model: dict | None, training: dict | None) -> None:
     with ui.card().classes("min-w-[280px]"):
         ui.label("Model").classes("font-semibold")
+        if training is not None:
+            ui.label(training_text(training)).mark("training")
         if model is None:
-            ui.label("No model trained yet: the first recommendation request trains one.")
+            ui.label(
+                "No model trained yet: recommendations use reading level and popularity, and search "
+                "full text only, until the first training (started by the first request) finishes."
+            )
             return
         ui.label(f"Version {model['version']} · {model['params'].get('cf_model', '')}")
         trained = f"{model['created_at']:%Y-%m-%d %H:%M}"
@@ -73,6 +78,25 @@ def _model_card(model: dict | None) -> None:
             ui.label("No offline metrics recorded for this version (run `nextread evaluate`).").classes(
                 "text-sm"
             )
+
+
+def training_text(training: dict) -> str:
+    """One line about a training in progress or failed (a row of ``GET /v1/models``)."""
+    if training["status"] == "failed":
+        return f"Training version {training['version']} failed: {training['error']}"
+    progress = training.get("progress") or {}
+    stage = STAGES.get(progress.get("stage", ""), "starting")
+    if progress.get("stage") == "embed" and progress.get("total"):
+        stage += f" ({progress['done']:,} of {progress['total']:,} new or changed books)"
+    return f"Training version {training['version']}: {stage}…"
+
+
+STAGES = {
+    "load": "reading the catalog and the interactions",
+    "fit": "learning from the interactions",
+    "embed": "embedding book descriptions",
+    "register": "saving the model",
+}
 
 
 async def _health_cards() -> None:
