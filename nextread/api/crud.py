@@ -11,15 +11,15 @@ from functools import cached_property
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Response, status
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from nextread.api.deps import AdminDep, ReaderDep, SessionDep
 from nextread.api.limits import fields_within_limit
 from nextread.api.pagination import CursorQuery, LimitQuery, next_cursor, paginate
-from nextread.api.patching import apply_patch
-from nextread.schemas import Page
+from nextread.api.patching import patched, refused_body
+from nextread.schemas import Cursor, Page, is_external_id
 from nextread.store.writes import WriteResult
 
 
@@ -42,9 +42,21 @@ class Resource:
         )
 
     def find(self, session: Session, tenant_id: int, external_id: str) -> Any:
-        row = session.scalar(self._by_external_id, {"tenant_id": tenant_id, "external_id": external_id})
+        row = (
+            session.scalar(self._by_external_id, {"tenant_id": tenant_id, "external_id": external_id})
+            if is_external_id(external_id)
+            else None
+        )
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"{self.noun} {external_id!r} not found")
+        return row
+
+    def patch(self, session: Session, tenant_id: int, external_id: str, body: BaseModel) -> Any:
+        """Change the fields ``body`` sets; the changed row must pass the rules of a PUT (raises
+        ``ValidationError`` naming the field otherwise) and is written the way a PUT writes it."""
+        row = self.find(session, tenant_id, external_id)
+        self.upsert(session, tenant_id, [patched(self.schema_in, row, body)])
+        session.refresh(row)
         return row
 
     def out(self, row: Any) -> BaseModel:
@@ -58,7 +70,10 @@ def crud_router(resource: Resource, prefix: str, tag: str) -> APIRouter:
 
     @router.get("", response_model=Page[SchemaOut], summary=f"List {noun}s (cursor pagination)")
     def list_rows(
-        session: SessionDep, principal: ReaderDep, limit: int = LimitQuery, cursor: str | None = CursorQuery
+        session: SessionDep,
+        principal: ReaderDep,
+        limit: int = LimitQuery,
+        cursor: Cursor | None = CursorQuery,
     ) -> Any:
         statement = paginate(
             select(model).where(model.tenant_id == principal.tenant_id), model.id, limit, cursor
@@ -95,10 +110,10 @@ def crud_router(resource: Resource, prefix: str, tag: str) -> APIRouter:
     def patch(
         external_id: str, session: SessionDep, principal: AdminDep, body: SchemaPatch = Body(...)
     ) -> Any:  # type: ignore[valid-type]
-        row = resource.find(session, principal.tenant_id, external_id)
-        apply_patch(row, body)
-        session.flush()
-        return resource.out(row)
+        try:
+            return resource.out(resource.patch(session, principal.tenant_id, external_id, body))
+        except ValidationError as exc:
+            raise refused_body(exc) from None
 
     @router.delete("/{external_id}", status_code=204, summary=f"Delete a {noun} and its interactions")
     def delete(external_id: str, session: SessionDep, principal: AdminDep) -> Response:

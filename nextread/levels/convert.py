@@ -90,6 +90,23 @@ def parse_level(value: str | float | int, scale: Scale | None = None) -> float:
     return _parse_labelled(text, value)
 
 
+def parse_lexile(value: str) -> int:
+    """A Lexile measure as written ("450L", "BR100L", "lexile 450", "450"), as an integer (BR is
+    below zero). Raises ``ValueError`` for anything else."""
+    match = _LEXILE.match(value.strip().lower())
+    if match is None:
+        raise ValueError(f"{value!r} is not a Lexile measure; expected e.g. '450L', 'BR100L' or 450")
+    number = int(match.group(2))
+    return -abs(number) if match.group(1) else number
+
+
+def parse_guided_reading_level(value: str) -> str:
+    """A guided reading letter as written ("M", "level M", "GRL M", "F&P M"), upper case. Anything
+    else is returned as given, for the caller's own pattern to refuse with its message."""
+    match = _GRL.match(value.strip().lower())
+    return match.group(1).upper() if match else value
+
+
 def _number_in_scale(number: float, scale: Scale | None) -> float:
     if not np.isfinite(number):
         raise ValueError(f"level {number!r} is not a finite number")

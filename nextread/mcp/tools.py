@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Annotated
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -31,6 +30,7 @@ from nextread.recommend.groups import GroupRecommendations, recommend_for_group
 from nextread.recommend.service import RecommendationRequest, Served
 from nextread.recommend.shaping import CandidateFilter
 from nextread.recommend.similar_users import SimilarUser, find_similar_users
+from nextread.schemas import ExternalId, QueryTime
 from nextread.search import catalog as catalog_search
 from nextread.search.catalog import SearchFilters, SearchResults
 from nextread.store import history as checkout_history
@@ -39,11 +39,9 @@ from nextread.store.models import Item, User
 from nextread.store.tenant_settings import load_tenant_settings
 from nextread.store.tenants import Principal
 
-StudentId = Annotated[str, Field(min_length=1, max_length=255, description="The student's id (external id).")]
-BookId = Annotated[str, Field(min_length=1, max_length=255, description="The book's id (external id).")]
-ClassId = Annotated[
-    str, Field(min_length=1, max_length=255, description="The class's id (group external id).")
-]
+StudentId = Annotated[ExternalId, Field(description="The student's id (external id).")]
+BookId = Annotated[ExternalId, Field(description="The book's id (external id).")]
+ClassId = Annotated[ExternalId, Field(description="The class's id (group external id).")]
 Count = Annotated[int, Field(ge=1, le=50, description="How many books to return.")]
 Tags = Annotated[list[str], Field(max_length=20, description="Catalog tags, e.g. ['dragons', 'humor'].")]
 
@@ -315,11 +313,13 @@ def register_tools(server: MCPServer, backend: Backend, principal_of: PrincipalO
     @server.tool()
     def query_checkout_history(
         ctx: Context,
-        student_id: Annotated[str | None, Field(description="Only this student's events.")] = None,
-        class_id: Annotated[str | None, Field(description="Only this class's students' events.")] = None,
-        book_id: Annotated[str | None, Field(description="Only this book's events.")] = None,
-        since: Annotated[datetime | None, Field(description="From this time on (ISO-8601).")] = None,
-        until: Annotated[datetime | None, Field(description="Before this time (ISO-8601).")] = None,
+        student_id: Annotated[ExternalId | None, Field(description="Only this student's events.")] = None,
+        class_id: Annotated[
+            ExternalId | None, Field(description="Only this class's students' events.")
+        ] = None,
+        book_id: Annotated[ExternalId | None, Field(description="Only this book's events.")] = None,
+        since: Annotated[QueryTime, Field(description="From this time on (ISO-8601).")] = None,
+        until: Annotated[QueryTime, Field(description="Before this time (ISO-8601).")] = None,
         types: Annotated[
             list[str], Field(min_length=1, max_length=20, description="Interaction types, e.g. checkout.")
         ] = ["checkout"],  # noqa: B006 - pydantic copies defaults

@@ -59,6 +59,15 @@ def _reading_match(value: float, context: ExplanationContext) -> str | None:
     return "a little stretch above your level" if context.level_offset > 0 else "a comfy, easy read"
 
 
+def _popularity(value: float, context: ExplanationContext) -> str | None:
+    """Popular in the reader's level band; "at your level" only for a reader whose level is known."""
+    if value < 0.5:
+        return None
+    return (
+        "popular with readers at your level" if context.level_offset is not None else "popular with readers"
+    )
+
+
 def _social(value: float, context: ExplanationContext) -> str | None:
     if value < 0.25:
         return None
@@ -91,7 +100,7 @@ _PHRASES: dict[str, Callable[[float, ExplanationContext], str | None]] = {
     "rating": _rating,
     "staff_pick": lambda value, _: "a staff pick" if value >= 1.0 else None,
     "recency": _recency,
-    "popularity": lambda value, _: "popular with readers at your level" if value >= 0.5 else None,
+    "popularity": _popularity,
     "trending": lambda value, _: "popular with readers lately" if value >= 0.5 else None,
 }
 # Ties in contribution are broken by this order, so the sentence never depends on dict order.

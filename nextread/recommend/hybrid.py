@@ -32,7 +32,7 @@ class Weights(BaseModel):
     part of the CF weight at cold start (:func:`cold_start_weights`); ``trending`` favours what readers
     took up lately (:func:`trending`), which is what a reader comes back for after a while."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     cf: float = Field(0.5, ge=0)
     semantic: float = Field(0.3, ge=0)

@@ -126,6 +126,9 @@ class Reader:
     grade: int | None = None
     interests: str | None = None
     user_pk: int | None = None
+    level: float | None = None
+    """A level already on the grade-equivalent scale (an anonymous reader's "ATOS 3.4"); wins over
+    the lexile, letter and grade when given."""
 
 
 def reader_of(user: User) -> Reader:
@@ -429,7 +432,9 @@ class RecommendationService:
         liked = artifact.history_matrix(events, liked_only=True) if read_not_liked else None
         enjoyed = history if liked is None else liked
         context = UserContext(
-            level=level_from(
+            level=reader.level
+            if reader.level is not None
+            else level_from(
                 lexile=reader.lexile, guided_reading_level=reader.guided_reading_level, grade=reader.grade
             ),
             grade=reader.grade,

@@ -9,7 +9,6 @@ the month, and the tests run the same assertions on both.
 
 from __future__ import annotations
 
-import base64
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
@@ -18,6 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
+from nextread.schemas import cursor_position, encode_cursor, query_time
 from nextread.store.models import Group, GroupMember, Interaction, Item, User
 
 Bucket = Literal["day", "week", "month"]
@@ -124,16 +124,11 @@ def query_checkout_history(
     )
 
 
-def encode_cursor(last_id: int) -> str:
-    """The same opaque format as the API's other listings: the last id seen, base64."""
-    return base64.urlsafe_b64encode(str(last_id).encode()).decode().rstrip("=")
-
-
 def decode_cursor(cursor: str) -> int:
     try:
-        return int(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()).decode())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError("cursor: not a next_cursor returned by a previous page") from exc
+        return cursor_position(cursor)
+    except ValueError as exc:
+        raise ValueError(f"cursor: {exc}") from exc
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -144,6 +139,11 @@ def _utc(moment: datetime | None) -> datetime | None:
 def _check(
     bucket: str, since: datetime | None, until: datetime | None, limit: int, top: int, types: Any
 ) -> None:
+    for name, moment in (("since", since), ("until", until)):
+        try:
+            query_time(moment)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
     if bucket not in BUCKETS:
         raise ValueError(f"bucket: must be one of {', '.join(BUCKETS)}, got {bucket!r}")
     if since is not None and until is not None and since >= until:

@@ -216,6 +216,11 @@ def test_librarian_sets_a_staff_pick_and_edits_a_book(school_copy: Path) -> None
         await user.should_see("Saved", retries=40)
         saved = _item(app, book)
         assert (saved.available_copies, saved.lexile) == (7, 520)
+        user.find(marker="edit-grade_min").clear().type("5")
+        user.find(marker="edit-grade_max").clear().type("2")
+        user.find(marker="save-book").click()
+        await user.should_see("must not be below grade_min", retries=40)
+        assert _item(app, book).grade_min != 5  # the lowest grade may not pass the highest
 
     run_as_user(school_copy, scenario)
 

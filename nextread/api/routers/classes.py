@@ -3,7 +3,6 @@ and the librarian's metadata enrichment of a book."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
 
@@ -17,6 +16,7 @@ from nextread.recommend.group_selection import Strategy
 from nextread.recommend.groups import GroupNotFoundError, GroupRecommendations, recommend_for_group
 from nextread.recommend.service import RecommendationService
 from nextread.recommend.similar_users import SimilarUser, find_similar_users
+from nextread.schemas import Cursor, QueryTime
 from nextread.store.history import Bucket, CheckoutHistory, HistoryLookupError, query_checkout_history
 
 router = APIRouter(prefix="/v1", tags=["classes"])
@@ -98,12 +98,12 @@ def history(
     user: Annotated[str | None, Query(description="A student's id.")] = None,
     group: Annotated[str | None, Query(description="A class's id: its members' events.")] = None,
     item: Annotated[str | None, Query(description="A book's id.")] = None,
-    since: Annotated[datetime | None, Query(description="From this time on (ISO-8601).")] = None,
-    until: Annotated[datetime | None, Query(description="Before this time (ISO-8601).")] = None,
+    since: Annotated[QueryTime, Query(description="From this time on (ISO-8601).")] = None,
+    until: Annotated[QueryTime, Query(description="Before this time (ISO-8601).")] = None,
     type: Annotated[str, Query(description="Comma-separated interaction types.")] = "checkout",
     bucket: Annotated[Bucket, Query(description="Trend period.")] = "week",
     limit: Annotated[int, Query(ge=1, le=1000, description="Events per page.")] = 50,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    cursor: Annotated[Cursor | None, Query(description="`next_cursor` of the previous page.")] = None,
     top: Annotated[int, Query(ge=1, le=100, description="How many top books and tags.")] = 10,
 ) -> CheckoutHistory:
     types = [part.strip().lower() for part in type.split(",") if part.strip()]

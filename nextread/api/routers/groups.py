@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Response, status
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from nextread.api.deps import AdminDep, ReaderDep, SessionDep
 from nextread.api.limits import fields_within_limit
 from nextread.api.pagination import CursorQuery, LimitQuery, next_cursor, paginate
-from nextread.api.patching import apply_patch
-from nextread.schemas import GroupIn, GroupOut, GroupPatch, Page
+from nextread.api.patching import patched, refused_body
+from nextread.schemas import Cursor, GroupIn, GroupOut, GroupPatch, Page, is_external_id
 from nextread.store.models import Group, GroupMember, User
 from nextread.store.writes import upsert_groups
 
@@ -35,10 +36,14 @@ def _out(group: Group, members: list[str]) -> GroupOut:
 
 
 def find_group(session: Session, tenant_id: int, group_id: str) -> Group:
-    group = session.scalar(
-        select(Group)
-        .where(Group.tenant_id == tenant_id, Group.external_id == group_id)
-        .options(selectinload(Group.members))
+    group = (
+        session.scalar(
+            select(Group)
+            .where(Group.tenant_id == tenant_id, Group.external_id == group_id)
+            .options(selectinload(Group.members))
+        )
+        if is_external_id(group_id)
+        else None
     )
     if group is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"group {group_id!r} not found")
@@ -56,7 +61,7 @@ def _write(session: Session, tenant_id: int, body: GroupIn) -> GroupOut:
 
 @router.get("", response_model=Page[GroupOut], summary="List groups (cursor pagination)")
 def list_groups(
-    session: SessionDep, principal: ReaderDep, limit: int = LimitQuery, cursor: str | None = CursorQuery
+    session: SessionDep, principal: ReaderDep, limit: int = LimitQuery, cursor: Cursor | None = CursorQuery
 ) -> Page[GroupOut]:
     statement = paginate(select(Group).where(Group.tenant_id == principal.tenant_id), Group.id, limit, cursor)
     rows, cursor_out = next_cursor(list(session.scalars(statement)), limit)
@@ -94,20 +99,12 @@ def put_group(group_id: str, body: GroupIn, session: SessionDep, principal: Admi
 )
 def patch_group(group_id: str, body: GroupPatch, session: SessionDep, principal: AdminDep) -> GroupOut:
     group = find_group(session, principal.tenant_id, group_id)
-    apply_patch(group, body, skip=frozenset({"members"}))
-    session.flush()
-    if body.members is not None:
-        replacement = GroupIn(
-            id=group.external_id,
-            name=group.name,
-            kind=group.kind,
-            grade=group.grade,
-            teacher=group.teacher,
-            extra=group.extra,
-            members=body.members,
-        )
-        return _write(session, principal.tenant_id, replacement)
-    return _out(group, _member_ids(session, [group.id])[group.id])
+    try:
+        replacement = patched(GroupIn, group, body)
+    except ValidationError as exc:
+        raise refused_body(exc) from None
+    session.expire(group)  # written by the upsert below; read back fresh
+    return _write(session, principal.tenant_id, replacement)
 
 
 @router.delete("/{group_id}", status_code=204, summary="Delete a group (its users stay)")

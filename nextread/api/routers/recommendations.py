@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
@@ -48,7 +49,7 @@ from nextread.recommend.service import (
 )
 from nextread.recommend.shaping import CandidateFilter
 from nextread.recommend.store_data import EventArrays
-from nextread.schemas import ExternalId, Grade, GuidedLevel, Lexile
+from nextread.schemas import ExternalId, Grade, GuidedLevel, Lexile, LongText, ReadingLevel
 from nextread.store.db import session_scope
 from nextread.store.models import Interaction, Item, JobRun, ModelVersion
 from nextread.store.tenants import Principal, interaction_weights
@@ -132,6 +133,8 @@ class RecommendationQuery(BaseModel):
     """The query parameters of a recommendation request, validated as one model rather than one by one
     (solving them cost more than a tenth of a cache hit's CPU time). A 422 still names the field
     (``query.n: …``) and the OpenAPI docs still list each parameter."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     n: int = Field(10, ge=1, le=200, description="How many to return.")
     offset: int = Field(0, ge=0, le=10_000)
@@ -358,13 +361,19 @@ def _user_recommendations(
 class SessionReader(BaseModel):
     """An anonymous reader (a session, a kiosk, a new student): what they touched and who they are."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     item_ids: list[ExternalId] = Field(default_factory=list, max_length=500)
-    interests: str | None = Field(None, max_length=2000)
+    interests: LongText | None = Field(None, max_length=2000)
     grade: Grade = None
-    lexile: Lexile = None
-    guided_reading_level: GuidedLevel = None
+    lexile: Lexile = Field(None, description="A Lexile measure: `450`, `450L`, `BR100L`.")
+    guided_reading_level: GuidedLevel = Field(None, description="A letter: `M`, `level M`.")
+    level: ReadingLevel = Field(
+        None,
+        description="A level in any scale search takes (`540L`, `level M`, `ATOS 3.4`, `grade 2`; a bare "
+        "number is a grade equivalent); wins over `lexile`, `guided_reading_level` and `grade`.",
+    )
+    n: int | None = Field(None, ge=1, le=200, description="How many to return (or `n` in the query).")
 
 
 @router.post(
@@ -392,6 +401,19 @@ def _session_recommendations(
     query: RecommendationQuery,
 ) -> RecommendationsOut:
     params = query.to_request()
+    if body.n is not None:
+        if "n" in query.model_fields_set and query.n != body.n:
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "value_error",
+                        "loc": ("body", "n"),
+                        "msg": "differs from n in the query",
+                        "input": body.n,
+                    }
+                ]
+            )
+        params.n = body.n
     found = dict(
         session.execute(
             select(Item.external_id, Item.id).where(
@@ -413,7 +435,7 @@ def _session_recommendations(
         value=np.full(len(pks), np.nan),
         timestamp=np.full(len(pks), now),
     )
-    reader = Reader(body.lexile, body.guided_reading_level, body.grade, body.interests)
+    reader = Reader(body.lexile, body.guided_reading_level, body.grade, body.interests, level=body.level)
     served = service(request).for_reader(session, principal.tenant_id, reader, events, params)
     if served is None:
         raise _no_catalog()
@@ -522,8 +544,12 @@ def popular_items(
     principal: ReaderDep,
     n: Annotated[int, Query(ge=1, le=200)] = 10,
     window_days: Annotated[int | None, Query(ge=1, le=3650, description="Only the last N days.")] = None,
-    level_min: Annotated[float | None, Query(description="Lowest level, in grade units (K = 0).")] = None,
-    level_max: Annotated[float | None, Query(description="Highest level, in grade units.")] = None,
+    level_min: Annotated[
+        float | None, Query(allow_inf_nan=False, description="Lowest level, in grade units (K = 0).")
+    ] = None,
+    level_max: Annotated[
+        float | None, Query(allow_inf_nan=False, description="Highest level, in grade units.")
+    ] = None,
 ) -> PopularOut:
     """Distinct readers with a positive interaction (checkout, finished, good rating, like…) per item."""
     if level_min is not None and level_max is not None and level_min > level_max:

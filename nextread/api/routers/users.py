@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from typing import Annotated
 
 from fastapi import Query, Request
 from sqlalchemy import func, select
@@ -11,9 +11,19 @@ from sqlalchemy.orm import Session
 
 from nextread.api.crud import Resource, crud_router
 from nextread.api.deps import ReaderDep, SessionDep
-from nextread.api.pagination import CursorQuery, LimitQuery, decode_cursor, next_cursor
+from nextread.api.pagination import CursorQuery, LimitQuery, next_cursor
 from nextread.cache import invalidate_after_commit
-from nextread.schemas import InteractionOut, Page, ProfileOut, UserIn, UserOut, UserPatch
+from nextread.schemas import (
+    Cursor,
+    InteractionOut,
+    Page,
+    ProfileOut,
+    QueryTime,
+    UserIn,
+    UserOut,
+    UserPatch,
+    cursor_position,
+)
 from nextread.store.models import Interaction, Item, User
 from nextread.store.tenants import interaction_weights
 from nextread.store.writes import upsert_users
@@ -42,9 +52,9 @@ def user_history(
     session: SessionDep,
     principal: ReaderDep,
     limit: int = LimitQuery,
-    cursor: str | None = CursorQuery,
+    cursor: Cursor | None = CursorQuery,
     type: str | None = Query(None, description="Only this interaction type."),
-    since: datetime | None = Query(None, description="Only events at or after this time (ISO-8601)."),
+    since: Annotated[QueryTime, Query(description="Only events at or after this time (ISO-8601).")] = None,
 ) -> Page[InteractionOut]:
     user = find_user(session, principal.tenant_id, user_id)
     statement = (
@@ -57,7 +67,7 @@ def user_history(
     if since is not None:
         statement = statement.where(Interaction.occurred_at >= since)
     if cursor is not None:
-        statement = statement.where(Interaction.id < decode_cursor(cursor))
+        statement = statement.where(Interaction.id < cursor_position(cursor))
     rows = session.execute(statement.order_by(Interaction.id.desc()).limit(limit + 1)).all()
     page, cursor_out = next_cursor([row.Interaction for row in rows], limit)
     item_ids = {row.Interaction.id: row.item_external_id for row in rows}

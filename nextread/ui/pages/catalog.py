@@ -12,8 +12,8 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nextread.api.patching import apply_patch
 from nextread.api.routers import search as search_routes
+from nextread.api.routers.items import ITEMS
 from nextread.schemas import ItemPatch
 from nextread.store.accounts import Identity
 from nextread.store.models import Item
@@ -134,12 +134,10 @@ def book_details(session: Session, identity: Identity, item_id: str) -> dict[str
 def save_book(session: Session, identity: Identity, item_id: str, changes: dict[str, Any]) -> bool:
     """Validated by the API's PATCH model and applied by the same function as ``PATCH /v1/items/{id}``."""
     try:
-        body = ItemPatch.model_validate(changes)
+        ITEMS.patch(session, identity.tenant_id, item_id, ItemPatch.model_validate(changes))
     except ValidationError as exc:
         error = exc.errors()[0]
         raise HTTPException(422, f"{'.'.join(map(str, error['loc']))}: {error['msg']}") from exc
-    apply_patch(data.book(session, identity, item_id), body)
-    session.flush()
     return True
 
 
