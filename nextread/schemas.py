@@ -129,7 +129,7 @@ def _stored_time_range(value: datetime, latest: datetime, name: str) -> datetime
         value = value.replace(tzinfo=UTC)
     if not EARLIEST_TIME <= value <= latest:
         raise ValueError(f"must be between {EARLIEST_TIME:%Y-%m-%d} and {name} (UTC)")
-    return value.astimezone(UTC)
+    return value  # its own offset kept: derived event ids hash the time as it was written
 
 
 def _event_time(value: datetime | None) -> datetime | None:
