@@ -95,6 +95,19 @@ InteractionType = Annotated[
         strip_whitespace=True, to_lower=True, min_length=1, max_length=32, pattern=r"^[a-z_]+$"
     ),
 ]
+_INTERACTION_TYPE = TypeAdapter(InteractionType)
+
+
+def is_interaction_type(value: str) -> bool:
+    """Whether ``value`` is written as an interaction type is (a filter by anything else is a typo)."""
+    try:
+        return _INTERACTION_TYPE.validate_python(value) == value
+    except ValidationError:
+        return False
+
+
+# Free text a query searches for: any length the route allows, no control characters.
+QueryText = Annotated[str, AfterValidator(plain_text)]
 
 
 def _portable_json(value: Any, path: str = "") -> Any:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from nextread.config import get_settings
 from nextread.levels.convert import LevelView, Scale, show_level
 from nextread.levels.scale import MAX_LEVEL, MIN_LEVEL, grade_to_level, item_level, level_from
+from nextread.schemas import is_external_id
 from nextread.store.models import Interaction, Item, User
 
 HALF_LIFE_DAYS = 120.0
@@ -99,8 +100,10 @@ def get_student_reading_level(
     now: datetime | None = None,
 ) -> StudentLevel:
     """Raises :class:`UnknownStudentError` for an id the tenant does not have."""
-    user = session.scalar(
-        select(User).where(User.tenant_id == tenant_id, User.external_id == user_external_id)
+    user = (
+        session.scalar(select(User).where(User.tenant_id == tenant_id, User.external_id == user_external_id))
+        if is_external_id(user_external_id)
+        else None
     )
     if user is None:
         raise UnknownStudentError(f"user_id: no user {user_external_id!r} in this tenant")

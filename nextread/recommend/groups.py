@@ -22,6 +22,7 @@ from nextread.recommend.group_selection import (
     select_for_group,
 )
 from nextread.recommend.service import RecommendationRequest, RecommendationService
+from nextread.schemas import is_external_id
 from nextread.store.models import Group, GroupMember, Item, User
 
 # Members with these roles are not readers the list is for.
@@ -106,7 +107,11 @@ def just_right_band(session: Session, tenant_id: int, user: User) -> tuple[float
 
 
 def class_members(session: Session, tenant_id: int, group_id: str) -> tuple[Group, list[User]]:
-    group = session.scalar(select(Group).where(Group.tenant_id == tenant_id, Group.external_id == group_id))
+    group = (
+        session.scalar(select(Group).where(Group.tenant_id == tenant_id, Group.external_id == group_id))
+        if is_external_id(group_id)
+        else None
+    )
     if group is None:
         raise GroupNotFoundError(f"group {group_id!r} not found")
     students = session.scalars(

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
-from nextread.schemas import cursor_position, encode_cursor, query_time
+from nextread.schemas import cursor_position, encode_cursor, is_external_id, is_interaction_type, query_time
 from nextread.store.models import Group, GroupMember, Interaction, Item, User
 
 Bucket = Literal["day", "week", "month"]
@@ -154,6 +154,8 @@ def _check(
         raise ValueError(f"top: must be between 1 and 100, got {top}")
     if not types:
         raise ValueError("type: at least one interaction type is needed")
+    if unknown := [kind for kind in types if not is_interaction_type(kind)]:
+        raise ValueError(f"type: {unknown[0]!r} is not an interaction type (lower-case letters and _)")
 
 
 def period_expression(dialect: str, bucket: str) -> ColumnElement[Any]:
@@ -204,8 +206,10 @@ def _conditions(
 
 
 def _pk(session: Session, model: Any, tenant_id: int, field: str, external_id: str) -> int:
-    pk = session.scalar(
-        select(model.id).where(model.tenant_id == tenant_id, model.external_id == external_id)
+    pk = (
+        session.scalar(select(model.id).where(model.tenant_id == tenant_id, model.external_id == external_id))
+        if is_external_id(external_id)
+        else None
     )
     if pk is None:
         raise HistoryLookupError(field, external_id)

@@ -12,7 +12,7 @@ from nextread.levels.convert import Scale, parse_level
 from nextread.levels.student import StudentLevel, UnknownStudentError, get_student_reading_level
 from nextread.llm.query import search_parser
 from nextread.llm.recommend import llm_allowed
-from nextread.schemas import Grade
+from nextread.schemas import Grade, QueryText
 from nextread.search.catalog import Mode, SearchFilters, SearchResults, search_catalog
 from nextread.store.tenant_settings import load_tenant_settings
 
@@ -52,7 +52,7 @@ def search(
     principal: ReaderDep,
     school: SchoolScaleDep,
     q: Annotated[
-        str,
+        QueryText,
         Query(
             min_length=1,
             max_length=500,

@@ -16,6 +16,7 @@ from nextread.cache import invalidate_after_commit
 from nextread.schemas import (
     Cursor,
     InteractionOut,
+    InteractionType,
     Page,
     ProfileOut,
     QueryTime,
@@ -53,7 +54,7 @@ def user_history(
     principal: ReaderDep,
     limit: int = LimitQuery,
     cursor: Cursor | None = CursorQuery,
-    type: str | None = Query(None, description="Only this interaction type."),
+    type: Annotated[InteractionType | None, Query(description="Only this interaction type.")] = None,
     since: Annotated[QueryTime, Query(description="Only events at or after this time (ISO-8601).")] = None,
 ) -> Page[InteractionOut]:
     user = find_user(session, principal.tenant_id, user_id)
