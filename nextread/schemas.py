@@ -166,7 +166,7 @@ def _parse_timestamp(value: Any) -> Any:
         try:
             return datetime.fromtimestamp(value, UTC)
         except (OverflowError, OSError, ValueError):
-            raise ValueError(f"{value} is not a time in Unix seconds") from None
+            raise ValueError(f"{value} is out of range for a time in Unix seconds") from None
     return _blank_to_none(value)
 
 
