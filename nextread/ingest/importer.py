@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import IO, Any
@@ -50,9 +49,6 @@ SQLITE_CACHE_KIB = 64 * 1024
 # The default checkpoint (every 1000 WAL pages) ran, with an fsync, after nearly every batch commit.
 SQLITE_CHECKPOINT_PAGES = 16_384
 MAX_ERRORS_PER_ROW = 5
-EARLIEST_EVENT = datetime(1970, 1, 1, tzinfo=UTC)
-# Clocks of the exporting system may run a little ahead; a day covers every time zone mix-up.
-FUTURE_SLACK = timedelta(days=1)
 Writer = Callable[[Session, int, Sequence[Any]], WriteResult]
 
 
@@ -333,13 +329,12 @@ def _run(
 ) -> None:
     report = sinks.report
     batch: list[_Pending] = []
-    latest_event = datetime.now(UTC) + FUTURE_SLACK
     for line, values in source:
         report.read += 1
         if isinstance(values, RowProblem):
             sinks.reject(line, [(values.field, values.reason)], values.values)
             continue
-        parsed = _validate(bound, model, values, latest_event)
+        parsed = _validate(bound, model, values)
         if isinstance(parsed, list):
             sinks.reject(line, parsed, values)
             continue
@@ -352,7 +347,7 @@ def _run(
 
 
 def _validate(
-    bound: BoundMapping, model: type[BaseModel], values: dict[str, Any], latest_event: datetime
+    bound: BoundMapping, model: type[BaseModel], values: dict[str, Any]
 ) -> BaseModel | list[tuple[str, str]]:
     """The API's own model decides what a valid row is; its messages become the report's reasons."""
     try:
@@ -366,24 +361,7 @@ def _validate(
         ]
     except (OverflowError, OSError) as exc:  # a number too large for a date, say; one row, not the file
         return [("(row)", f"value out of range: {exc}")]
-    problem = _timestamp_problem(getattr(parsed, "timestamp", None), latest_event)
-    return [("timestamp", problem)] if problem else parsed
-
-
-def _timestamp_problem(moment: datetime | None, latest: datetime) -> str | None:
-    """Events are stored in UTC: an offset that pushes a date past year 1 or 9999 would fail the whole
-    batch, and dates before 1970 or in the future are typos that distort history and time decay."""
-    if moment is None:
-        return None
-    try:
-        utc = moment.astimezone(UTC)
-    except OverflowError:
-        return f"{moment.isoformat()} is outside the dates that can be stored"
-    if utc < EARLIEST_EVENT:
-        return f"{moment.isoformat()} is before 1970-01-01"
-    if utc > latest:
-        return f"{moment.isoformat()} is in the future"
-    return None
+    return parsed
 
 
 def _record(report: ImportReport) -> None:
