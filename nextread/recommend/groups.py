@@ -23,6 +23,7 @@ from nextread.recommend.group_selection import (
 )
 from nextread.recommend.service import RecommendationRequest, RecommendationService
 from nextread.store.models import Group, GroupMember, Item, User
+from nextread.store.unknown import unknown
 
 # Members with these roles are not readers the list is for.
 NON_READER_ROLES = frozenset({"teacher", "staff", "librarian"})
@@ -108,7 +109,7 @@ def just_right_band(session: Session, tenant_id: int, user: User) -> tuple[float
 def class_members(session: Session, tenant_id: int, group_id: str) -> tuple[Group, list[User]]:
     group = session.scalar(select(Group).where(Group.tenant_id == tenant_id, Group.external_id == group_id))
     if group is None:
-        raise GroupNotFoundError(f"group {group_id!r} not found")
+        raise GroupNotFoundError(f"group_id: {unknown('group', group_id)}")
     students = session.scalars(
         select(User)
         .join(GroupMember, GroupMember.user_id == User.id)

@@ -28,6 +28,7 @@ from nextread.api.deps import (
     on_ranking_thread,
     recheck_key,
 )
+from nextread.api.errors import InvalidField, problems
 from nextread.api.query_model import documented_query, parse_query
 from nextread.api.routers.items import find_item
 from nextread.api.routers.users import find_user
@@ -52,6 +53,7 @@ from nextread.schemas import ExternalId, Grade, GuidedLevel, Lexile
 from nextread.store.db import session_scope
 from nextread.store.models import Interaction, Item, JobRun, ModelVersion
 from nextread.store.tenants import Principal, interaction_weights
+from nextread.store.unknown import unknown_many
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 log = get_logger("nextread.api.recommendations")
@@ -112,16 +114,40 @@ def parse_weights(raw: str | None) -> Weights | None:
     if not raw:
         return None
     try:
-        overrides = (
-            json.loads(raw)
-            if raw.lstrip().startswith("{")
-            else {
-                name.strip(): float(value) for name, value in (pair.split(":", 1) for pair in raw.split(","))
-            }
-        )
+        overrides = _json_weights(raw) if raw.lstrip().startswith("{") else _pair_weights(raw)
         return Weights().merged(overrides)
-    except (ValueError, ValidationError) as exc:
-        raise HTTPException(422, f"weights: {exc}") from exc
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise InvalidField(("query", "weights"), f"{_location(error['loc'])}: {error['msg']}") from exc
+    except ValueError as exc:
+        raise InvalidField(("query", "weights"), str(exc)) from exc
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "weights"
+
+
+def _json_weights(raw: str) -> dict[str, Any]:
+    try:
+        overrides = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not a JSON object ({exc.msg} at character {exc.pos})") from exc
+    if not isinstance(overrides, dict):
+        raise ValueError("not a JSON object of name: number")
+    return overrides
+
+
+def _pair_weights(raw: str) -> dict[str, float]:
+    overrides = {}
+    for pair in raw.split(","):
+        name, colon, value = pair.partition(":")
+        if not colon:
+            raise ValueError(f"{pair.strip()!r} is not name:number (e.g. cf:0.2)")
+        try:
+            overrides[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"{name.strip()}: {value.strip()!r} is not a number") from None
+    return overrides
 
 
 def _tags(raw: str | None) -> frozenset[str]:
@@ -371,6 +397,7 @@ class SessionReader(BaseModel):
     "/recommendations",
     response_model=RecommendationsOut,
     summary="Recommendations for an anonymous reader (items touched, interests text, grade or level)",
+    responses=problems(404),
 )
 async def session_recommendations(
     body: SessionReader,
@@ -401,9 +428,7 @@ def _session_recommendations(
     )
     missing = [item_id for item_id in body.item_ids if item_id not in found]
     if missing:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"item_ids: unknown item id(s) {', '.join(missing[:10])}"
-        )
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"item_ids: {unknown_many('item', missing)}")
     now = time.time()
     pks = np.array([found[item_id] for item_id in body.item_ids], dtype=np.int64)
     events = EventArrays(
@@ -515,7 +540,9 @@ class PopularOut(BaseModel):
 
 
 @router.get(
-    "/items/popular", response_model=PopularOut, summary="Most read items, optionally recent and per level"
+    "/items/popular",
+    response_model=PopularOut,
+    summary="Most read items, optionally recent and per level",
 )
 def popular_items(
     session: SessionDep,
