@@ -42,10 +42,12 @@ def post_interaction(
 @router.post(
     "/batch",
     response_model=BatchResult,
+    status_code=201,
     summary="Record a batch of interactions (413 above the batch limit)",
-    description="A JSON array of interaction objects (same shape as `POST /v1/interactions`). Valid rows are "
-    "stored; invalid ones are listed in `rejected` with their index, field and reason. Rows whose "
-    "`event_id` is already stored count as duplicates, so retrying a batch is safe.",
+    description="A JSON array of interaction objects (same shape as `POST /v1/interactions`). Answers "
+    "201 like a single write once the batch is processed: valid rows are stored; invalid ones are listed "
+    "in `rejected` with their index, field and reason. Rows whose `event_id` is already stored count as "
+    "duplicates, so retrying a batch is safe.",
 )
 def post_batch(
     request: Request,

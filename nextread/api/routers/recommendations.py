@@ -64,13 +64,15 @@ class RecommendedItem(BaseModel):
     title: str
     authors: list[str]
     cover_url: str | None
-    score: float
-    components: dict[str, float] | None = None
-    explanation: str | None = None
+    score: float = Field(description="How well the book fits, from 0 to 1; the list is in this order.")
+    components: dict[str, float] | None = Field(
+        None, description="Each signal's value, from 0 to 1 (with `explain=true`)."
+    )
+    explanation: str | None = Field(None, description="One sentence saying why (with `explain=true`).")
 
 
 class RecommendationsOut(BaseModel):
-    user_id: str | None
+    user_id: str | None = Field(description="The reader's id; null for an anonymous reader.")
     model_version: int = Field(description="0 while no model is trained yet (see `provisional`).")
     data: list[RecommendedItem]
     ranked_by: str = Field("engine", description="`engine+llm` when the optional LLM re-ranked the list.")
@@ -88,6 +90,12 @@ class TrainingProgress(BaseModel):
     total: int = Field(description="Books to embed in the `embed` stage (only new or changed ones).")
 
 
+class SimilarOut(BaseModel):
+    item_id: str = Field(description="The book the others are like.")
+    model_version: int
+    data: list[RecommendedItem]
+
+
 class ModelVersionOut(BaseModel):
     version: int
     status: str = Field(
@@ -97,9 +105,13 @@ class ModelVersionOut(BaseModel):
     created_at: Any
     params: dict[str, Any]
     metrics: dict[str, Any]
-    n_users: int
-    n_items: int
-    n_interactions: int
+    n_users: int = Field(description="Readers in the training matrix.")
+    n_items: int = Field(description="Books in the training matrix.")
+    n_pairs: int = Field(
+        validation_alias="n_interactions",
+        description="Non-empty cells of the matrix: reader-book pairs with evidence (many events on one "
+        "pair count once).",
+    )
     training_seconds: float
     progress: TrainingProgress | None = None
     error: str | None = None
@@ -445,33 +457,41 @@ def _session_recommendations(
     return _respond(served, None, query.explain)
 
 
-@router.get("/items/{item_id}/similar", response_model=RecommendationsOut, summary="Books like this one")
+@router.get(
+    "/items/{item_id}/similar",
+    response_model=SimilarOut,
+    summary="Books like this one: read by the same readers (`cf`) or close in subject (`semantic`)",
+)
 async def similar_items(
     item_id: str,
     request: Request,
     session: SessionDep,
     principal: ReaderDep,
     n: Annotated[int, Query(ge=1, le=200)] = 10,
+    explain: Annotated[bool, Query(description="Add each book's components and a sentence.")] = True,
 ) -> Response:
     """Looked up and computed on one of the process's ranking threads."""
-    return await on_ranking_thread(request, partial(similar_answer, item_id, request, session, principal, n))
+    compute = partial(similar_answer, item_id, request, session, principal, n, explain)
+    return await on_ranking_thread(request, compute)
 
 
 def similar_answer(
-    item_id: str, request: Request, session: Session, principal: Principal, n: int
+    item_id: str, request: Request, session: Session, principal: Principal, n: int, explain: bool = True
 ) -> Response:
     """What ``GET /v1/items/{id}/similar`` answers, cached; the dashboard calls it from its own worker
     threads, the endpoint from a ranking thread."""
     cache = _cache(request)
     stamp = service(request).answer_stamp(session, principal.tenant_id) if cache.enabled else None
-    variant = f"{stamp}|{item_id}|{n}"
+    variant = f"{stamp}|{item_id}|{n}|{explain}"
     if stamp is not None and (cached := cache.get("similar", principal.tenant_id, variant)) is not None:
         return Response(cached, media_type="application/json")
     item = find_item(session, principal.tenant_id, item_id)
     served = service(request).similar_items(session, principal.tenant_id, item, n)
     if served is None:
         raise _no_catalog()
-    response = _json(_respond(served, None, explain=False))
+    listed = _respond(served, None, explain)
+    out = SimilarOut(item_id=item_id, model_version=listed.model_version, data=listed.data)
+    response = Response(out.model_dump_json().encode(), media_type="application/json")
     if stamp is not None:
         cache.put("similar", principal.tenant_id, variant, response.body)
     return response
@@ -534,9 +554,17 @@ def _precompute(state: Any, tenant_id: int) -> None:
     log_precomputed_after_train(tenant_id, report)
 
 
+class PopularItem(BaseModel):
+    id: str
+    title: str
+    authors: list[str]
+    cover_url: str | None
+    readers: int = Field(description="Distinct readers with a positive interaction (checkout, finished…).")
+
+
 class PopularOut(BaseModel):
-    window_days: int | None
-    data: list[RecommendedItem]
+    window_days: int | None = Field(description="Only the last N days counted; null for all time.")
+    data: list[PopularItem] = Field(description="Most readers first.")
 
 
 @router.get(
@@ -581,12 +609,12 @@ def popular_items(
         if (level_min is not None or level_max is not None) and not _in_range(item, level_min, level_max):
             continue
         data.append(
-            RecommendedItem(
+            PopularItem(
                 id=item.external_id,
                 title=item.title,
                 authors=item.authors,
                 cover_url=item.cover_url,
-                score=float(row.readers),
+                readers=row.readers,
             )
         )
         if len(data) == n:
