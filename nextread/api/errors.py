@@ -72,7 +72,7 @@ def problem_response(
 
 
 def _location(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc if part not in ("body", "query", "path")) or "body"
+    return ".".join(str(part) for part in loc if part != "body") or "body"
 
 
 def _field_errors(exc: RequestValidationError) -> list[FieldError]:
