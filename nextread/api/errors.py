@@ -53,7 +53,7 @@ class InvalidField(HTTPException):
 
 
 def problem_response(
-    request: Request,
+    instance: str,
     status_code: int,
     detail: str,
     errors: list[FieldError] | None = None,
@@ -63,7 +63,7 @@ def problem_response(
         title=HTTPStatus(status_code).phrase,
         status=status_code,
         detail=detail,
-        instance=request.url.path,
+        instance=instance,
         errors=errors,
     )
     return JSONResponse(
@@ -85,7 +85,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         detail = "; ".join(f"{_location(error['loc'])}: {error['msg']}" for error in exc.errors())
-        return problem_response(request, 422, detail or "invalid request", _field_errors(exc))
+        return problem_response(request.url.path, 422, detail or "invalid request", _field_errors(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -95,7 +95,7 @@ def install_error_handlers(app: FastAPI) -> None:
         elif exc.status_code == 422:
             field, _, reason = str(exc.detail).partition(": ")
             errors = [FieldError(loc=field.split("."), msg=reason or field, type="value_error")]
-        return problem_response(request, exc.status_code, str(exc.detail), errors, exc.headers)
+        return problem_response(request.url.path, exc.status_code, str(exc.detail), errors, exc.headers)
 
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
@@ -114,7 +114,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         """Logged with its traceback; the client gets no Python text, only where to look."""
         log.exception("internal_error", error_type=type(exc).__name__)
-        return problem_response(request, 500, "internal error: nothing was written; see the server log")
+        return problem_response(request.url.path, 500, "internal error; the server log has the details")
 
 
 def _problem(description: str) -> dict[str, Any]:
