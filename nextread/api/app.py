@@ -10,16 +10,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
-from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nextread import __version__
-from nextread.api.limits import LimitBodySize, document_size_limits
+from nextread.api.errors import document_errors, install_error_handlers
+from nextread.api.limits import LimitBodySize
 from nextread.api.routers import (
     classes,
     groups,
@@ -48,14 +46,7 @@ from nextread.observability import (
 )
 from nextread.recommend.registry import ModelRegistry
 from nextread.recommend.service import RecommendationService
-from nextread.store.db import (
-    REFUSED,
-    database_failure,
-    make_engine,
-    make_session_factory,
-    session_scope,
-    upgrade,
-)
+from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade
 from nextread.store.tenants import ensure_tenant, register_api_key
 from nextread.ui import mount_ui
 
@@ -71,37 +62,6 @@ def bootstrap(settings: Settings, session_factory) -> None:  # type: ignore[no-u
             register_api_key(session, tenant, settings.admin_api_key, "admin", "settings admin key")
         if settings.read_api_key:
             register_api_key(session, tenant, settings.read_api_key, "read", "settings read key")
-
-
-def _validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        location = ".".join(str(part) for part in error["loc"] if part != "body") or "body"
-        parts.append(f"{location}: {error['msg']}")
-    return "; ".join(parts)
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
-            for e in exc.errors()
-        ]
-        return JSONResponse({"detail": _validation_message(exc), "errors": errors}, status_code=422)
-
-    @app.exception_handler(DBAPIError)
-    async def database_error(_request: Request, exc: DBAPIError) -> JSONResponse:
-        """A failed statement or commit (the commit runs before the answer is sent, see
-        :func:`~nextread.api.deps.get_session`). Answered here rather than re-raised: an exception that
-        reaches uvicorn after its 500 is sent makes it drop the connection, and the client may read a
-        reset instead of the answer."""
-        failure = database_failure(exc)
-        if failure is REFUSED:
-            log.error("database_error", error=str(exc.orig), exc_info=exc)
-        else:
-            log.warning("database_failure", status=failure.status, error=str(exc.orig))
-        return JSONResponse({"detail": failure.message}, failure.status)
 
 
 class ObserveRequests:
@@ -182,7 +142,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="nextread",
         version=__version__,
         description="Explainable, reading-level aware recommendations. Authenticate with "
-        "`Authorization: Bearer <API key>`; read keys may GET, admin keys may also write.",
+        "`Authorization: Bearer <API key>`; read keys may GET, admin keys may also write. Every error is "
+        "an RFC 9457 problem (`application/problem+json`): `detail` names the field first, and a 422 "
+        "lists each invalid field in `errors` as `{loc, msg, type}`.",
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -207,7 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (recommendations, health, search, classes, trending, items, groups, interactions):
         app.include_router(module.router)
     app.include_router(users.router, dependencies=[Depends(users.invalidate_written_user)])
-    document_size_limits(app)
+    document_errors(app)
     app.state.mcp = mount_mcp(app)
     mount_ui(app, settings)  # the dashboard at /ui, after the API routes so they keep precedence
     return app

@@ -8,19 +8,24 @@ annotations here: FastAPI must resolve the body types, which are local variables
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Response, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Response, status
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from nextread.api.deps import AdminDep, ReaderDep, SessionDep
+from nextread.api.errors import problems
 from nextread.api.limits import fields_within_limit
 from nextread.api.pagination import CursorQuery, LimitQuery, next_cursor, paginate
 from nextread.api.patching import patched, refused_body
-from nextread.schemas import Cursor, Page, is_external_id
+from nextread.schemas import Cursor, ExternalId, Page, is_external_id
+from nextread.store.unknown import unknown
 from nextread.store.writes import WriteResult
+
+# A PUT's path id follows the body id's rules, so a body that matches its path is valid as documented.
+PathId = Annotated[ExternalId, Path(description="The id; a body's `id` must be the same.")]
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,8 @@ class Resource:
             else None
         )
         if row is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"{self.noun} {external_id!r} not found")
+            message = f"{self.noun}_id: {unknown(self.noun, external_id)}"
+            raise HTTPException(status.HTTP_404_NOT_FOUND, message)
         return row
 
     def patch(self, session: Session, tenant_id: int, external_id: str, body: BaseModel) -> Any:
@@ -82,7 +88,11 @@ def crud_router(resource: Resource, prefix: str, tag: str) -> APIRouter:
         return {"data": [resource.out(row) for row in rows], "next_cursor": cursor_out}
 
     @router.post(
-        "", response_model=SchemaOut, status_code=201, summary=f"Create a {noun} (409 if the id exists)"
+        "",
+        response_model=SchemaOut,
+        status_code=201,
+        summary=f"Create a {noun} (409 if the id exists)",
+        responses=problems(409),
     )
     def create(session: SessionDep, principal: AdminDep, body: SchemaIn = Body(...)) -> Any:  # type: ignore[valid-type]
         exists = session.scalar(
@@ -100,7 +110,7 @@ def crud_router(resource: Resource, prefix: str, tag: str) -> APIRouter:
         return resource.out(resource.find(session, principal.tenant_id, external_id))
 
     @router.put("/{external_id}", response_model=SchemaOut, summary=f"Create or replace a {noun}")
-    def put(external_id: str, session: SessionDep, principal: AdminDep, body: SchemaIn = Body(...)) -> Any:  # type: ignore[valid-type]
+    def put(external_id: PathId, session: SessionDep, principal: AdminDep, body: SchemaIn = Body(...)) -> Any:  # type: ignore[valid-type]
         if body.id != external_id:
             raise HTTPException(422, f"id: body id {body.id!r} does not match the path id {external_id!r}")
         resource.upsert(session, principal.tenant_id, [body])

@@ -6,22 +6,17 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request, status
-from fastapi.responses import JSONResponse
+from fastapi import HTTPException, Request, status
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from nextread.api.errors import problem_response
 from nextread.sizes import field_limit_reason, oversized_field
 
 # NiceGUI's ui.upload posts each file to /_nicegui/client/<client>/upload/<element> (under /ui here).
 UPLOAD_PATH = re.compile(r"/_nicegui/client/[^/]+/upload/[^/]+$")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
-TOO_LARGE_DOC = {
-    "description": "Content too large: the body is over `NEXTREAD_MAX_REQUEST_BYTES` or a field is over "
-    "`NEXTREAD_MAX_FIELD_CHARS`; `detail` names the limit (and the field)."
-}
 
 
 class BodyTooLarge(HTTPException):
@@ -81,7 +76,8 @@ class LimitBodySize:
             too_large = body_too_large(exc)
             if too_large is None or started:
                 raise
-            await JSONResponse({"detail": too_large.detail}, too_large.status_code)(scope, receive, send)
+            answer = problem_response(scope["path"], too_large.status_code, too_large.detail)
+            await answer(scope, receive, send)
 
 
 def body_too_large(exc: BaseException) -> BodyTooLarge | None:
@@ -116,21 +112,3 @@ async def fields_within_limit(request: Request) -> None:
     if found is not None:
         name, size = found
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"{name}: {field_limit_reason(size, limit)}")
-
-
-def document_size_limits(app: FastAPI) -> None:
-    """Every operation that reads a body may answer 413: added to the generated document (once, when
-    it is first built), so it holds for routes added later too."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            for operations in build()["paths"].values():
-                for operation in operations.values():
-                    if "requestBody" in operation:
-                        operation["responses"].setdefault(
-                            str(status.HTTP_413_CONTENT_TOO_LARGE), TOO_LARGE_DOC
-                        )
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

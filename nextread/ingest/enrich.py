@@ -34,6 +34,7 @@ from nextread import __version__
 from nextread.config import Settings
 from nextread.store.db import session_scope
 from nextread.store.models import Item
+from nextread.store.unknown import unknown
 
 ENRICHED_FIELDS = ("description", "tags", "page_count", "cover_url")
 MAX_SUBJECTS = 8
@@ -190,7 +191,7 @@ def enrich_book_metadata(
     Open Library must not stop a batch."""
     item = session.scalar(select(Item).where(Item.tenant_id == tenant_id, Item.external_id == item_id))
     if item is None:
-        raise LookupError(f"item {item_id!r} not found")
+        raise LookupError(f"item_id: {unknown('item', item_id)}")
     if client is None:
         with open_library(settings) as own:
             return _enrich(item, own)

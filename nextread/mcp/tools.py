@@ -38,6 +38,7 @@ from nextread.store.history import Bucket, CheckoutHistory, HistoryLookupError
 from nextread.store.models import Item, User
 from nextread.store.tenant_settings import load_tenant_settings
 from nextread.store.tenants import Principal
+from nextread.store.unknown import unknown
 
 StudentId = Annotated[ExternalId, Field(description="The student's id (external id).")]
 BookId = Annotated[ExternalId, Field(description="The book's id (external id).")]
@@ -96,14 +97,14 @@ def tool_errors() -> Iterator[None]:
 def find_student(session: Session, tenant_id: int, student_id: str) -> User:
     user = session.scalar(select(User).where(User.tenant_id == tenant_id, User.external_id == student_id))
     if user is None:
-        raise ToolError(f"student_id: no student {student_id!r} in this library")
+        raise ToolError(f"student_id: {unknown('user', student_id)}")
     return user
 
 
 def find_book(session: Session, tenant_id: int, book_id: str) -> Item:
     item = session.scalar(select(Item).where(Item.tenant_id == tenant_id, Item.external_id == book_id))
     if item is None:
-        raise ToolError(f"book_id: no book {book_id!r} in this library")
+        raise ToolError(f"book_id: {unknown('item', book_id)}")
     return item
 
 

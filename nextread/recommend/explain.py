@@ -133,3 +133,18 @@ def explain(
     phrases.sort(key=lambda phrase: not phrase.startswith("because"))
     sentence = "; ".join(phrases)
     return sentence[0].upper() + sentence[1:] + "."
+
+
+def explain_similar(components: Mapping[str, float], title: str) -> str:
+    """Why a book is listed as like *title*: its readers (``cf``), its subject (``semantic``), or both
+    when both are strong; only what its score rests on is claimed."""
+    readers, subject = components.get("cf", 0.0), components.get("semantic", 0.0)
+    phrases = []
+    if readers >= 0.5 or (readers > 0 and readers >= subject):
+        phrases.append(f"readers of *{title}* also read it")
+    if subject >= 0.5 or (subject > 0 and subject > readers):
+        phrases.append(f"close in subject to *{title}*")
+    if not phrases:
+        return f"Somewhat like *{title}*."
+    sentence = "; ".join(phrases)
+    return sentence[0].upper() + sentence[1:] + "."

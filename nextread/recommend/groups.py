@@ -24,6 +24,7 @@ from nextread.recommend.group_selection import (
 from nextread.recommend.service import RecommendationRequest, RecommendationService
 from nextread.schemas import is_external_id
 from nextread.store.models import Group, GroupMember, Item, User
+from nextread.store.unknown import unknown
 
 # Members with these roles are not readers the list is for.
 NON_READER_ROLES = frozenset({"teacher", "staff", "librarian"})
@@ -113,7 +114,7 @@ def class_members(session: Session, tenant_id: int, group_id: str) -> tuple[Grou
         else None
     )
     if group is None:
-        raise GroupNotFoundError(f"group {group_id!r} not found")
+        raise GroupNotFoundError(f"group_id: {unknown('group', group_id)}")
     students = session.scalars(
         select(User)
         .join(GroupMember, GroupMember.user_id == User.id)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from nextread.gc_freeze import freeze_long_lived
 from nextread.levels import level_from
+from nextread.recommend.explain import explain_similar
 from nextread.recommend.hybrid import ReadingBand, Weights, normalise_scores
 from nextread.recommend.pipeline import (
     Catalog,
@@ -43,7 +44,7 @@ from nextread.recommend.store_data import (
     load_user_events,
 )
 from nextread.recommend.training import PROVISIONAL_VERSION, Artifact, item_texts, read_without_liking
-from nextread.store.models import Item, ModelVersion, User
+from nextread.store.models import Interaction, Item, ModelVersion, User
 from nextread.store.tenant_settings import load_tenant_settings
 
 PEER_COUNTS_SECONDS = 30.0
@@ -281,7 +282,8 @@ class RecommendationService:
         found = score(band=band, filters=filters)
         if found is not None:
             return ItemExplanation(*found, None)
-        reason = _exclusion(state.served.catalog, state.context, column, filters, band)
+        seen_as = _what_the_reader_did(session, tenant_id, user, item)
+        reason = _exclusion(state.served.catalog, state.context, column, filters, band, seen_as)
         relaxed = score(band=band.model_copy(update={"hard": False}), filters=_NO_RULES)
         return ItemExplanation(relaxed[0] if relaxed else None, None, 0, reason)
 
@@ -313,17 +315,20 @@ class RecommendationService:
             parts.append(np.argpartition(-cf, depth - 1)[:depth] if depth < size else np.arange(size))
         candidates = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
         candidates = candidates[served.present[candidates] & (candidates != column)]
-        scores = np.zeros(len(candidates))
+        signals: dict[str, np.ndarray] = {}
         if cf is not None:
-            scores += normalise_scores(cf[candidates])
+            signals["cf"] = normalise_scores(cf[candidates])
         if index is not None:
-            scores += normalise_scores(index.vectors[candidates] @ vector)
+            signals["semantic"] = normalise_scores(index.vectors[candidates] @ vector)
+        # the mean of the signals there are, so a score stays in [0, 1] like every other list's
+        scores = sum(signals.values()) / len(signals) if signals else np.zeros(len(candidates))
         order = np.argsort(-scores, kind="stable")[:n]
-        picks = [
-            Recommendation(int(candidates[i]), float(scores[i]), {}, "")
-            for i in order
-            if np.isfinite(scores[i])
-        ]
+        picks = []
+        for i in order:
+            if np.isfinite(scores[i]):
+                components = {name: float(values[i]) for name, values in signals.items()}
+                reason = explain_similar(components, item.title)
+                picks.append(Recommendation(int(candidates[i]), float(scores[i]), components, reason))
         return Served(picks, served, artifact)
 
     def _item_vector(self, artifact: Artifact, item: Item, column: int | None) -> np.ndarray | None:
@@ -469,23 +474,57 @@ class RecommendationService:
 
 
 _NO_RULES = CandidateFilter(exclude_seen=False, available_only=False, grade_appropriate=False)
-# The request's rules one at a time, so a librarian hears the first one that excludes the book.
+# The request's rules one at a time, so a librarian hears the first one that excludes the book; the
+# first one's reason is what the reader did with the book (:func:`_what_the_reader_did`).
 _RULES = (
-    ("the reader has already read it", {"exclude_seen": True}),
+    (None, {"exclude_seen": True}),
     ("no copies are available", {"available_only": True}),
     ("it is meant for other grades", {"grade_appropriate": True}),
 )
+# What keeps a book a reader touched off their list, strongest evidence first: a book they only
+# dismissed must not be called read.
+_SEEN_REASONS = (
+    ("finished", "the reader has already read it"),
+    ("rating", "the reader has already rated it"),
+    ("checkout", "the reader has already borrowed it"),
+    ("return", "the reader has already borrowed it"),
+    ("abandoned", "the reader started it and gave up"),
+    ("dismiss", "the reader dismissed it (not for me)"),
+    ("like", "the reader has already liked it"),
+)
+
+
+def _what_the_reader_did(session: Session, tenant_id: int, user: User, item: Item) -> str:
+    kinds = set(
+        session.scalars(
+            select(Interaction.type).where(
+                Interaction.tenant_id == tenant_id,
+                Interaction.user_id == user.id,
+                Interaction.item_id == item.id,
+            )
+        )
+    )
+    for kind, reason in _SEEN_REASONS:
+        if kind in kinds:
+            return reason
+    other = sorted(kinds - NOT_CONSUMED)
+    return f"the reader already has a {other[0]!r} event for it" if other else "the reader has seen it"
 
 
 def _exclusion(
-    catalog: Catalog, context: UserContext, column: int, filters: CandidateFilter, band: ReadingBand
+    catalog: Catalog,
+    context: UserContext,
+    column: int,
+    filters: CandidateFilter,
+    band: ReadingBand,
+    seen_as: str,
 ) -> str:
     if catalog.active is not None and not catalog.active[column]:
         return "it has been removed from the catalog"
     for reason, rule in _RULES:
         applies = getattr(filters, next(iter(rule)))
         if applies and not _NO_RULES.model_copy(update=rule).mask(catalog, context)[column]:
-            return reason
+            return reason or seen_as
     level = catalog.levels[column : column + 1]
     if band.hard and context.level is not None and not band.contains(level, context.level)[0]:
         return "it is outside the reader's reading band"

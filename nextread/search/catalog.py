@@ -19,11 +19,12 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from nextread.embed.openai import EmbedderError
@@ -50,6 +51,12 @@ GRADE_BELOW, GRADE_ABOVE = 0.5, 1.5
 # Below this cosine an all-MiniLM-L6-v2 neighbour is noise (unrelated blurbs score 0.0–0.2): it would
 # only pad the results with books that share nothing with the query.
 SEMANTIC_MIN_SIMILARITY = 0.25
+# Books found by meaning alone (none of the query's words) are listed only when the catalog has a
+# book clearly about the query (a cosine of at least this), as that book's near neighbours (at least
+# this share of its cosine). Otherwise "dinosaur" lists the dragon books (cosines 0.29-0.30 on the test
+# catalog), and "space books in Spanish" whatever Spanish book is least unlike space.
+SEMANTIC_CLEAR_MATCH = 0.35
+SEMANTIC_ONLY_SHARE_OF_BEST = 0.6
 
 Mode = Literal["hybrid", "text", "semantic"]
 MatchedBy = Literal["text", "semantic", "both", "filters"]
@@ -123,6 +130,13 @@ class SearchResults(BaseModel):
     filters: SearchFilters
     mode: Mode
     data: list[SearchHit]
+    notes: list[str] = Field(
+        default_factory=list, description="Why the results are empty or fewer than expected, when known."
+    )
+    without_level_filter: list[SearchHit] = Field(
+        default_factory=list,
+        description="When the level or grade filter removed every match: the matches without it.",
+    )
     took_ms: float
     semantic: bool = Field(
         description="Whether books were also matched by meaning. False in `text` mode, for a query "
@@ -155,16 +169,22 @@ def search_catalog(
         # The query embedding (the slowest step) runs while the database answers the full-text query.
         embedding = _EMBEDDINGS.submit(service.embed_text, parsed.text)
     view = _catalog_view(session, tenant_id, service)
-    text_ranked = semantic_ranked = np.zeros(0, dtype=np.int64)
-    if has_topic and mode in ("hybrid", "text"):
-        text_ranked = _text_ranking(session, tenant_id, parsed.text, effective, view)
-    if embedding is not None and view is not None:
-        semantic_ranked = _semantic_ranking(view, embedding, effective)
-    if has_topic:
-        fused = _fuse(text_ranked, semantic_ranked, limit)
-    else:
-        fused = _browse(session, tenant_id, effective, view, limit)
-    hits = _hits(session, tenant_id, fused, text_ranked, semantic_ranked, scale)
+    search = partial(
+        _matches, session, tenant_id, parsed.text, has_topic, mode, view, embedding, limit, scale
+    )
+    hits = search(effective)
+    notes: list[str] = []
+    without_level: list[SearchHit] = []
+    if not hits and _has_level_filter(effective):
+        without_level = search(
+            effective.model_copy(update={"level_min": None, "level_max": None, "grade": None})
+        )
+        if without_level:
+            notes.append(_level_filter_note(session, tenant_id, effective, len(without_level)))
+    if not hits and not without_level:
+        notes.append(
+            f"no book matches {parsed.text or query!r}" + (" with these filters" if effective.active else "")
+        )
     return SearchResults(
         query=query,
         text=parsed.text,
@@ -172,8 +192,73 @@ def search_catalog(
         filters=effective,
         mode=mode,
         data=hits,
+        notes=notes,
+        without_level_filter=without_level,
         took_ms=round((time.perf_counter() - started) * 1000, 2),
         semantic=embedding is not None and view is not None and view.index is not None,
+    )
+
+
+def _matches(
+    session: Session,
+    tenant_id: int,
+    text: str,
+    has_topic: bool,
+    mode: Mode,
+    view: _CatalogView | None,
+    embedding: Future[np.ndarray] | None,
+    limit: int,
+    scale: Scale,
+    filters: SearchFilters,
+) -> list[SearchHit]:
+    text_ranked = semantic_ranked = np.zeros(0, dtype=np.int64)
+    if has_topic and mode in ("hybrid", "text"):
+        text_ranked = _text_ranking(session, tenant_id, text, filters, view)
+    if embedding is not None and view is not None:
+        semantic_ranked = _clearly_about(*_semantic_ranking(view, embedding, filters), text_ranked)
+    if has_topic:
+        fused = _fuse(text_ranked, semantic_ranked, limit)
+    else:
+        fused = _browse(session, tenant_id, filters, view, limit)
+    return _hits(session, tenant_id, fused, text_ranked, semantic_ranked, scale)
+
+
+def _clearly_about(ranked: np.ndarray, similarity: np.ndarray, text_ranked: np.ndarray) -> np.ndarray:
+    """The semantic ranking without the books it alone found that are only loosely like the query."""
+    in_text = np.isin(ranked, text_ranked)
+    best = float(similarity.max()) if len(similarity) else 0.0
+    if best < SEMANTIC_CLEAR_MATCH:
+        return ranked[in_text]
+    return ranked[in_text | (similarity >= SEMANTIC_ONLY_SHARE_OF_BEST * best)]
+
+
+def _has_level_filter(filters: SearchFilters) -> bool:
+    return any(value is not None for value in (filters.level_min, filters.level_max, filters.grade))
+
+
+def _level_filter_note(session: Session, tenant_id: int, filters: SearchFilters, found: int) -> str:
+    """Says which filter emptied the results, and when no book has a level at all, that this is why."""
+    name = "grade" if filters.grade is not None else "level"
+    levelled = session.scalar(
+        select(func.count()).where(
+            Item.tenant_id == tenant_id,
+            or_(
+                Item.lexile.is_not(None),
+                Item.guided_reading_level.is_not(None),
+                Item.grade_min.is_not(None),
+                Item.grade_max.is_not(None),
+                Item.age_min.is_not(None),
+                Item.age_max.is_not(None),
+                Item.estimated_level.is_not(None),
+            ),
+        )
+    )
+    why = (
+        "no book in the catalog has a reading level yet" if not levelled else "none of them is at that level"
+    )
+    return (
+        f"the {name} filter removed every match: {found} book(s) match without it, but {why}; "
+        "they are listed in `without_level_filter`"
     )
 
 
@@ -266,26 +351,30 @@ def _rows_catalog(session: Session, tenant_id: int, pks: np.ndarray) -> Catalog:
 
 def _semantic_ranking(
     view: _CatalogView, embedding: Future[np.ndarray], filters: SearchFilters
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
+    """The books like the query, best first, with their cosine similarity."""
+    nothing = (np.zeros(0, dtype=np.int64), np.zeros(0))
     if view.index is None:
-        return np.zeros(0, dtype=np.int64)
+        return nothing
     try:
         vector = np.asarray(embedding.result(), dtype=np.float32)
     except EmbedderError as exc:
         # A remote embedder being down must not take search down: full text still answers.
         log.warning("search_semantic_unavailable", error=str(exc))
-        return np.zeros(0, dtype=np.int64)
+        return nothing
     if not filters.active and view.catalog.active is not None and view.catalog.active.all():
         rows, scores = view.index.search(vector, DEPTH)
-        return view.item_pks[rows[scores >= SEMANTIC_MIN_SIMILARITY]]
+        kept = scores >= SEMANTIC_MIN_SIMILARITY
+        return view.item_pks[rows[kept]], np.asarray(scores[kept], dtype=np.float64)
     allowed = np.flatnonzero(filter_mask(view.catalog, filters))
     if not len(allowed) or view.catalog.embeddings is None:
-        return np.zeros(0, dtype=np.int64)
+        return nothing
     scores = half_vectors.dot(view.catalog.embeddings[allowed], vector)
     depth = min(DEPTH, len(allowed))
     top = np.argpartition(-scores, depth - 1)[:depth]
     top = top[np.argsort(-scores[top], kind="stable")]
-    return view.item_pks[allowed[top[scores[top] >= SEMANTIC_MIN_SIMILARITY]]]
+    top = top[scores[top] >= SEMANTIC_MIN_SIMILARITY]
+    return view.item_pks[allowed[top]], np.asarray(scores[top], dtype=np.float64)
 
 
 def _fuse(text_ranked: np.ndarray, semantic_ranked: np.ndarray, limit: int) -> list[tuple[int, float]]:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from nextread.schemas import cursor_position, encode_cursor, is_external_id, is_interaction_type, query_time
 from nextread.store.models import Group, GroupMember, Interaction, Item, User
+from nextread.store.unknown import unknown
 
 Bucket = Literal["day", "week", "month"]
 BUCKETS: tuple[str, ...] = ("day", "week", "month")
@@ -29,7 +30,7 @@ class HistoryLookupError(LookupError):
     """A filter names a user, group or item this tenant does not have; ``field`` says which."""
 
     def __init__(self, field: str, value: str):
-        super().__init__(f"{field}: no {field} {value!r} in this tenant")
+        super().__init__(f"{field}: {unknown(field, value)}")
         self.field = field
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from nextread.events.outbox import StoredEvent, add_to_outbox
 from nextread.schemas import GroupIn, InteractionIn, ItemIn, UserIn
 from nextread.store.models import Group, GroupMember, Interaction, Item, User, utcnow
+from nextread.store.unknown import unknown, unknown_many
 
 
 @dataclass
@@ -133,7 +134,7 @@ def upsert_groups(session: Session, tenant_id: int, groups: Sequence[GroupIn]) -
     for index, group in enumerate(groups):
         missing = [m for m in (group.members or []) if m not in known_users]
         if missing:
-            result.errors[index] = ("members", f"unknown user id(s): {', '.join(missing[:5])}")
+            result.errors[index] = ("members", unknown_many("user", missing, shown=5))
         else:
             accepted.append(group)
     kept = _dedupe_last(accepted)
@@ -224,10 +225,10 @@ def write_interactions(
     records: list[tuple[Any, ...]] = []
     for index, row in enumerate(rows):
         if row.item_id not in items:
-            result.errors[index] = ("item_id", f"unknown item id {row.item_id!r}")
+            result.errors[index] = ("item_id", unknown("item", row.item_id))
             continue
         if row.user_id not in users:
-            result.errors[index] = ("user_id", f"unknown user id {row.user_id!r}")
+            result.errors[index] = ("user_id", unknown("user", row.user_id))
             continue
         occurred_at = row.timestamp or now
         event_id = row.event_id or derive_event_id(row, occurred_at)

@@ -65,7 +65,8 @@ def test_tenants_cannot_see_or_touch_each_others_rows(
         anonymous.post("/v1/items", json={"id": "bk-1", "title": "Theirs"}, headers=other).status_code == 201
     )
     cross = anonymous.post("/v1/groups", json={"id": "g-2", "name": "x", "members": ["st-1"]}, headers=other)
-    assert cross.status_code == 422
+    assert cross.status_code == 404  # an unknown member, as an unknown user of an interaction
+    assert cross.json()["detail"] == "members: unknown user(s) 'st-1'"
 
     assert client.get("/v1/items/bk-1").json()["title"] == "Ours"
     assert client.get("/v1/users/st-1").json()["grade"] is None

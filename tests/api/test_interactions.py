@@ -69,7 +69,9 @@ def test_batch_reports_bad_rows_and_stores_good_ones(client: TestClient) -> None
         {"user_id": "st-1", "item_id": "bk-2", "type": "rating", "value": 0, "event_id": "b-2"},
         {"user_id": "st-1", "item_id": "bk-2", "type": "like", "event_id": "b-3"},
     ]
-    result = client.post("/v1/interactions/batch", json=batch).json()
+    response = client.post("/v1/interactions/batch", json=batch)
+    assert response.status_code == 201  # as a single write answers
+    result = response.json()
     assert result["received"] == 4
     assert result["stored"] == 2
     assert [(row["index"], row["field"]) for row in result["rejected"]] == [(1, "item_id"), (2, "value")]

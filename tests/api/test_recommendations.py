@@ -125,7 +125,7 @@ def test_bad_parameters_are_a_422_naming_the_field(
     response = library.get("/v1/users/new-dragon-fan/recommendations", params=query)
     assert response.status_code == 422
     assert response.json()["detail"].startswith(f"{field}: ")
-    assert [error["field"] for error in response.json()["errors"]] == [field]
+    assert [".".join(map(str, error["loc"])) for error in response.json()["errors"]] == [field]
     if field != "query.llm":  # the anonymous reader's endpoint takes the same parameters
         body = library.post("/v1/recommendations", params=query, json={"grade": 2})
         assert body.status_code == 422 and body.json()["detail"].startswith(f"{field}: ")
@@ -188,6 +188,18 @@ def test_similar_items_and_a_new_book_gets_content_neighbours(library: TestClien
     assert all(item.startswith("dragon") for item in neighbours), neighbours
 
 
+def test_similar_items_say_why_with_scores_from_0_to_1(library: TestClient) -> None:
+    answer = library.get("/v1/items/dragon-0/similar", params={"n": 4}).json()
+    assert "user_id" not in answer and answer["item_id"] == "dragon-0"
+    for row in answer["data"]:
+        assert 0 <= row["score"] <= 1, row
+        assert set(row["components"]) == {"cf", "semantic"}
+        assert "*The Dragon Egg 0*" in row["explanation"], row["explanation"]
+    plain = library.get("/v1/items/dragon-0/similar", params={"n": 4, "explain": False}).json()
+    assert all(row["components"] is None and row["explanation"] is None for row in plain["data"])
+    assert [row["id"] for row in plain["data"]] == [row["id"] for row in answer["data"]]
+
+
 def test_cold_start_session_from_interests_text(library: TestClient) -> None:
     response = library.post(
         "/v1/recommendations",
@@ -199,7 +211,8 @@ def test_cold_start_session_from_interests_text(library: TestClient) -> None:
 
 def test_popular_items_with_window_and_level(library: TestClient) -> None:
     popular = library.get("/v1/items/popular", params={"n": 3}).json()["data"]
-    assert popular[0]["score"] == 5  # dragon-0 and dragon-1 were finished by 4 readers + the new fan
+    assert popular[0]["readers"] == 5  # dragon-0 and dragon-1 were finished by 4 readers + the new fan
+    assert "score" not in popular[0]  # a count, not a 0-1 score
     assert popular[0]["id"] in {"dragon-0", "dragon-1"}
     assert library.get("/v1/items/popular", params={"level_min": 9}).json()["data"] == []
     assert library.get("/v1/items/popular", params={"level_min": 3, "level_max": 1}).status_code == 422
@@ -214,6 +227,7 @@ def test_models_are_listed_and_training_needs_an_admin(library: TestClient, anon
     second = library.post("/v1/models/train").json()
     assert second["version"] == trained.json()["version"] + 1
     versions = library.get("/v1/models").json()
+    assert versions[0]["n_pairs"] == trained.json()["n_pairs"] > 0 and "n_interactions" not in versions[0]
     assert [row["version"] for row in versions][:2] == [second["version"], trained.json()["version"]]
     assert library.get("/v1/users/st-0/recommendations").json()["model_version"] == second["version"]
 

@@ -189,8 +189,19 @@ def test_unknown_item_ids_in_interactions_are_reported_per_line(
     report = run(database, settings, tenant_id, path, "interactions", batch_size=2)
     assert (report.written, report.rejected) == (2, 3)
     assert [(e.line, e.field) for e in report.errors] == [(3, "item_id"), (5, "value"), (6, "item_id")]
-    assert "nope" in report.errors[0].reason
+    assert report.errors[0].reason == "unknown item 'nope'"  # the REST API's and MCP's wording
     assert count(database, Interaction) == 2
+
+
+def test_unknown_users_are_named_as_the_api_names_them(
+    database: Database, settings: Settings, tenant_id: int, rows_file: WriteRows, tmp_path: Path
+) -> None:
+    run(database, settings, tenant_id, rows_file("items.csv", ITEMS), "items")
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,item_id,type\nghost,b1,checkout\n", encoding="utf-8")
+    strict = settings.model_copy(update={"auto_create_users": False})
+    report = run(database, strict, tenant_id, path, "interactions")
+    assert [(e.line, e.field, e.reason) for e in report.errors] == [(2, "user_id", "unknown user 'ghost'")]
 
 
 def test_groups_with_unknown_members_are_rejected_whole(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from fastapi.testclient import TestClient
 from mcp import Client
 
 from tests.mcp.conftest import data, error_text
@@ -103,6 +104,24 @@ async def test_explain_a_book_the_student_read_names_the_rule(mcp_reader: Client
     assert out["explanation"] and out["components"]  # scored as if allowed
 
 
+async def test_explain_a_book_the_student_dismissed_says_so(mcp_reader: Client, school: TestClient) -> None:
+    event = {"user_id": FAN, "item_id": SPACE[0], "type": "dismiss", "event_id": "fan-dismisses-space"}
+    assert school.post("/v1/interactions", json=event).status_code == 201
+    arguments = {"student_id": FAN, "book_id": SPACE[0]}
+    out = data(await mcp_reader.call_tool("explain_recommendation", arguments))
+    assert out["rank"] is None
+    assert out["excluded_because"] == "the reader dismissed it (not for me)"
+
+
+async def test_unknown_ids_have_one_wording_in_rest_and_mcp(mcp_reader: Client, school: TestClient) -> None:
+    rest = school.get("/v1/users/nobody-42/recommendations")
+    assert rest.status_code == 404
+    assert rest.json()["detail"] == "user_id: unknown user 'nobody-42'"
+    assert rest.headers["content-type"] == "application/problem+json"
+    message = error_text(await mcp_reader.call_tool("get_student_reading_level", {"student_id": "nobody-42"}))
+    assert message.endswith(": student_id: unknown user 'nobody-42'")
+
+
 async def test_explain_an_unknown_book_is_a_tool_error(mcp_reader: Client) -> None:
     message = error_text(
         await mcp_reader.call_tool("explain_recommendation", {"student_id": FAN, "book_id": "no-such-book"})
@@ -168,7 +187,7 @@ async def test_checkout_history_per_student_class_and_book(mcp_reader: Client) -
 @pytest.mark.parametrize(
     "arguments, expected",
     [
-        ({"student_id": "ghost"}, "student_id: no user 'ghost'"),
+        ({"student_id": "ghost"}, "student_id: unknown user 'ghost'"),
         ({"class_id": "class-9z"}, "class_id"),
         ({"book_id": "no-book"}, "book_id"),
         ({"bucket": "fortnight"}, "bucket"),

@@ -139,3 +139,26 @@ def test_full_text_still_answers_when_the_embedder_is_down(catalog: TestClient) 
     hits = catalog.get("/v1/search", params={"q": "dragon"}).json()["data"]
     assert {hit["id"] for hit in hits} == {"funny-dragon", "dragon-facts"}
     assert {hit["matched_by"] for hit in hits} == {"text"}
+
+
+def test_a_book_found_by_meaning_alone_must_be_clearly_about_the_query(catalog: TestClient) -> None:
+    # dragons are not dinosaurs: the dragon books are the closest (cosine ~0.3) but not about it
+    body = catalog.get("/v1/search", params={"q": "dinosaur"}).json()
+    assert body["data"] == []
+    assert body["notes"] == ["no book matches 'dinosaur'"]
+    spanish = catalog.get("/v1/search", params={"q": "space books in Spanish"}).json()
+    assert spanish["filters"]["language"] == ["es"] and spanish["data"] == []
+    assert spanish["notes"] == ["no book matches 'space books' with these filters"]
+
+
+def test_a_grade_filter_on_a_catalog_without_levels_says_so(client: TestClient) -> None:
+    for n in range(3):
+        book = {"id": f"plain-{n}", "title": f"Dragon tales {n}", "description": "Dragons and their eggs."}
+        assert client.post("/v1/items", json=book).status_code == 201
+    body = client.get("/v1/search", params={"q": "dragon", "grade": 3}).json()
+    assert body["data"] == []
+    assert {hit["id"] for hit in body["without_level_filter"]} == {"plain-0", "plain-1", "plain-2"}
+    assert body["notes"] == [
+        "the grade filter removed every match: 3 book(s) match without it, but no book in the catalog "
+        "has a reading level yet; they are listed in `without_level_filter`"
+    ]

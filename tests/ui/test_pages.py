@@ -225,6 +225,15 @@ def test_librarian_sets_a_staff_pick_and_edits_a_book(school_copy: Path) -> None
     run_as_user(school_copy, scenario)
 
 
+def test_catalog_search_says_why_it_found_nothing(school_copy: Path) -> None:
+    async def scenario(user: User, _app: object) -> None:
+        await sign_in(user, LIBRARIAN[0], LIBRARIAN[1])
+        await user.open("/ui/catalog?q=qwxzvbn")
+        await user.should_see("No book matches 'qwxzvbn'.", retries=40)
+
+    run_as_user(school_copy, scenario)
+
+
 def test_read_only_key_can_look_but_not_curate(school_copy: Path) -> None:
     async def scenario(user: User, _app: object) -> None:
         await user.open("/ui/login")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from sqlalchemy.orm import Session
 
 from nextread.api.deps import AdminDep, ReaderDep, SessionDep, SettingsDep, on_ranking_thread
+from nextread.api.errors import problems
 from nextread.api.routers.users import find_user
 from nextread.ingest.enrich import EnrichmentDisabledError, EnrichmentResult, enrich_book_metadata
 from nextread.recommend.group_selection import Strategy
@@ -91,6 +92,7 @@ def similar_users(
     "/history",
     response_model=CheckoutHistory,
     summary="Checkout history per student, class, book and time window, with trends",
+    responses=problems(404),
 )
 def history(
     session: SessionDep,
@@ -100,7 +102,9 @@ def history(
     item: Annotated[str | None, Query(description="A book's id.")] = None,
     since: Annotated[QueryTime, Query(description="From this time on (ISO-8601).")] = None,
     until: Annotated[QueryTime, Query(description="Before this time (ISO-8601).")] = None,
-    type: Annotated[str, Query(description="Comma-separated interaction types.")] = "checkout",
+    type: Annotated[
+        str, Query(description="Comma-separated interaction types.", pattern=r"[^,\s]")
+    ] = "checkout",
     bucket: Annotated[Bucket, Query(description="Trend period.")] = "week",
     limit: Annotated[int, Query(ge=1, le=1000, description="Events per page.")] = 50,
     cursor: Annotated[Cursor | None, Query(description="`next_cursor` of the previous page.")] = None,
@@ -132,6 +136,7 @@ def history(
     "/items/{item_id}/enrich",
     response_model=EnrichmentResult,
     summary="Fill a book's missing description, subjects, page count and cover from Open Library",
+    responses=problems(409, 502),
 )
 def enrich_item(
     item_id: str, session: SessionDep, principal: AdminDep, settings: SettingsDep

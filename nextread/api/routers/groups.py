@@ -7,12 +7,15 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from nextread.api.crud import PathId
 from nextread.api.deps import AdminDep, ReaderDep, SessionDep
+from nextread.api.errors import problems
 from nextread.api.limits import fields_within_limit
 from nextread.api.pagination import CursorQuery, LimitQuery, next_cursor, paginate
 from nextread.api.patching import patched, refused_body
 from nextread.schemas import Cursor, GroupIn, GroupOut, GroupPatch, Page, is_external_id
 from nextread.store.models import Group, GroupMember, User
+from nextread.store.unknown import unknown
 from nextread.store.writes import upsert_groups
 
 router = APIRouter(prefix="/v1/groups", tags=["groups"], dependencies=[Depends(fields_within_limit)])
@@ -46,7 +49,7 @@ def find_group(session: Session, tenant_id: int, group_id: str) -> Group:
         else None
     )
     if group is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"group {group_id!r} not found")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"group_id: {unknown('group', group_id)}")
     return group
 
 
@@ -54,7 +57,12 @@ def _write(session: Session, tenant_id: int, body: GroupIn) -> GroupOut:
     result = upsert_groups(session, tenant_id, [body])
     if result.errors:
         field, reason = result.errors[0]
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{field}: {reason}")
+        code = (
+            status.HTTP_404_NOT_FOUND
+            if reason.startswith("unknown")
+            else status.HTTP_422_UNPROCESSABLE_CONTENT
+        )
+        raise HTTPException(code, f"{field}: {reason}")
     group = find_group(session, tenant_id, body.id)
     return _out(group, _member_ids(session, [group.id])[group.id])
 
@@ -69,7 +77,13 @@ def list_groups(
     return Page[GroupOut](data=[_out(row, members[row.id]) for row in rows], next_cursor=cursor_out)
 
 
-@router.post("", response_model=GroupOut, status_code=201, summary="Create a group (409 if the id exists)")
+@router.post(
+    "",
+    response_model=GroupOut,
+    status_code=201,
+    summary="Create a group (409 if the id exists, 404 for an unknown member)",
+    responses=problems(404, 409),
+)
 def create_group(body: GroupIn, session: SessionDep, principal: AdminDep) -> GroupOut:
     exists = session.scalar(
         select(Group.id).where(Group.tenant_id == principal.tenant_id, Group.external_id == body.id)
@@ -88,7 +102,7 @@ def get_group(group_id: str, session: SessionDep, principal: ReaderDep) -> Group
 
 
 @router.put("/{group_id}", response_model=GroupOut, summary="Create or replace a group and its members")
-def put_group(group_id: str, body: GroupIn, session: SessionDep, principal: AdminDep) -> GroupOut:
+def put_group(group_id: PathId, body: GroupIn, session: SessionDep, principal: AdminDep) -> GroupOut:
     if body.id != group_id:
         raise HTTPException(422, f"id: body id {body.id!r} does not match the path id {group_id!r}")
     return _write(session, principal.tenant_id, body)

@@ -26,6 +26,7 @@ def healthz() -> dict[str, str]:
     "`NEXTREAD_EVENT_RECONCILE_SECONDS` (`unapplied_events`, the oldest stored "
     "`oldest_unapplied_seconds` ago): no worker runs, workers fall behind, or the bus lost them and "
     "they are being re-published from the outbox.",
+    responses={503: {"description": "The database does not answer", "model": dict[str, str]}},
 )
 async def readyz(request: Request) -> JSONResponse:
     try:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, HTTPException, Request, status
 from pydantic import ValidationError
 
 from nextread.api.deps import AdminDep, SessionDep, SettingsDep
+from nextread.api.errors import problems
 from nextread.cache import invalidate_after_commit
 from nextread.schemas import BatchResult, InteractionIn
 from nextread.store.writes import write_interactions
@@ -15,7 +16,13 @@ from nextread.store.writes import write_interactions
 router = APIRouter(prefix="/v1/interactions", tags=["interactions"])
 
 
-@router.post("", response_model=BatchResult, status_code=201, summary="Record one interaction")
+@router.post(
+    "",
+    response_model=BatchResult,
+    status_code=201,
+    summary="Record one interaction (404 for an unknown item, or user without auto-creation)",
+    responses=problems(404),
+)
 def post_interaction(
     body: InteractionIn, request: Request, session: SessionDep, principal: AdminDep, settings: SettingsDep
 ) -> BatchResult:
@@ -35,10 +42,12 @@ def post_interaction(
 @router.post(
     "/batch",
     response_model=BatchResult,
+    status_code=201,
     summary="Record a batch of interactions (413 above the batch limit)",
-    description="A JSON array of interaction objects (same shape as `POST /v1/interactions`). Valid rows are "
-    "stored; invalid ones are listed in `rejected` with their index, field and reason. Rows whose "
-    "`event_id` is already stored count as duplicates, so retrying a batch is safe.",
+    description="A JSON array of interaction objects (same shape as `POST /v1/interactions`). Answers "
+    "201 like a single write once the batch is processed: valid rows are stored; invalid ones are listed "
+    "in `rejected` with their index, field and reason. Rows whose `event_id` is already stored count as "
+    "duplicates, so retrying a batch is safe.",
 )
 def post_batch(
     request: Request,

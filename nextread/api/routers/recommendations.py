@@ -29,6 +29,7 @@ from nextread.api.deps import (
     on_ranking_thread,
     recheck_key,
 )
+from nextread.api.errors import InvalidField, problems
 from nextread.api.query_model import documented_query, parse_query
 from nextread.api.routers.items import find_item
 from nextread.api.routers.users import find_user
@@ -53,6 +54,7 @@ from nextread.schemas import ExternalId, Grade, GuidedLevel, Lexile, LongText, R
 from nextread.store.db import session_scope
 from nextread.store.models import Interaction, Item, JobRun, ModelVersion
 from nextread.store.tenants import Principal, interaction_weights
+from nextread.store.unknown import unknown_many
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 log = get_logger("nextread.api.recommendations")
@@ -63,13 +65,15 @@ class RecommendedItem(BaseModel):
     title: str
     authors: list[str]
     cover_url: str | None
-    score: float
-    components: dict[str, float] | None = None
-    explanation: str | None = None
+    score: float = Field(description="How well the book fits, from 0 to 1; the list is in this order.")
+    components: dict[str, float] | None = Field(
+        None, description="Each signal's value, from 0 to 1 (with `explain=true`)."
+    )
+    explanation: str | None = Field(None, description="One sentence saying why (with `explain=true`).")
 
 
 class RecommendationsOut(BaseModel):
-    user_id: str | None
+    user_id: str | None = Field(description="The reader's id; null for an anonymous reader.")
     model_version: int = Field(description="0 while no model is trained yet (see `provisional`).")
     data: list[RecommendedItem]
     ranked_by: str = Field("engine", description="`engine+llm` when the optional LLM re-ranked the list.")
@@ -87,6 +91,12 @@ class TrainingProgress(BaseModel):
     total: int = Field(description="Books to embed in the `embed` stage (only new or changed ones).")
 
 
+class SimilarOut(BaseModel):
+    item_id: str = Field(description="The book the others are like.")
+    model_version: int
+    data: list[RecommendedItem]
+
+
 class ModelVersionOut(BaseModel):
     version: int
     status: str = Field(
@@ -96,9 +106,13 @@ class ModelVersionOut(BaseModel):
     created_at: Any
     params: dict[str, Any]
     metrics: dict[str, Any]
-    n_users: int
-    n_items: int
-    n_interactions: int
+    n_users: int = Field(description="Readers in the training matrix.")
+    n_items: int = Field(description="Books in the training matrix.")
+    n_pairs: int = Field(
+        validation_alias="n_interactions",
+        description="Non-empty cells of the matrix: reader-book pairs with evidence (many events on one "
+        "pair count once).",
+    )
     training_seconds: float
     progress: TrainingProgress | None = None
     error: str | None = None
@@ -113,16 +127,40 @@ def parse_weights(raw: str | None) -> Weights | None:
     if not raw:
         return None
     try:
-        overrides = (
-            json.loads(raw)
-            if raw.lstrip().startswith("{")
-            else {
-                name.strip(): float(value) for name, value in (pair.split(":", 1) for pair in raw.split(","))
-            }
-        )
+        overrides = _json_weights(raw) if raw.lstrip().startswith("{") else _pair_weights(raw)
         return Weights().merged(overrides)
-    except (ValueError, ValidationError) as exc:
-        raise HTTPException(422, f"weights: {exc}") from exc
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise InvalidField(("query", "weights"), f"{_location(error['loc'])}: {error['msg']}") from exc
+    except ValueError as exc:
+        raise InvalidField(("query", "weights"), str(exc)) from exc
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "weights"
+
+
+def _json_weights(raw: str) -> dict[str, Any]:
+    try:
+        overrides = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not a JSON object ({exc.msg} at character {exc.pos})") from exc
+    if not isinstance(overrides, dict):
+        raise ValueError("not a JSON object of name: number")
+    return overrides
+
+
+def _pair_weights(raw: str) -> dict[str, float]:
+    overrides = {}
+    for pair in raw.split(","):
+        name, colon, value = pair.partition(":")
+        if not colon:
+            raise ValueError(f"{pair.strip()!r} is not name:number (e.g. cf:0.2)")
+        try:
+            overrides[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"{name.strip()}: {value.strip()!r} is not a number") from None
+    return overrides
 
 
 def _tags(raw: str | None) -> frozenset[str]:
@@ -380,6 +418,7 @@ class SessionReader(BaseModel):
     "/recommendations",
     response_model=RecommendationsOut,
     summary="Recommendations for an anonymous reader (items touched, interests text, grade or level)",
+    responses=problems(404),
 )
 async def session_recommendations(
     body: SessionReader,
@@ -423,9 +462,7 @@ def _session_recommendations(
     )
     missing = [item_id for item_id in body.item_ids if item_id not in found]
     if missing:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"item_ids: unknown item id(s) {', '.join(missing[:10])}"
-        )
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"item_ids: {unknown_many('item', missing)}")
     now = time.time()
     pks = np.array([found[item_id] for item_id in body.item_ids], dtype=np.int64)
     events = EventArrays(
@@ -442,33 +479,41 @@ def _session_recommendations(
     return _respond(served, None, query.explain)
 
 
-@router.get("/items/{item_id}/similar", response_model=RecommendationsOut, summary="Books like this one")
+@router.get(
+    "/items/{item_id}/similar",
+    response_model=SimilarOut,
+    summary="Books like this one: read by the same readers (`cf`) or close in subject (`semantic`)",
+)
 async def similar_items(
     item_id: str,
     request: Request,
     session: SessionDep,
     principal: ReaderDep,
     n: Annotated[int, Query(ge=1, le=200)] = 10,
+    explain: Annotated[bool, Query(description="Add each book's components and a sentence.")] = True,
 ) -> Response:
     """Looked up and computed on one of the process's ranking threads."""
-    return await on_ranking_thread(request, partial(similar_answer, item_id, request, session, principal, n))
+    compute = partial(similar_answer, item_id, request, session, principal, n, explain)
+    return await on_ranking_thread(request, compute)
 
 
 def similar_answer(
-    item_id: str, request: Request, session: Session, principal: Principal, n: int
+    item_id: str, request: Request, session: Session, principal: Principal, n: int, explain: bool = True
 ) -> Response:
     """What ``GET /v1/items/{id}/similar`` answers, cached; the dashboard calls it from its own worker
     threads, the endpoint from a ranking thread."""
     cache = _cache(request)
     stamp = service(request).answer_stamp(session, principal.tenant_id) if cache.enabled else None
-    variant = f"{stamp}|{item_id}|{n}"
+    variant = f"{stamp}|{item_id}|{n}|{explain}"
     if stamp is not None and (cached := cache.get("similar", principal.tenant_id, variant)) is not None:
         return Response(cached, media_type="application/json")
     item = find_item(session, principal.tenant_id, item_id)
     served = service(request).similar_items(session, principal.tenant_id, item, n)
     if served is None:
         raise _no_catalog()
-    response = _json(_respond(served, None, explain=False))
+    listed = _respond(served, None, explain)
+    out = SimilarOut(item_id=item_id, model_version=listed.model_version, data=listed.data)
+    response = Response(out.model_dump_json().encode(), media_type="application/json")
     if stamp is not None:
         cache.put("similar", principal.tenant_id, variant, response.body)
     return response
@@ -531,13 +576,23 @@ def _precompute(state: Any, tenant_id: int) -> None:
     log_precomputed_after_train(tenant_id, report)
 
 
+class PopularItem(BaseModel):
+    id: str
+    title: str
+    authors: list[str]
+    cover_url: str | None
+    readers: int = Field(description="Distinct readers with a positive interaction (checkout, finished…).")
+
+
 class PopularOut(BaseModel):
-    window_days: int | None
-    data: list[RecommendedItem]
+    window_days: int | None = Field(description="Only the last N days counted; null for all time.")
+    data: list[PopularItem] = Field(description="Most readers first.")
 
 
 @router.get(
-    "/items/popular", response_model=PopularOut, summary="Most read items, optionally recent and per level"
+    "/items/popular",
+    response_model=PopularOut,
+    summary="Most read items, optionally recent and per level",
 )
 def popular_items(
     session: SessionDep,
@@ -580,12 +635,12 @@ def popular_items(
         if (level_min is not None or level_max is not None) and not _in_range(item, level_min, level_max):
             continue
         data.append(
-            RecommendedItem(
+            PopularItem(
                 id=item.external_id,
                 title=item.title,
                 authors=item.authors,
                 cover_url=item.cover_url,
-                score=float(row.readers),
+                readers=row.readers,
             )
         )
         if len(data) == n:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from nextread.api.deps import ReaderDep, SessionDep
@@ -25,13 +25,13 @@ class TrendingItem(BaseModel):
     title: str
     authors: list[str]
     cover_url: str | None
-    positive: int
-    events: int
+    positive: int = Field(description="Positive interactions (checkout, finished, like…) in the window.")
+    events: int = Field(description="All interactions in the window, positive or not.")
 
 
 class TrendingOut(BaseModel):
-    days: int
-    data: list[TrendingItem]
+    days: int = Field(description="The window, in UTC days, today included.")
+    data: list[TrendingItem] = Field(description="Most positive interactions first.")
 
 
 @router.get(

@@ -44,12 +44,17 @@ EDITABLE = [
 ]
 
 
-def find_books(session: Session, identity: Identity, query: dict[str, Any]) -> list[dict[str, Any]]:
-    """``GET /v1/search`` (full-text + semantic) for a query; with none, the catalog by title."""
+def find_books(
+    session: Session, identity: Identity, query: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """``GET /v1/search`` (full-text + semantic) for a query, with its notes (why nothing matched; when
+    the level filter removed every match, its matches without it are listed); with none, the catalog
+    by title."""
     if not query["q"].strip():
-        return data.catalog_page(
+        rows = data.catalog_page(
             session, identity.tenant_id, query["q"], query["tag"], query["level_min"], query["level_max"]
         )
+        return rows, []
     reader = principal(identity)
     answer = call_route(
         search_routes.search,
@@ -63,16 +68,17 @@ def find_books(session: Session, identity: Identity, query: dict[str, Any]) -> l
         tags=query["tag"] or None,
         available=True if query["available"] else None,
     )
+    hits = answer.data or answer.without_level_filter
     picks = set(
         session.scalars(
             select(Item.external_id).where(
                 Item.tenant_id == identity.tenant_id,
                 Item.staff_pick.is_(True),
-                Item.external_id.in_([hit.id for hit in answer.data]),
+                Item.external_id.in_([hit.id for hit in hits]),
             )
         )
     )
-    return [
+    rows = [
         {
             "id": hit.id,
             "title": hit.title,
@@ -82,8 +88,9 @@ def find_books(session: Session, identity: Identity, query: dict[str, Any]) -> l
             "staff_pick": "★" if hit.id in picks else "",
             "copies": hit.available_copies,
         }
-        for hit in answer.data
+        for hit in hits
     ]
+    return rows, answer.notes
 
 
 @ui.page("/catalog")
@@ -101,13 +108,16 @@ async def catalog_page(q: str = "") -> Response | None:
         high = ui.number("Level to", min=0, max=13, step=0.5).classes("w-28")
         available = ui.checkbox("On the shelf")
         go = ui.button("Search", icon="search")
+    notes = ui.label("").classes("text-gray-600 text-sm").props('data-testid="catalog-notes"')
     table = ui.table(columns=RESULT_COLUMNS, rows=[], row_key="id", pagination=20).classes("w-full")
     link_cell(table, "title", "/catalog/", "catalog-hit")
 
     async def run_search() -> None:
         query.update(q=text.value or "", tag=tag.value or "", level_min=low.value, level_max=high.value)
         query["available"] = available.value
-        table.rows = await load(find_books, identity, dict(query)) or []
+        rows, found_notes = await load(find_books, identity, dict(query)) or ([], [])
+        notes.text = " ".join(note[0].upper() + note[1:] + "." for note in found_notes)
+        table.rows = rows
         table.update()
 
     go.on_click(run_search)

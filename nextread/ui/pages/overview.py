@@ -43,7 +43,7 @@ async def overview_page() -> Response | None:
             for row in info.top_books:
                 with ui.row().classes("gap-2"):
                     ui.link(row["title"], url(f"/catalog/{row['id']}"))
-                    ui.label(f"{int(row['score'])} readers").classes("text-gray-500 text-sm")
+                    ui.label(f"{row['readers']} readers").classes("text-gray-500 text-sm")
     with ui.row().classes("w-full flex-wrap gap-4 items-start"):
         _model_card(info.model, info.training)
         await _health_cards()
