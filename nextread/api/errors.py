@@ -75,16 +75,21 @@ def _location(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc if part != "body") or "body"
 
 
+def _message(error: dict[str, Any]) -> str:
+    """Pydantic prefixes a validator's own sentence with "Value error, ", which reads as noise."""
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
 def _field_errors(exc: RequestValidationError) -> list[FieldError]:
     return [
-        FieldError(loc=list(error["loc"]), msg=error["msg"], type=error["type"]) for error in exc.errors()
+        FieldError(loc=list(error["loc"]), msg=_message(error), type=error["type"]) for error in exc.errors()
     ]
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = "; ".join(f"{_location(error['loc'])}: {error['msg']}" for error in exc.errors())
+        detail = "; ".join(f"{_location(error['loc'])}: {_message(error)}" for error in exc.errors())
         return problem_response(request.url.path, 422, detail or "invalid request", _field_errors(exc))
 
     @app.exception_handler(StarletteHTTPException)

@@ -162,9 +162,9 @@ class SlowPublish:
         return getattr(self._bus, name)
 
 
+# SQLite serves one process, so reconcilers never run side by side on it.
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_concurrent_reconcilers_republish_each_lost_event_once(database: Database) -> None:
-    if database.dialect != "postgresql":
-        pytest.skip("SQLite serves one process: reconcilers never run side by side on it")
     _store_events(database, batches=20, size=10)
 
     async def scenario() -> tuple[int, int]:
