@@ -57,6 +57,9 @@ SEMANTIC_MIN_SIMILARITY = 0.25
 # catalog), and "space books in Spanish" whatever Spanish book is least unlike space.
 SEMANTIC_CLEAR_MATCH = 0.35
 SEMANTIC_ONLY_SHARE_OF_BEST = 0.6
+# With filters, books found by meaning alone are listed only when the best book the filters kept has
+# at least this share of the whole catalog's best cosine: otherwise none of them is about the query.
+FILTERED_SHARE_OF_CATALOG_BEST = 0.75
 
 Mode = Literal["hybrid", "text", "semantic"]
 MatchedBy = Literal["text", "semantic", "both", "filters"]
@@ -223,11 +226,16 @@ def _matches(
     return _hits(session, tenant_id, fused, text_ranked, semantic_ranked, scale)
 
 
-def _clearly_about(ranked: np.ndarray, similarity: np.ndarray, text_ranked: np.ndarray) -> np.ndarray:
-    """The semantic ranking without the books it alone found that are only loosely like the query."""
+def _clearly_about(
+    ranked: np.ndarray, similarity: np.ndarray, best_in_catalog: float, text_ranked: np.ndarray
+) -> np.ndarray:
+    """The semantic ranking without the books it alone found that are only loosely like the query.
+    With filters, the best book they kept must also come near the best of the whole catalog: a query
+    that says "books" lifts every blurb's cosine, so "space books" in Spanish found the Spanish
+    joke books at 0.38 while the space books (in English) stood at 0.58."""
     in_text = np.isin(ranked, text_ranked)
     best = float(similarity.max()) if len(similarity) else 0.0
-    if best < SEMANTIC_CLEAR_MATCH:
+    if best < SEMANTIC_CLEAR_MATCH or best < FILTERED_SHARE_OF_CATALOG_BEST * best_in_catalog:
         return ranked[in_text]
     return ranked[in_text | (similarity >= SEMANTIC_ONLY_SHARE_OF_BEST * best)]
 
@@ -351,9 +359,10 @@ def _rows_catalog(session: Session, tenant_id: int, pks: np.ndarray) -> Catalog:
 
 def _semantic_ranking(
     view: _CatalogView, embedding: Future[np.ndarray], filters: SearchFilters
-) -> tuple[np.ndarray, np.ndarray]:
-    """The books like the query, best first, with their cosine similarity."""
-    nothing = (np.zeros(0, dtype=np.int64), np.zeros(0))
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """The books like the query, best first, with their cosine similarity, and the best cosine of
+    the whole catalog (filters aside)."""
+    nothing = (np.zeros(0, dtype=np.int64), np.zeros(0), 0.0)
     if view.index is None:
         return nothing
     try:
@@ -365,16 +374,21 @@ def _semantic_ranking(
     if not filters.active and view.catalog.active is not None and view.catalog.active.all():
         rows, scores = view.index.search(vector, DEPTH)
         kept = scores >= SEMANTIC_MIN_SIMILARITY
-        return view.item_pks[rows[kept]], np.asarray(scores[kept], dtype=np.float64)
+        best = float(scores.max()) if len(scores) else 0.0
+        return view.item_pks[rows[kept]], np.asarray(scores[kept], dtype=np.float64), best
     allowed = np.flatnonzero(filter_mask(view.catalog, filters))
     if not len(allowed) or view.catalog.embeddings is None:
         return nothing
-    scores = half_vectors.dot(view.catalog.embeddings[allowed], vector)
+    every_score = half_vectors.dot(view.catalog.embeddings, vector)
+    active = view.catalog.active
+    in_catalog = every_score[active] if active is not None and active.any() else every_score
+    best_in_catalog = float(in_catalog.max())
+    scores = every_score[allowed]
     depth = min(DEPTH, len(allowed))
     top = np.argpartition(-scores, depth - 1)[:depth]
     top = top[np.argsort(-scores[top], kind="stable")]
     top = top[scores[top] >= SEMANTIC_MIN_SIMILARITY]
-    return view.item_pks[allowed[top]], np.asarray(scores[top], dtype=np.float64)
+    return view.item_pks[allowed[top]], np.asarray(scores[top], dtype=np.float64), best_in_catalog
 
 
 def _fuse(text_ranked: np.ndarray, semantic_ranked: np.ndarray, limit: int) -> list[tuple[int, float]]:
