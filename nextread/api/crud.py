@@ -20,7 +20,7 @@ from nextread.api.errors import problems
 from nextread.api.limits import fields_within_limit
 from nextread.api.pagination import CursorQuery, LimitQuery, next_cursor, paginate
 from nextread.api.patching import patched, refused_body
-from nextread.schemas import Cursor, ExternalId, Page, is_external_id
+from nextread.schemas import Cursor, ExternalId, Page, from_store, is_external_id
 from nextread.store.unknown import unknown
 from nextread.store.writes import WriteResult
 
@@ -66,7 +66,7 @@ class Resource:
         return row
 
     def out(self, row: Any) -> BaseModel:
-        return self.schema_out.model_validate({**row.__dict__, "id": row.external_id})
+        return from_store(self.schema_out, {**row.__dict__, "id": row.external_id})
 
 
 def crud_router(resource: Resource, prefix: str, tag: str) -> APIRouter:

@@ -13,7 +13,7 @@ from nextread.api.errors import problems
 from nextread.api.limits import fields_within_limit
 from nextread.api.pagination import CursorQuery, LimitQuery, next_cursor, paginate
 from nextread.api.patching import patched, refused_body
-from nextread.schemas import Cursor, GroupIn, GroupOut, GroupPatch, Page, is_external_id
+from nextread.schemas import Cursor, GroupIn, GroupOut, GroupPatch, Page, from_store, is_external_id
 from nextread.store.models import Group, GroupMember, User
 from nextread.store.unknown import unknown
 from nextread.store.writes import upsert_groups
@@ -35,7 +35,7 @@ def _member_ids(session: Session, group_ids: list[int]) -> dict[int, list[str]]:
 
 
 def _out(group: Group, members: list[str]) -> GroupOut:
-    return GroupOut.model_validate({**group.__dict__, "id": group.external_id, "members": members})
+    return from_store(GroupOut, {**group.__dict__, "id": group.external_id, "members": members})
 
 
 def find_group(session: Session, tenant_id: int, group_id: str) -> Group:
