@@ -17,7 +17,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
-from nextread.schemas import cursor_position, encode_cursor, is_external_id, is_interaction_type, query_time
+from nextread.schemas import (
+    CLOCK_SKEW,
+    EARLIEST_TIME,
+    cursor_position,
+    encode_cursor,
+    is_external_id,
+    is_interaction_type,
+    query_time,
+)
 from nextread.store.models import Group, GroupMember, Interaction, Item, User
 from nextread.store.unknown import unknown
 
@@ -108,6 +116,7 @@ def query_checkout_history(
     since, until = _utc(since), _utc(until)
     _check(bucket, since, until, limit, top, types)
     before_id = decode_cursor(cursor) if cursor is not None else None
+    since, until = _within_stored_range(since, until)
     conditions = _conditions(session, tenant_id, user, group, item, since, until, list(types))
     period = period_expression(session.get_bind().dialect.name, bucket)
     top_tags, tags_over_time = _tags(session, conditions, period, top)
@@ -135,6 +144,14 @@ def decode_cursor(cursor: str) -> int:
 def _utc(moment: datetime | None) -> datetime | None:
     """A time without a zone is UTC, as everywhere in the API."""
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def _within_stored_range(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    """The window cut to the times an event may have (1970 to a day from now). Events stored by older
+    releases outside it (a year 9999 typo) are left out rather than stretching every trend over
+    millions of empty periods."""
+    latest = datetime.now(UTC) + CLOCK_SKEW
+    return max(since or EARLIEST_TIME, EARLIEST_TIME), min(until or latest, latest)
 
 
 def _check(

@@ -3,10 +3,11 @@ pages on both, since each database truncates dates its own way."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from nextread.store.db import session_scope
 from nextread.store.history import query_checkout_history
@@ -171,3 +172,17 @@ def test_the_function_the_tools_call(library: TestClient, database: Database) ->
     assert result.totals.events == 2
     assert len(result.data) == 1 and result.next_cursor is not None
     assert [row.period for row in result.trend] == [date(2026, 3, 1)]
+
+
+def test_an_event_stored_out_of_range_by_an_older_release_is_left_out(
+    library: TestClient, database: Database
+) -> None:
+    """Before times were checked, a year 9999 typo made the trend build millions of empty weeks."""
+    with database.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE interactions SET occurred_at = :late WHERE event_id = 'e0'"),
+            {"late": datetime(9999, 12, 31, 23, 59, 59)},
+        )
+    body = _get(library)
+    assert body["totals"]["events"] == 5
+    assert len(body["trend"]) <= 6 and body["trend"][-1]["period"] == "2026-04-06"
