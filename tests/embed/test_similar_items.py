@@ -42,7 +42,7 @@ def test_content_neighbours_and_a_cf_favourite_outside_them_are_both_found() -> 
     present = np.ones(ITEMS, dtype=bool)
     present[[1, 2]] = False  # withdrawn from the catalog since training
     service, artifact = _service(present)
-    picks = service.similar_items(None, 1, SimpleNamespace(id=0), 10).results  # type: ignore[arg-type]
+    picks = service.similar_items(None, 1, SimpleNamespace(id=0, title="The First Book"), 10).results  # type: ignore[arg-type]
     columns = [pick.item_index for pick in picks]
     scores = [pick.score for pick in picks]
     assert len(columns) == 10 and 0 not in columns and not {1, 2} & set(columns)

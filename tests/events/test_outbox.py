@@ -73,7 +73,9 @@ def test_only_newly_stored_interactions_are_queued(database: Database, size: int
 
 def test_event_text_survives_encoding(database: Database) -> None:
     tenant_id = _tenant_with_items(database)
-    odd = 'quote" back\\ tab\t new\u2028line\n é 书'
+    # Every character an id may hold that JSON escapes or encodes in more than one byte (ids carry no
+    # control characters, so no tab or newline).
+    odd = 'quote" back\\ slash/ line\u2028sep\u00a0nbsp é 书 😀'
     rows = [InteractionIn(user_id="ü-1", item_id="bk-0", type="rating", value=4.5, event_id=odd)]
     with session_scope(database.sessions) as session:
         write_interactions(session, tenant_id, rows)
