@@ -71,7 +71,7 @@ def test_bus_down_writes_continue_and_the_backlog_drains(
         d.redis.kill()
         for n in range(5):
             response = api.post("/v1/interactions/batch", _events(f"down{n}", 40))
-            assert response.status_code == 200 and response.json()["stored"] == 40, response.text
+            assert response.status_code == 201 and response.json()["stored"] == 40, response.text
         single = {"user_id": "u-1", "item_id": "bk-1", "type": "like", "event_id": "down-single"}
         assert api.post("/v1/interactions", single).status_code == 201
         ready = wait_until(
@@ -116,7 +116,7 @@ def test_database_unreachable_writes_503_then_recover(request: pytest.FixtureReq
         assert d.scalar("SELECT count(*) FROM interactions WHERE event_id LIKE 'lost-%'") == 0
         assert d.scalar("SELECT coalesce(sum(events), 0) FROM outbox") == 30
         retried = wait_until(
-            lambda: (r := api.post("/v1/interactions/batch", _events("lost", 20))).status_code == 200 and r,
+            lambda: (r := api.post("/v1/interactions/batch", _events("lost", 20))).status_code == 201 and r,
             30,
             "writes to succeed again without a restart",
         )

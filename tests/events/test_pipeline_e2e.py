@@ -94,7 +94,7 @@ def test_two_apis_two_workers(request: pytest.FixtureRequest, tmp_path: Path) ->
         batches = _random_batches(count=40, size=100)
         for n, batch in enumerate(batches):
             response = (api_a if n % 2 else api_b).post("/v1/interactions/batch", batch)
-            assert response.status_code == 200 and response.json()["stored"] == 100, response.text
+            assert response.status_code == 201 and response.json()["stored"] == 100, response.text
         for n, batch in enumerate(batches[:5]):  # retried batches: duplicates, no new events
             replay = (api_b if n % 2 else api_a).post("/v1/interactions/batch", batch)
             assert replay.json()["duplicates"] == 100
