@@ -25,12 +25,12 @@ def test_a_staff_pick_is_confirmed_once_committed_and_a_failed_commit_says_so(
         await user.should_see(marker="staff-pick", retries=40)
         fault.set("slow")
         user.find(marker="staff-pick").click()
-        await user.should_see("Staff pick on", retries=80)
+        await user.should_see("Staff pick on", retries=300)
         assert _item(app, book).staff_pick  # a session of its own sees it the moment it is confirmed
 
         fault.set("fail")
         user.find(marker="staff-pick").click()
-        await user.should_see(UNAVAILABLE.message, retries=80)
+        await user.should_see(UNAVAILABLE.message, retries=300)
         await user.should_not_see("Staff pick off")
         assert _item(app, book).staff_pick
 
