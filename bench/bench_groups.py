@@ -23,10 +23,10 @@ from sqlalchemy import select  # noqa: E402
 from nextread.config import Settings  # noqa: E402
 from nextread.demo import load_demo  # noqa: E402
 from nextread.embed.select import text_embedding_function  # noqa: E402
-from nextread.recommend.group_selection import STRATEGIES, group_metrics, select_for_group  # noqa: E402
-from nextread.recommend.groups import class_inputs, class_members  # noqa: E402
-from nextread.recommend.registry import ModelRegistry  # noqa: E402
-from nextread.recommend.service import RecommendationRequest, RecommendationService  # noqa: E402
+from nextread.engine.group_selection import STRATEGIES, group_metrics, select_for_group  # noqa: E402
+from nextread.services.groups import class_inputs, class_members  # noqa: E402
+from nextread.services.recommend import RecommendationRequest, RecommendationService  # noqa: E402
+from nextread.services.registry import ModelRegistry  # noqa: E402
 from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade  # noqa: E402
 from nextread.store.models import Group  # noqa: E402
 from nextread.store.tenants import ensure_tenant  # noqa: E402

@@ -21,8 +21,8 @@ import numpy as np
 from databases import postgres_url, sqlite_url
 
 from nextread.config import Settings
-from nextread.ingest.exporter import export
-from nextread.ingest.importer import ImportReport, import_file
+from nextread.services.exports import export
+from nextread.services.imports import ImportReport, import_file
 from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade
 from nextread.store.tenants import ensure_tenant
 

@@ -28,7 +28,7 @@ from fastapi.testclient import TestClient
 from mcp import Client
 from sqlalchemy import func, select
 
-from nextread.api.app import create_app
+from nextread.app import create_app
 from nextread.cli import prepare_demo
 from nextread.config import Settings
 from nextread.mcp.backend import Backend

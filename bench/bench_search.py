@@ -32,10 +32,10 @@ from databases import postgres_url, sqlite_url
 
 from nextread.config import Settings
 from nextread.embed.select import text_embedding_function
-from nextread.ingest.importer import import_file
-from nextread.recommend.registry import ModelRegistry
-from nextread.recommend.service import RecommendationService
-from nextread.search.catalog import search_catalog
+from nextread.services.imports import import_file
+from nextread.services.recommend import RecommendationService
+from nextread.services.registry import ModelRegistry
+from nextread.services.search import search_catalog
 from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade
 from nextread.store.tenants import ensure_tenant
 

@@ -33,13 +33,13 @@ import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 
 from nextread.config import Settings  # noqa: E402
+from nextread.engine.collaborative import EASE, IALS, ItemKNN  # noqa: E402
+from nextread.engine.models import EASE_L2  # noqa: E402
+from nextread.engine.pipeline import Catalog, UserContext, recommend  # noqa: E402
+from nextread.engine.ranker import LearnedRanker, prepare_for_serving, score_cf  # noqa: E402
 from nextread.gc_freeze import freeze_long_lived  # noqa: E402
-from nextread.recommend.collaborative import EASE, IALS, ItemKNN  # noqa: E402
-from nextread.recommend.models import EASE_L2  # noqa: E402
-from nextread.recommend.pipeline import Catalog, UserContext, recommend  # noqa: E402
-from nextread.recommend.ranker import LearnedRanker, prepare_for_serving, score_cf  # noqa: E402
-from nextread.recommend.store_data import EventArrays  # noqa: E402
-from nextread.recommend.training import event_weights, weighted_matrix  # noqa: E402
+from nextread.services.training import event_weights, weighted_matrix  # noqa: E402
+from nextread.store.reading_data import EventArrays  # noqa: E402
 
 TYPES = np.array(["checkout", "finished", "rating", "like", "view", "abandoned"], dtype=object)
 CONSUMED_WEIGHT = Settings.model_fields["consumed_weight"].default  # NEXTREAD_CONSUMED_WEIGHT's default

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from nextread.api.app import create_app
+from nextread.app import create_app
 from nextread.config import Settings
 from nextread.store.db import make_engine, make_session_factory, upgrade
 

@@ -78,8 +78,8 @@ HEAVY_FOR_HELP = [
     "httpx",
     "uvicorn",
     "nextread.evaluate.models",
-    "nextread.recommend.training",
-    "nextread.events.pipeline",
+    "nextread.services.training",
+    "nextread.services.event_pipeline",
     "nextread.mcp.server",
 ]
 LOADED_MODULES_AFTER_HELP = """

@@ -45,7 +45,9 @@ def test_a_created_key_is_printed_once_committed_and_never_for_a_failed_commit(
 
 
 def test_the_installed_command_reports_a_failed_commit_in_one_line(
-    cli_database: Database, commit_fault: CommitFault, monkeypatch: pytest.MonkeyPatch,
+    cli_database: Database,
+    commit_fault: CommitFault,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     before = _keys(cli_database)

@@ -15,7 +15,7 @@ import time
 import httpx
 from fastapi.testclient import TestClient
 
-from nextread.api.app import create_app
+from nextread.app import create_app
 from nextread.cli import prepare_demo
 from nextread.config import Settings
 

@@ -15,7 +15,7 @@ import typer
 import yaml
 from fastapi.testclient import TestClient
 
-from nextread.api.app import create_app
+from nextread.app import create_app
 from nextread.cli import app as cli_app
 from nextread.config import Settings
 

@@ -7,7 +7,7 @@ import weakref
 
 from fastapi.testclient import TestClient
 
-from nextread.api.app import create_app
+from nextread.app import create_app
 from nextread.config import Settings
 from tests.api.test_recommendations import _ids, _library
 from tests.conftest import ADMIN_KEY

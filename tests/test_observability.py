@@ -8,7 +8,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from nextread.api.app import create_app
+from nextread.app import create_app
 from nextread.config import Settings
 from nextread.observability import dump_stacks
 

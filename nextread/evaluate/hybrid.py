@@ -1,6 +1,6 @@
 """The serving pipeline itself as an offline model, so the numbers we quote are the numbers we serve.
 
-``ServedHybrid`` runs each held-out reader through the steps of :func:`nextread.recommend.pipeline.recommend`
+``ServedHybrid`` runs each held-out reader through the steps of :func:`nextread.engine.pipeline.recommend`
 — the same candidate filters, [0, 1] components, weighted mean, one-book-per-series and MMR shaping as
 ``GET /v1/users/{id}/recommendations``, minus the explanations — and turns the served order into scores
 for the runner. A users file supplies what serving reads from a reader's record (stated level and
@@ -20,15 +20,15 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from nextread.engine.collaborative import EASE
+from nextread.engine.hybrid import Weights, trending
+from nextread.engine.pipeline import Catalog, UserContext, rank_and_shape, score_candidates
+from nextread.engine.ranker import LearnedRanker, fit_cf, score_cf
+from nextread.engine.shaping import CandidateFilter
 from nextread.evaluate.metrics import LIST_LENGTH
 from nextread.evaluate.runner import Recommender
 from nextread.levels import level_from
-from nextread.recommend.collaborative import EASE
-from nextread.recommend.hybrid import Weights, trending
-from nextread.recommend.pipeline import Catalog, UserContext, rank_and_shape, score_candidates
-from nextread.recommend.ranker import LearnedRanker, fit_cf, score_cf
-from nextread.recommend.shaping import CandidateFilter
-from nextread.recommend.training import item_texts
+from nextread.services.training import item_texts
 
 # Seen items are masked by the runner anyway; copies on the shelf today say nothing about past reads.
 EVALUATION_FILTER = CandidateFilter(exclude_seen=True, available_only=False)

@@ -1,6 +1,6 @@
 """Which models a run compares, with their tuning grids, and which one is "ours by default".
 
-``DEFAULT_MODEL`` is what the API serves: the hybrid pipeline of ``nextread.recommend`` (EASE/EDLAE
+``DEFAULT_MODEL`` is what the API serves: the hybrid pipeline of ``nextread.engine`` (EASE/EDLAE
 collaborative scores plus reading-level fit, semantic profile, rating, recency, staff picks and series,
 then series and diversity shaping), run offline by :class:`nextread.evaluate.hybrid.ServedHybrid`.
 """
@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from nextread.engine.collaborative import IALS, ItemKNN, Popularity
+from nextread.engine.pipeline import decimal_year
 from nextread.evaluate.data import InteractionData
 from nextread.evaluate.hybrid import (
     catalog_for,
@@ -24,8 +26,6 @@ from nextread.evaluate.hybrid import (
     texts_of,
 )
 from nextread.evaluate.runner import Factory, ParamGrid
-from nextread.recommend.collaborative import IALS, ItemKNN, Popularity
-from nextread.recommend.pipeline import decimal_year
 
 DEFAULT_MODEL = "nextread"
 UNCONSTRAINED_MODEL = "nextread without level fit"

@@ -17,10 +17,10 @@ from typing import Any, Protocol
 import numpy as np
 import scipy.sparse as sp
 
+from nextread.engine.ranker import reusing_generator_fits
 from nextread.evaluate.data import InteractionData
 from nextread.evaluate.metrics import LIST_LENGTH, evaluate_rankings, item_popularity, top_k, user_level_bands
 from nextread.evaluate.splits import HeldOut, Split, strong_generalization_split, time_cutoff_split
-from nextread.recommend.ranker import reusing_generator_fits
 
 TUNING_METRIC = "NDCG@10"
 LEVEL_TOLERANCE = 100.0  # Lexile points of stretch on either side of what a reader already reads

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from nextread.engine.ranker import random_target_mask
 from nextread.evaluate.data import InteractionData
-from nextread.recommend.ranker import random_target_mask
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from nextread.config import Settings
 from nextread.evaluate.data import InteractionData, from_arrays, with_consumed
 from nextread.levels import item_level, level_to_lexile
-from nextread.recommend.store_data import load_events, load_items
 from nextread.store.db import make_engine, make_session_factory, session_scope
 from nextread.store.models import Item, User
+from nextread.store.reading_data import load_events, load_items
 from nextread.store.tenants import ensure_tenant, interaction_weights
 
 

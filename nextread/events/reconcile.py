@@ -30,14 +30,14 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy import Connection, Engine
 
 from nextread.events.bus import EventBus
-from nextread.events.outbox import (
+from nextread.observability import get_logger
+from nextread.store.outbox import (
     PublishedBatch,
     mark_republished,
     mark_settled,
     published_unsettled,
     unapplied_messages,
 )
-from nextread.observability import get_logger
 
 log = get_logger("nextread.events.reconcile")
 

@@ -24,7 +24,8 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy import Engine
 
 from nextread.events.bus import EventBus
-from nextread.events.outbox import (
+from nextread.observability import get_logger
+from nextread.store.outbox import (
     any_pending,
     backlog,
     claim_pending,
@@ -33,7 +34,6 @@ from nextread.events.outbox import (
     purge_settled,
     record_failure,
 )
-from nextread.observability import get_logger
 
 log = get_logger("nextread.events.relay")
 

@@ -1,8 +1,7 @@
-"""Background jobs: retraining on a cron schedule and after enough new interactions, one run at a time
-across every process (a lease row in the database), each run recorded in ``job_runs``."""
+"""Jobs that run one at a time across every process (a lease row in the database), each run recorded
+in ``job_runs``; what runs when is decided by ``nextread.services.scheduler``."""
 
 from nextread.jobs.locks import DatabaseLock
 from nextread.jobs.runner import run_job
-from nextread.jobs.scheduler import BackgroundScheduler, Scheduler, next_fire_time
 
-__all__ = ["BackgroundScheduler", "DatabaseLock", "Scheduler", "next_fire_time", "run_job"]
+__all__ = ["DatabaseLock", "run_job"]

@@ -124,7 +124,7 @@ def item_level(
     age_max: float | None = None,
     estimated: float | None = None,
 ) -> float | None:
-    """Books without a measured level still get one: an estimate (:mod:`nextread.levels.estimate`,
+    """Books without a measured level still get one: an estimate (:mod:`nextread.services.level_estimates`,
     which already weighs the audience with the text and its readers) first, else the intended
     audience, grades before ages, so most of a school catalogue takes part in level matching."""
     stated = level_from(lexile, guided_reading_level)

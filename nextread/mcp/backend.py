@@ -16,8 +16,8 @@ from nextread.cache.backends import open_backend
 from nextread.config import Settings
 from nextread.embed.select import text_embedding_function
 from nextread.llm.client import LLMClient
-from nextread.recommend.registry import ModelRegistry
-from nextread.recommend.service import RecommendationService
+from nextread.services.recommend import RecommendationService
+from nextread.services.registry import ModelRegistry
 from nextread.store.db import (
     database_failure,
     make_engine,

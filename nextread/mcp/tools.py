@@ -17,22 +17,22 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nextread.ingest import enrich as enrichment
-from nextread.ingest.enrich import EnrichmentResult
-from nextread.levels import student as student_levels
+from nextread.engine.group_selection import Strategy
+from nextread.engine.shaping import CandidateFilter
 from nextread.levels.convert import Scale
-from nextread.levels.student import StudentLevel
-from nextread.llm.query import search_parser
-from nextread.llm.recommend import llm_allowed, personal_recommendations
 from nextread.mcp.backend import Backend
-from nextread.recommend.group_selection import Strategy
-from nextread.recommend.groups import GroupRecommendations, recommend_for_group
-from nextread.recommend.service import RecommendationRequest, Served
-from nextread.recommend.shaping import CandidateFilter
-from nextread.recommend.similar_users import SimilarUser, find_similar_users
 from nextread.schemas import ExternalId, QueryTime
-from nextread.search import catalog as catalog_search
-from nextread.search.catalog import SearchFilters, SearchResults
+from nextread.services import enrich as enrichment
+from nextread.services import search as catalog_search
+from nextread.services import student_levels
+from nextread.services.enrich import EnrichmentResult
+from nextread.services.groups import GroupRecommendations, recommend_for_group
+from nextread.services.llm_query import search_parser
+from nextread.services.llm_recommend import llm_allowed, personal_recommendations
+from nextread.services.recommend import RecommendationRequest, Served
+from nextread.services.search import SearchFilters, SearchResults
+from nextread.services.similar_users import SimilarUser, find_similar_users
+from nextread.services.student_levels import StudentLevel
 from nextread.store import history as checkout_history
 from nextread.store.history import Bucket, CheckoutHistory, HistoryLookupError
 from nextread.store.models import Item, User

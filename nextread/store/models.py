@@ -104,8 +104,8 @@ class Item(Base):
     grade_max: Mapped[int | None] = mapped_column(default=None)
     age_min: Mapped[int | None] = mapped_column(default=None)
     age_max: Mapped[int | None] = mapped_column(default=None)
-    # A level *estimated* by nextread.levels.estimate for a book without a given one (grade-equivalent
-    # scale, K = 0): kept apart from the given levels above, which it never overwrites.
+    # A level *estimated* by nextread.services.level_estimates for a book without a given one
+    # (grade-equivalent scale, K = 0): kept apart from the given levels above, which it never overwrites.
     estimated_level: Mapped[float | None] = mapped_column(Float, default=None)
     estimated_level_confidence: Mapped[float | None] = mapped_column(Float, default=None)
     estimated_level_evidence: Mapped[list[str] | None] = mapped_column(default=None)

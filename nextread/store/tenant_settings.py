@@ -8,8 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from nextread.engine.hybrid import Weights
 from nextread.levels import Scale
-from nextread.recommend.hybrid import Weights
 from nextread.store.models import InteractionTypeWeight, TenantSetting
 
 

@@ -21,9 +21,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from nextread.events.outbox import StoredEvent, add_to_outbox
 from nextread.schemas import GroupIn, InteractionIn, ItemIn, UserIn
 from nextread.store.models import Group, GroupMember, Interaction, Item, User, utcnow
+from nextread.store.outbox import StoredEvent, add_to_outbox
 from nextread.store.unknown import unknown, unknown_many
 
 
@@ -246,7 +246,7 @@ def write_interactions(
 
 
 EVENT_COLUMNS = ("tenant_id", "user_id", "item_id", "type", "value", "occurred_at", "event_id", "created_at")
-# What the outbox needs of each newly stored row (see nextread.events.outbox.StoredEvent).
+# What the outbox needs of each newly stored row (see nextread.store.outbox.StoredEvent).
 RETURNED_COLUMNS = "user_id, item_id, type, value, occurred_at, event_id"
 # Below this many rows a multi-row VALUES beats creating a temp table and streaming COPY into it.
 COPY_MIN_ROWS = 200

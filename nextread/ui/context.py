@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from nextread.config import Settings
-from nextread.recommend.service import RecommendationService
+from nextread.services.recommend import RecommendationService
 from nextread.store.db import session_scope
 
 MOUNT_PATH = "/ui"

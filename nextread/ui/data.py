@@ -19,8 +19,8 @@ from nextread.api.routers import interactions as interaction_routes
 from nextread.api.routers import recommendations as rec_routes
 from nextread.api.routers import users as user_routes
 from nextread.api.routers.items import find_item
+from nextread.engine.hybrid import Weights
 from nextread.levels import item_level
-from nextread.recommend.hybrid import Weights
 from nextread.schemas import BatchResult, InteractionIn
 from nextread.store.accounts import Identity
 from nextread.store.models import Group, GroupMember, Interaction, Item, ModelVersion, User

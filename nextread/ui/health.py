@@ -14,9 +14,9 @@ from prometheus_client import REGISTRY
 
 from nextread.config import Settings
 from nextread.events.bus import bus_from_settings
-from nextread.events.handlers import INTERACTIONS_GROUP
-from nextread.events.outbox import backlog
 from nextread.events.reconcile import Gap
+from nextread.services.event_handlers import INTERACTIONS_GROUP
+from nextread.store.outbox import backlog
 from nextread.ui.context import api_app
 
 CACHE_LOOKUPS = "nextread_cache_lookups"

@@ -8,7 +8,7 @@ from nicegui import ui
 from sqlalchemy.orm import Session
 
 from nextread.levels import Scale, show_level
-from nextread.levels.student import StudentLevel, get_student_reading_level
+from nextread.services.student_levels import StudentLevel, get_student_reading_level
 from nextread.store.accounts import Identity
 from nextread.store.tenant_settings import load_tenant_settings
 from nextread.ui.context import settings

@@ -24,7 +24,7 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from nextread.api.app import create_app
+from nextread.app import create_app
 from nextread.config import Settings
 from tests.commit_faults import SLOW_COMMIT_SECONDS, CommitFault, Mode
 from tests.conftest import ADMIN_KEY, Database

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from nextread.api.app import create_app
+from nextread.app import create_app
 from nextread.config import Settings
 
 # src="…", href="…", and the JavaScript string literal the page configures (url: '/openapi.json').

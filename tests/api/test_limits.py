@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import Message, Receive, Scope, Send
 
-from nextread.api.app import create_app
 from nextread.api.limits import LimitBodySize
+from nextread.app import create_app
 from nextread.config import Settings
 from tests.conftest import ADMIN_KEY
 

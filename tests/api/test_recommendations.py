@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fastapi.testclient import TestClient
 
-from nextread.api.app import create_app
+from nextread.app import create_app
 from nextread.config import Settings
 from tests.conftest import READ_KEY
 
@@ -235,7 +235,7 @@ def test_models_are_listed_and_training_needs_an_admin(library: TestClient, anon
 def _most_at_once(library: TestClient, monkeypatch: pytest.MonkeyPatch, requests: list[str]) -> int:
     """The requests, all at once; how many of them computed a ranked answer at the same time. Each
     still gets its own answer."""
-    from nextread.recommend.service import RecommendationService
+    from nextread.services.recommend import RecommendationService
 
     running, most = 0, 0
     lock = threading.Lock()

@@ -31,7 +31,7 @@ from schemathesis.generation import GenerationMode
 from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.python.asgi import get_client, shutdown_lifespans
 
-from nextread.api.app import create_app
+from nextread.app import create_app
 from nextread.config import Settings
 from tests.conftest import ADMIN_KEY, READ_KEY
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from nextread.recommend.hybrid import Weights
+from nextread.engine.hybrid import Weights
 from nextread.store.db import session_scope
 from nextread.store.models import Tenant
 from nextread.store.tenant_settings import TenantSettings, save_tenant_settings

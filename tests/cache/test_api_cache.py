@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
-from nextread.api.app import create_app
+from nextread.app import create_app
 from nextread.config import Settings
 from tests.api.test_recommendations import DRAGONS, _ids, _library
 from tests.cache.conftest import REDIS_URL

@@ -12,12 +12,12 @@ from prometheus_client import REGISTRY
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from nextread.api.app import create_app
-from nextread.api.precompute import precompute_recommendations
 from nextread.api.routers.recommendations import answer_variant, build_request
+from nextread.app import create_app
 from nextread.cli import app as cli
 from nextread.config import Settings, get_settings
-from nextread.jobs import Scheduler
+from nextread.services.precompute import precompute_recommendations
+from nextread.services.scheduler import Scheduler
 from tests.api.test_recommendations import DRAGONS, _library
 from tests.cache.conftest import REDIS_URL
 from tests.conftest import ADMIN_KEY

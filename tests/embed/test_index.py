@@ -8,7 +8,7 @@ import faiss
 import numpy as np
 
 from nextread.embed.index import VectorIndex
-from nextread.recommend.training import Artifact
+from nextread.services.training import Artifact
 
 
 def _unit_vectors(rows: int, dimension: int, seed: int = 0) -> np.ndarray:

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from nextread.recommend.service import RecommendationService, ServedCatalog
-from nextread.recommend.training import Artifact
+from nextread.services.recommend import RecommendationService, ServedCatalog
+from nextread.services.training import Artifact
 
 ITEMS = 1_000
 

@@ -8,6 +8,10 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from nextread.engine.collaborative import EASE
+from nextread.engine.hybrid import Weights
+from nextread.engine.pipeline import UserContext, recommend
+from nextread.engine.ranker import LearnedRanker
 from nextread.evaluate.data import InteractionData, from_arrays, load_interactions
 from nextread.evaluate.hybrid import (
     EVALUATION_FILTER,
@@ -18,10 +22,6 @@ from nextread.evaluate.hybrid import (
 )
 from nextread.evaluate.models import DEFAULT_MODEL, UNCONSTRAINED_MODEL, select
 from nextread.levels import level_from
-from nextread.recommend.collaborative import EASE
-from nextread.recommend.hybrid import Weights
-from nextread.recommend.pipeline import UserContext, recommend
-from nextread.recommend.ranker import LearnedRanker
 
 # Two taste clusters of four books; levels rise with the index; books 2 and 3 are one series.
 ROWS = [

@@ -12,12 +12,12 @@ import scipy.sparse as sp
 import typer
 from typer.testing import CliRunner
 
-from nextread.evaluate.commands import evaluate_command
+from nextread.cli.evaluate import evaluate_command
+from nextread.engine.collaborative import Popularity
 from nextread.evaluate.data import InteractionData, from_arrays, with_consumed
 from nextread.evaluate.models import DEFAULT_MODEL, select
 from nextread.evaluate.runner import configurations, evaluate, fit, format_markdown, recommend, to_json
 from nextread.evaluate.splits import strong_generalization_split
-from nextread.recommend.collaborative import Popularity
 
 
 class RandomScores:

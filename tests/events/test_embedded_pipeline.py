@@ -9,7 +9,7 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from nextread.api.app import create_app
+from nextread.app import create_app
 from nextread.config import Settings
 from nextread.schemas import InteractionIn, ItemIn
 from nextread.store.db import session_scope

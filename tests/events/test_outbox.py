@@ -17,12 +17,12 @@ import pytest
 from sqlalchemy import func, select
 
 from nextread.events.bus import Message, bus_from_url
-from nextread.events.handlers import INTERACTIONS_GROUP, InteractionHandler, parse_event
-from nextread.events.outbox import decode_payload
 from nextread.events.relay import OutboxRelay
 from nextread.schemas import InteractionIn, ItemIn
+from nextread.services.event_handlers import INTERACTIONS_GROUP, InteractionHandler, parse_event
 from nextread.store.db import session_scope
 from nextread.store.models import ItemDailyCount, OutboxEntry, ProcessedEvent
+from nextread.store.outbox import decode_payload
 from nextread.store.tenants import ensure_tenant
 from nextread.store.writes import upsert_items, write_interactions
 from tests.conftest import Database

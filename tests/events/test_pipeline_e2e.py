@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from nextread.events.bus import DEFAULT_TOPIC
-from nextread.events.handlers import INTERACTIONS_GROUP
+from nextread.services.event_handlers import INTERACTIONS_GROUP
 from tests.events.processes import Api, Deployment, deployment, wait_until
 
 DRAGONS = [f"dragon-{n}" for n in range(6)]

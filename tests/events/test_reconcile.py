@@ -21,14 +21,14 @@ import redis
 from sqlalchemy import func, select, update
 
 from nextread.events.bus import DEFAULT_TOPIC, EventBus, bus_from_url
-from nextread.events.handlers import INTERACTIONS_GROUP, InteractionHandler, parse_event
-from nextread.events.outbox import published_unsettled, purge_settled, unapplied_messages
 from nextread.events.reconcile import MAX_REPUBLISH, OutboxReconciler
 from nextread.events.relay import OutboxRelay
 from nextread.events.worker import EventWorker
 from nextread.schemas import InteractionIn, ItemIn
+from nextread.services.event_handlers import INTERACTIONS_GROUP, InteractionHandler, parse_event
 from nextread.store.db import session_scope
 from nextread.store.models import ItemDailyCount, OutboxEntry, ProcessedEvent, utcnow
+from nextread.store.outbox import published_unsettled, purge_settled, unapplied_messages
 from nextread.store.tenants import ensure_tenant
 from nextread.store.writes import upsert_items, write_interactions
 from tests.conftest import Database

@@ -9,8 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from nextread.cli.ingest import export_command, import_command
 from nextread.config import get_settings
-from nextread.ingest.commands import export_command, import_command
 from tests.conftest import Database
 
 app = typer.Typer()

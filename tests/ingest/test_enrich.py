@@ -15,10 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from nextread.api.app import create_app
+from nextread.app import create_app
 from nextread.cli import app as cli
 from nextread.config import Settings, get_settings
-from nextread.ingest.enrich import (
+from nextread.services.enrich import (
     EnrichmentDisabledError,
     OpenLibraryClient,
     RateLimiter,

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nextread.config import Settings
-from nextread.ingest.exporter import export
-from nextread.ingest.importer import ImportReport, import_file
 from nextread.ingest.readers import FileError
+from nextread.services.exports import export
+from nextread.services.imports import ImportReport, import_file
 from nextread.store.models import Group, GroupMember, Interaction, Item, User
 from nextread.store.tenants import ensure_tenant
 from nextread.store.writes import COPY_MIN_ROWS

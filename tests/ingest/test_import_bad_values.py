@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nextread.config import Settings
-from nextread.ingest.importer import import_file
+from nextread.services.imports import import_file
 from nextread.store.models import Interaction
 from tests.conftest import Database
 from tests.ingest.conftest import WriteRows

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from nextread.config import Settings
-from nextread.ingest.importer import import_file
 from nextread.ingest.readers import FileError, RowProblem, open_rows
+from nextread.services.imports import import_file
 from nextread.store.models import Interaction, Item
 from tests.conftest import Database
 from tests.ingest.test_commands import app as cli_app

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from nextread.api.app import create_app
+from nextread.app import create_app
 from nextread.cli import app
 from nextread.config import Settings, get_settings
 from nextread.store.db import session_scope

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from nextread.config import Settings
-from nextread.jobs import DatabaseLock, Scheduler, next_fire_time, run_job
-from nextread.jobs.scheduler import new_interactions
+from nextread.jobs import DatabaseLock, run_job
 from nextread.schemas import InteractionIn, ItemIn
+from nextread.services.scheduler import Scheduler, new_interactions, next_fire_time
 from nextread.store.db import make_engine, make_session_factory, session_scope
 from nextread.store.models import JobRun, ModelVersion
 from nextread.store.tenants import ensure_tenant

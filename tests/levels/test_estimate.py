@@ -11,17 +11,17 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from nextread.engine.pipeline import Catalog
 from nextread.levels import item_level, level_from, lexile_to_level
-from nextread.levels.estimate import (
+from nextread.services.level_estimates import (
     LevelEstimate,
     estimate_book_level,
     estimate_missing_levels,
     readability_grade,
     reader_levels_by_item,
 )
-from nextread.recommend.pipeline import Catalog
-from nextread.recommend.store_data import EventArrays
 from nextread.store.models import Item
+from nextread.store.reading_data import EventArrays
 from nextread.store.tenants import ensure_tenant
 from tests.conftest import Database
 

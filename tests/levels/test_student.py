@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from nextread.levels import parse_level
-from nextread.levels.student import (
+from nextread.services.student_levels import (
     BookSignal,
     StudentLevel,
     UnknownStudentError,

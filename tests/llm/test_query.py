@@ -7,8 +7,8 @@ import pytest
 
 from nextread.cache.backends import MemoryCache
 from nextread.llm.client import LLMClient
-from nextread.llm.query import LLMQueryParser, redact
 from nextread.search.query import parse_query
+from nextread.services.llm_query import LLMQueryParser, redact
 from tests.llm.conftest import ScriptedLLM
 
 QUERY = "funny books about dragons for a 2nd grader"

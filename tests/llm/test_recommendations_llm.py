@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from nextread.api.app import create_app
+from nextread.app import create_app
 from nextread.config import Settings
 from nextread.llm.privacy import BOOK_FIELDS, READER_FIELDS
 from nextread.store.db import session_scope

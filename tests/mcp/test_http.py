@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from nextread.api.app import create_app
+from nextread.app import create_app
 from nextread.config import Settings
 from nextread.store.db import session_scope
 from nextread.store.tenants import create_api_key, ensure_tenant

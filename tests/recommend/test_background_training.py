@@ -12,12 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from nextread.api.app import create_app
+from nextread.app import create_app
 from nextread.config import Settings
 from nextread.embed.select import Embedder, get_embedder
-from nextread.recommend.registry import ModelRegistry
-from nextread.recommend.training import TrainingProgress, train_tenant
 from nextread.schemas import InteractionIn, ItemIn
+from nextread.services.registry import ModelRegistry
+from nextread.services.training import TrainingProgress, train_tenant
 from nextread.store.db import session_scope
 from nextread.store.models import ModelVersion
 from nextread.store.tenants import ensure_tenant

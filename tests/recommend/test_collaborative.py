@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from nextread.recommend.collaborative import EASE, IALS, ItemKNN, Popularity, spd_inverse
+from nextread.engine.collaborative import EASE, IALS, ItemKNN, Popularity, spd_inverse
 
 # Users 0-5 read items 0-3 (cluster A); users 6-11 read items 4-7 (cluster B). Each user misses one item.
 ROWS, COLS = [], []
@@ -161,7 +161,7 @@ def test_one_reader_fold_in_with_a_negative_event_still_solves_its_system() -> N
 
 def test_ials_fits_the_same_factors_on_every_core_as_on_one(monkeypatch: pytest.MonkeyPatch) -> None:
     """Training uses every core for iALS; evaluation's seeds must still give the same model."""
-    import nextread.recommend.collaborative as collaborative
+    import nextread.engine.collaborative as collaborative
 
     rng = np.random.default_rng(4)
     interactions = sp.random(400, 120, density=0.05, format="csr", random_state=rng, dtype=np.float32)

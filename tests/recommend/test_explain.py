@@ -1,7 +1,7 @@
 import numpy as np
 
-from nextread.recommend.explain import FALLBACK, ExplanationContext, explain
-from nextread.recommend.pipeline import Catalog, UserContext, recommend
+from nextread.engine.explain import FALLBACK, ExplanationContext, explain
+from nextread.engine.pipeline import Catalog, UserContext, recommend
 
 WEIGHTS = {"cf": 0.5, "semantic": 0.3, "reading_match": 0.4, "rating": 0.3, "social": 0.2, "recency": 0.1}
 

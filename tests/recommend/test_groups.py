@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from nextread.recommend.group_selection import (
+from nextread.engine.group_selection import (
     STRATEGIES,
     eligible_items,
     group_metrics,
     personal_ranks,
     select_for_group,
 )
-from nextread.recommend.similar_users import similar_rows
+from nextread.services.similar_users import similar_rows
 
 
 def _majority_and_minority() -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -2,8 +2,8 @@ import threading
 
 import numpy as np
 
-from nextread.recommend import half_vectors
-from nextread.recommend.pipeline import Catalog
+from nextread.engine import half_vectors
+from nextread.engine.pipeline import Catalog
 
 
 def _vectors(n: int = 500, dimension: int = 384) -> np.ndarray:

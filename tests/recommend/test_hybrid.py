@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from nextread.recommend.hybrid import (
+from nextread.engine.hybrid import (
     JUST_RIGHT_EDGE_FIT,
     HybridScorer,
     ReadingBand,
@@ -17,7 +17,7 @@ from nextread.recommend.hybrid import (
     social,
     trending,
 )
-from nextread.recommend.pipeline import Catalog, UserContext, recommend
+from nextread.engine.pipeline import Catalog, UserContext, recommend
 
 
 def test_default_weights_match_the_issue():

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from nextread.recommend import ranker as ranker_module
-from nextread.recommend.collaborative import EASE
-from nextread.recommend.ranker import FEATURES, HEAD, LearnedRanker, random_target_mask
-from nextread.recommend.service import Reader, RecommendationService, cf_scores
-from nextread.recommend.store_data import EventArrays
-from nextread.recommend.training import Artifact
+from nextread.engine import ranker as ranker_module
+from nextread.engine.collaborative import EASE
+from nextread.engine.ranker import FEATURES, HEAD, LearnedRanker, random_target_mask
+from nextread.services.recommend import Reader, RecommendationService, cf_scores
+from nextread.services.training import Artifact
+from nextread.store.reading_data import EventArrays
 
 CLUSTER, DECOYS = range(0, 25), range(50, 60)
 

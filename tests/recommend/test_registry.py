@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from nextread.config import Settings
-from nextread.recommend import registry as registry_module
-from nextread.recommend.registry import ModelRegistry
-from nextread.recommend.training import Artifact, train_tenant
 from nextread.schemas import InteractionIn, ItemIn
+from nextread.services import registry as registry_module
+from nextread.services.registry import ModelRegistry
+from nextread.services.training import Artifact, train_tenant
 from nextread.store.db import session_scope
 from nextread.store.tenants import ensure_tenant
 from nextread.store.writes import upsert_items, write_interactions

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from nextread.recommend.hybrid import ReadingBand
-from nextread.recommend.pipeline import Catalog, UserContext, best_first, recommend
-from nextread.recommend.shaping import CandidateFilter, grade_appropriate, mmr, one_per_series, series_boost
+from nextread.engine.hybrid import ReadingBand
+from nextread.engine.pipeline import Catalog, UserContext, best_first, recommend
+from nextread.engine.shaping import CandidateFilter, grade_appropriate, mmr, one_per_series, series_boost
 
 TAGS = ["dragons", "mystery", "Scary", "sports", "animals"]
 LANGUAGES = ["en", "en-US", "es", "fr", None]

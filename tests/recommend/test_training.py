@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from nextread.config import Settings
-from nextread.recommend.collaborative import EASE
-from nextread.recommend.ranker import LearnedRanker
-from nextread.recommend.store_data import EventArrays
-from nextread.recommend.training import (
+from nextread.engine.collaborative import EASE
+from nextread.engine.ranker import LearnedRanker
+from nextread.schemas import InteractionIn, ItemIn
+from nextread.services.training import (
     Artifact,
     event_weights,
     load_artifact,
@@ -16,8 +16,8 @@ from nextread.recommend.training import (
     train_tenant,
     weighted_matrix,
 )
-from nextread.schemas import InteractionIn, ItemIn
 from nextread.store.db import session_scope
+from nextread.store.reading_data import EventArrays
 from nextread.store.tenants import ensure_tenant
 from nextread.store.writes import upsert_items, write_interactions
 from tests.conftest import Database
@@ -190,7 +190,7 @@ def test_events_come_back_with_their_exact_epoch_seconds(database: Database) -> 
     """The database computes epoch seconds (julianday on SQLite, EXTRACT on PostgreSQL)."""
     from datetime import UTC, datetime
 
-    from nextread.recommend.store_data import load_events, load_user_events
+    from nextread.store.reading_data import load_events, load_user_events
 
     moments = [
         datetime(2024, 3, 1, 10, 0, 0, 250_000, tzinfo=UTC),

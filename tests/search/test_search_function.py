@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nextread.search.catalog import SearchFilters, search_catalog
 from nextread.search.query import ParsedQuery
+from nextread.services.search import SearchFilters, search_catalog
 from nextread.store.models import Item
 from nextread.store.tenants import ensure_tenant
 from tests.conftest import Database

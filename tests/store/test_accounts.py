@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from nextread.recommend.hybrid import Weights
+from nextread.engine.hybrid import Weights
 from nextread.schemas import UserIn
 from nextread.store.accounts import (
     AccountError,

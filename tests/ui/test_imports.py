@@ -18,7 +18,7 @@ from nicegui.testing.user import User
 from sqlalchemy import func, select
 from starlette.requests import Request
 
-from nextread.api.app import create_app
+from nextread.app import create_app
 from nextread.store.db import session_scope, upgrade
 from nextread.store.models import Item
 from nextread.store.tenants import ensure_tenant

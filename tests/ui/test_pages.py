@@ -13,8 +13,8 @@ from nicegui import background_tasks, ui
 from nicegui.testing.user import User
 from sqlalchemy import select
 
-from nextread.api.app import create_app
-from nextread.recommend.hybrid import Weights
+from nextread.app import create_app
+from nextread.engine.hybrid import Weights
 from nextread.store.models import Interaction, Item
 from nextread.store.models import User as Reader
 from nextread.store.tenant_settings import TenantSettings, load_tenant_settings, save_tenant_settings

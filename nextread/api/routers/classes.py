@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 from nextread.api.deps import AdminDep, ReaderDep, SessionDep, SettingsDep, on_ranking_thread
 from nextread.api.errors import problems
 from nextread.api.routers.users import find_user
-from nextread.ingest.enrich import EnrichmentDisabledError, EnrichmentResult, enrich_book_metadata
-from nextread.recommend.group_selection import Strategy
-from nextread.recommend.groups import GroupNotFoundError, GroupRecommendations, recommend_for_group
-from nextread.recommend.service import RecommendationService
-from nextread.recommend.similar_users import SimilarUser, find_similar_users
+from nextread.engine.group_selection import Strategy
 from nextread.schemas import Cursor, QueryTime
+from nextread.services.enrich import EnrichmentDisabledError, EnrichmentResult, enrich_book_metadata
+from nextread.services.groups import GroupNotFoundError, GroupRecommendations, recommend_for_group
+from nextread.services.recommend import RecommendationService
+from nextread.services.similar_users import SimilarUser, find_similar_users
 from nextread.store.history import Bucket, CheckoutHistory, HistoryLookupError, query_checkout_history
 
 router = APIRouter(prefix="/v1", tags=["classes"])

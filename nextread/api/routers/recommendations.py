@@ -34,25 +34,25 @@ from nextread.api.query_model import documented_query, parse_query
 from nextread.api.routers.items import find_item
 from nextread.api.routers.users import find_user
 from nextread.cache import ServingCache, UserEntry
+from nextread.engine.hybrid import ReadingBand, Weights
+from nextread.engine.pipeline import Recommendation
+from nextread.engine.shaping import CandidateFilter
 from nextread.jobs.runner import unfinished_run
-from nextread.jobs.scheduler import RETRAIN
 from nextread.levels import item_level
-from nextread.llm.recommend import ENGINE_AND_LLM, llm_allowed, personal_recommendations
 from nextread.observability import get_logger
-from nextread.recommend.hybrid import ReadingBand, Weights
-from nextread.recommend.pipeline import Recommendation
-from nextread.recommend.service import (
+from nextread.schemas import ExternalId, Grade, GuidedLevel, Lexile, LongText, ReadingLevel
+from nextread.services.llm_recommend import ENGINE_AND_LLM, llm_allowed, personal_recommendations
+from nextread.services.recommend import (
     ItemCard,
     Reader,
     RecommendationRequest,
     RecommendationService,
     Served,
 )
-from nextread.recommend.shaping import CandidateFilter
-from nextread.recommend.store_data import EventArrays
-from nextread.schemas import ExternalId, Grade, GuidedLevel, Lexile, LongText, ReadingLevel
+from nextread.services.scheduler import RETRAIN
 from nextread.store.db import session_scope
 from nextread.store.models import Interaction, Item, JobRun, ModelVersion
+from nextread.store.reading_data import EventArrays
 from nextread.store.tenants import Principal, interaction_weights
 from nextread.store.unknown import unknown_many
 
@@ -570,7 +570,7 @@ def train_model(request: Request, principal: AdminDep, after: BackgroundTasks) -
 
 
 def _precompute(state: Any, tenant_id: int) -> None:
-    from nextread.api.precompute import log_precomputed_after_train, precompute_recommendations
+    from nextread.services.precompute import log_precomputed_after_train, precompute_recommendations
 
     report = precompute_recommendations(state.session_factory, state.recommendations, state.cache, tenant_id)
     log_precomputed_after_train(tenant_id, report)

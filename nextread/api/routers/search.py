@@ -9,11 +9,11 @@ from pydantic import ValidationError
 
 from nextread.api.deps import ReaderDep, SessionDep, SettingsDep
 from nextread.levels.convert import Scale, parse_level
-from nextread.levels.student import StudentLevel, UnknownStudentError, get_student_reading_level
-from nextread.llm.query import search_parser
-from nextread.llm.recommend import llm_allowed
 from nextread.schemas import Grade, QueryText
-from nextread.search.catalog import Mode, SearchFilters, SearchResults, search_catalog
+from nextread.services.llm_query import search_parser
+from nextread.services.llm_recommend import llm_allowed
+from nextread.services.search import Mode, SearchFilters, SearchResults, search_catalog
+from nextread.services.student_levels import StudentLevel, UnknownStudentError, get_student_reading_level
 from nextread.store.tenant_settings import load_tenant_settings
 
 router = APIRouter(prefix="/v1", tags=["search"])

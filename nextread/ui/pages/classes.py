@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nextread.api.routers import classes as class_routes
-from nextread.recommend.groups import GroupRecommendations
+from nextread.services.groups import GroupRecommendations
 from nextread.store.accounts import Identity
 from nextread.store.history import CheckoutHistory
 from nextread.store.models import Group, GroupMember, Item

@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 from fastapi.responses import Response
 from nicegui import run, ui
 
-from nextread.ingest.importer import ImportReport, import_file
 from nextread.ingest.readers import FileError
+from nextread.services.imports import ImportReport, import_file
 from nextread.store.accounts import Identity
 from nextread.ui.auth import CURATORS, guard
 from nextread.ui.context import api_app, settings

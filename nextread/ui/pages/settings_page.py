@@ -12,8 +12,8 @@ from nicegui import run, ui
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from nextread.engine.hybrid import Weights
 from nextread.levels import SCALES
-from nextread.recommend.hybrid import Weights
 from nextread.store.accounts import (
     ACCOUNT_ROLES,
     AccountError,

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.responses import Response
 from nicegui import ui
 
-from nextread.recommend.hybrid import Weights
+from nextread.engine.hybrid import Weights
 from nextread.store.accounts import Identity
 from nextread.ui import data, levels
 from nextread.ui.auth import STAFF, guard

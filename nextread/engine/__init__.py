@@ -1,0 +1,1 @@
+"""Recommendation algorithms over numpy and scipy arrays: no database, web or cache imports."""
