@@ -12,4 +12,5 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 export OPENBLAS_NUM_THREADS=1 HF_HUB_OFFLINE=1
 .venv/bin/ruff check nextread tests bench
+.venv/bin/lint-imports --no-cache  # the layers of docs/architecture.md, from pyproject.toml
 exec .venv/bin/python -m pytest "$@"

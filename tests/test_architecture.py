@@ -1,0 +1,65 @@
+"""The layers stay one way down (docs/architecture.md). `lint-imports` (scripts/test.sh) checks the
+layer contracts of pyproject.toml; these check what a layers contract cannot: no two packages import
+each other, even siblings of one layer, and no module reaches for another package's private names."""
+
+from __future__ import annotations
+
+import ast
+import itertools
+from pathlib import Path
+
+import grimp
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "nextread"
+
+
+def top_level(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def test_no_two_packages_import_each_other() -> None:
+    graph = grimp.build_graph("nextread", cache_dir=None)
+    packages = sorted({top_level(module) for module in graph.modules if module != "nextread"})
+    both_ways = [
+        (a, b)
+        for a, b in itertools.combinations(packages, 2)
+        if graph.direct_import_exists(importer=a, imported=b, as_packages=True)
+        and graph.direct_import_exists(importer=b, imported=a, as_packages=True)
+    ]
+    assert both_ways == []
+
+
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def private_imports(module: str, source: str) -> list[str]:
+    """``from nextread.<other package>... import _name`` in ``source``; dunder names are public."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if (
+            not isinstance(node, ast.ImportFrom)
+            or node.level
+            or not (node.module or "").startswith("nextread")
+        ):
+            continue
+        if top_level(node.module or "") == top_level(module):
+            continue
+        private = [a.name for a in node.names if a.name.startswith("_") and not a.name.endswith("__")]
+        found += [f"{module}:{node.lineno} {node.module}.{name}" for name in private]
+    return found
+
+
+def test_no_module_imports_a_private_name_from_another_package() -> None:
+    found = [
+        hit
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for hit in private_imports(module_name(path), path.read_text())
+    ]
+    assert found == []
+
+
+def test_the_check_sees_a_private_import_and_lets_a_package_use_its_own() -> None:
+    source = "from nextread.api.deps import _hidden, __version__\nfrom nextread.ui.context import _own\n"
+    assert private_imports("nextread.ui.probe", source) == ["nextread.ui.probe:1 nextread.api.deps._hidden"]
