@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One command: install the test dependencies and run lint + the whole test suite.
+# One command: install the test dependencies and run lint, the docs build and the whole test suite.
 # With CI=true, tests that need PostgreSQL (127.0.0.1:5432) or Redis fail instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,4 +13,8 @@ fi
 export OPENBLAS_NUM_THREADS=1 HF_HUB_OFFLINE=1
 .venv/bin/ruff check nextread tests bench
 .venv/bin/lint-imports --no-cache  # the layers of docs/architecture.md, from pyproject.toml
+# The reference pages must build as a site without a single warning (dead link, missing page).
+site_dir="$(mktemp -d)"
+.venv/bin/mkdocs build --strict --quiet --site-dir "$site_dir"
+rm -rf "$site_dir"
 exec .venv/bin/python -m pytest "$@"
