@@ -252,12 +252,28 @@ def test_unknown_ids_and_bad_queries_are_refused(app: ContextIQClient) -> None:
     assert app.content(category="bad\x00tag").status_code == 422
 
 
-def test_a_new_reader_gets_a_profile_of_zeros_and_cold_start_picks(app: ContextIQClient) -> None:
+def test_a_new_reader_gets_a_profile_of_zeros_and_cold_start_picks(
+    client: TestClient, app: ContextIQClient
+) -> None:
+    assert client.post("/v1/users", json={"id": "registered"}).status_code == 201
+    empty = app.user_profile("registered").json()
+    assert empty | {"user_id": None} == {
+        "user_id": None,
+        "total_interactions": 0,
+        "interaction_breakdown": {},
+        "top_categories": [],
+        "first_interaction_at": None,
+        "last_interaction_at": None,
+        "total_duration_seconds": 0,
+        "cached": False,
+    }
+    assert len(app.recommendations("registered", limit=4).json()["recommendations"]) == 4
+
     assert app.interact("newcomer", "bare", "like").status_code == 201  # created on first interaction
     profile = app.user_profile("newcomer").json()
     assert profile["total_interactions"] == 1
     assert profile["top_categories"] == []
-    assert profile["total_duration_seconds"] == 0
+    assert profile["first_interaction_at"] == profile["last_interaction_at"] is not None
     listed = app.recommendations("newcomer", limit=5).json()["recommendations"]
     assert len(listed) == 5
     assert "bare" not in {rec["content_id"] for rec in listed}
