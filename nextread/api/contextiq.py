@@ -25,6 +25,7 @@ from nextread.api.deps import AdminDep, ReaderDep, SessionDep, SettingsDep, on_r
 from nextread.api.errors import problems
 from nextread.cache import invalidate_after_commit
 from nextread.schemas import ExternalId, InteractionIn, JsonObject, ShortText, Strict
+from nextread.services.event_pipeline import EventPipeline
 from nextread.services.recommend import RecommendationRequest, Served
 from nextread.store.browse import (
     database_answers,
@@ -138,7 +139,7 @@ async def health(request: Request) -> HealthOut:
     )
 
 
-async def _bus_answers(pipeline) -> bool:  # type: ignore[no-untyped-def]
+async def _bus_answers(pipeline: EventPipeline) -> bool:
     try:
         return (await pipeline.status()).ok
     except Exception:  # noqa: BLE001 - a status that cannot be read is a degraded bus
