@@ -16,6 +16,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nextread import __version__
+from nextread.api import contextiq
 from nextread.api.errors import document_errors, install_error_handlers
 from nextread.api.limits import LimitBodySize
 from nextread.api.routers import (
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (recommendations, health, search, classes, trending, items, groups, interactions):
         app.include_router(module.router)
     app.include_router(users.router, dependencies=[Depends(users.invalidate_written_user)])
+    app.include_router(contextiq.router)  # the Context IQ shape at /api/v1 (docs/context-iq.md)
     document_errors(app)
     app.state.mcp = mount_mcp(app)
     mount_ui(app, settings)  # the dashboard at /ui, after the API routes so they keep precedence

@@ -86,6 +86,10 @@ WRITES = [
           _exists("items", "external_id = 'enrich-item' AND description IS NOT NULL")),
     Write("POST", "/v1/models/train", "/v1/models/train", None,
           _exists("model_versions", "status = 'ready'")),
+    Write("POST", "/api/v1/interact", "/api/v1/interact",
+          {"user_id": "reader", "content_id": "seed-book", "interaction_type": "save",
+           "duration_seconds": 42},
+          _exists("interactions", "type = 'save' AND value = 42")),
 ]  # fmt: skip
 # POSTs that store nothing: a query too rich for a URL.
 READ_ONLY_POSTS = {("POST", "/v1/recommendations")}

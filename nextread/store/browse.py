@@ -1,0 +1,110 @@
+"""Plain read-only views of a tenant's data for clients that think in "content" and "categories"
+rather than books and tags (the Context IQ-compatible API): items by tag, the tags of a few items,
+one user's activity summed up, and whether the database answers at all.
+
+A category is a tag: an item belongs to every category one of its tags names. Tags are compared
+case-insensitively, as the recommender's tag filters compare them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine, Exists, exists, func, select, text
+from sqlalchemy.orm import Session
+
+from nextread.schemas import is_external_id
+from nextread.store.models import Interaction, Item, User
+
+
+@dataclass
+class UserActivity:
+    """What one user did, counted: events by type, events per tag of the items they touched (each
+    event counts once for each tag of its item), the first and last event, and the sum of the values
+    stored with the ``value_types`` events."""
+
+    counts_by_type: dict[str, int] = field(default_factory=dict)
+    tag_counts: Counter[str] = field(default_factory=Counter)
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+    value_total: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts_by_type.values())
+
+
+def find_user(session: Session, tenant_id: int, external_id: str) -> User | None:
+    """The tenant's user with this id; None for an unknown id or one no stored id could be."""
+    if not is_external_id(external_id):
+        return None
+    return session.scalar(select(User).where(User.tenant_id == tenant_id, User.external_id == external_id))
+
+
+def user_activity(
+    session: Session, tenant_id: int, user_pk: int, value_types: Collection[str]
+) -> UserActivity:
+    """Two queries: the user's events grouped by item and type, then the tags of those items."""
+    per_item = session.execute(
+        select(
+            Interaction.item_id,
+            Interaction.type,
+            func.count().label("events"),
+            func.min(Interaction.occurred_at).label("first_at"),
+            func.max(Interaction.occurred_at).label("last_at"),
+            func.sum(Interaction.value).label("value_sum"),
+        )
+        .where(Interaction.tenant_id == tenant_id, Interaction.user_id == user_pk)
+        .group_by(Interaction.item_id, Interaction.type)
+    ).all()
+    tags = item_tags(session, {row.item_id for row in per_item})
+    activity = UserActivity()
+    for row in per_item:
+        activity.counts_by_type[row.type] = activity.counts_by_type.get(row.type, 0) + row.events
+        for tag in tags.get(row.item_id, []):
+            activity.tag_counts[tag] += row.events
+        activity.first_at = min(filter(None, (activity.first_at, row.first_at)))
+        activity.last_at = max(filter(None, (activity.last_at, row.last_at)))
+        if row.type in value_types and row.value_sum is not None:
+            activity.value_total += row.value_sum
+    return activity
+
+
+def item_tags(session: Session, item_pks: Iterable[int]) -> dict[int, list[str]]:
+    """Each item's tags as stored (their order kept: the first one is the item's main category)."""
+    wanted = sorted(set(item_pks))
+    if not wanted:
+        return {}
+    rows = session.execute(select(Item.id, Item.tags).where(Item.id.in_(wanted)))
+    return {row.id: list(row.tags or []) for row in rows}
+
+
+def items_in_category(session: Session, tenant_id: int, category: str | None, limit: int) -> list[Item]:
+    """The newest ``limit`` items (all of them, or those with ``category`` among their tags).
+
+    The tag test runs in the database: ``jsonb_array_elements_text`` on PostgreSQL, ``json_each`` on
+    SQLite (whose ``lower`` folds ASCII letters only)."""
+    statement = select(Item).where(Item.tenant_id == tenant_id)
+    if category:
+        statement = statement.where(_has_tag(session, category))
+    return list(session.scalars(statement.order_by(Item.created_at.desc(), Item.id.desc()).limit(limit)))
+
+
+def _has_tag(session: Session, tag: str) -> Exists:
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    expand = func.jsonb_array_elements_text if postgresql else func.json_each
+    elements = expand(Item.tags).table_valued("value")
+    return exists(select(1).select_from(elements).where(func.lower(elements.c.value) == tag.lower()))
+
+
+def database_answers(engine: Engine) -> bool:
+    """Whether the database runs a trivial query; any driver error means no."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - unreachable, refused, timed out: all the same answer
+        return False
+    return True
