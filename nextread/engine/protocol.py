@@ -32,16 +32,16 @@ class SavedModel:
 class Recommender(Protocol):
     """``fit`` on a users × items matrix; ``score`` any history rows (a reader unseen in training is
     just a row: that is how held-out readers are evaluated and how a live reader's newest events are
-    folded in). ``liked`` marks which of the cells the reader liked when the input also carries weaker
-    evidence (books read without liking them); ``None`` means all, and models that do not use the
-    distinction ignore it. ``warm_up`` builds what a model needs per process before it serves (a
-    learned ranker's compiled trees) so no request waits for it."""
+    folded in). ``liked``, always by keyword, marks which of the cells the reader liked when the input
+    also carries weaker evidence (books read without liking them); ``None`` means all, and models that
+    do not use the distinction ignore it. ``warm_up`` builds what a model needs per process before it
+    serves (a learned ranker's compiled trees) so no request waits for it."""
 
     n_items: int
 
-    def fit(self, interactions: sp.csr_matrix, liked: sp.csr_matrix | None = None) -> Self: ...
+    def fit(self, interactions: sp.csr_matrix, *, liked: sp.csr_matrix | None = None) -> Self: ...
 
-    def score(self, history: sp.csr_matrix, liked: sp.csr_matrix | None = None) -> np.ndarray: ...
+    def score(self, history: sp.csr_matrix, *, liked: sp.csr_matrix | None = None) -> np.ndarray: ...
 
     def similar_items(self, item_index: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]: ...
 

@@ -115,10 +115,10 @@ class ServedHybrid:
     is 1), as a rating of any value enters serving's: having read a book says what else they might
     read. It is never "enjoyed" (no profile, series or explanation built on it) and always seen.
 
-    It is a :class:`~nextread.engine.protocol.Recommender` like the peers it is compared with: ``fit``
-    and ``score`` take the rows' ``consumed`` cells and ``users`` as keywords (``liked`` is unused: every
-    cell of ``interactions`` is liked here); similar items, saving and warming up are the CF model's,
-    the one part a training stores (the catalog and weights are inputs)."""
+    It is a :class:`~nextread.engine.protocol.Recommender` like the peers it is compared with; ``fit``
+    and ``score`` also take the rows' ``consumed`` cells and ``users`` (``liked`` is unused: every cell
+    of ``interactions`` is liked here). Similar items, saving and warming up are the CF model's, the
+    one part a training stores (the catalog and weights are inputs)."""
 
     reads_consumed = True
     reads_profiles = True
@@ -150,8 +150,9 @@ class ServedHybrid:
     def fit(
         self,
         interactions: sp.csr_matrix,
-        liked: sp.csr_matrix | None = None,
         consumed: sp.csr_matrix | None = None,
+        *,
+        liked: sp.csr_matrix | None = None,
     ) -> ServedHybrid:
         self.cf.fit(self._cf_input(interactions, consumed), liked=interactions)
         self.n_items = interactions.shape[1]
@@ -169,9 +170,10 @@ class ServedHybrid:
     def score(
         self,
         history: sp.csr_matrix,
-        liked: sp.csr_matrix | None = None,
         consumed: sp.csr_matrix | None = None,
         users: np.ndarray | None = None,
+        *,
+        liked: sp.csr_matrix | None = None,
     ) -> np.ndarray:
         """The served list as scores: first item highest, items not served −inf. ``users`` (the rows'
         user indices) lets the stated profiles in."""

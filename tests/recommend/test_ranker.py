@@ -156,17 +156,9 @@ def test_the_liked_features_read_the_liked_cells_not_the_whole_history() -> None
     assert untold[0, 0, base + 2] == pytest.approx((8 + 1) / (8 + 2))
 
 
-def test_artifacts_from_before_the_twin_score_with_their_eleven_features() -> None:
-    cf_input, liked = _readers(np.random.default_rng(7))
-    generators = LearnedRanker(EASE(l2=10.0), seed=0).fit(cf_input, liked=liked).generators
-    generators.liked_cf = None
-    assert generators.features(_new_reader())[1].shape[-1] == len(FEATURES) - 3
-
-
 def test_item_counts_are_log_shares_that_hiding_a_fifth_of_every_count_barely_moves() -> None:
     cf_input, liked = _readers(np.random.default_rng(8))
     generators = LearnedRanker(EASE(l2=10.0), seed=0).fit(cf_input, liked=liked).generators
-    assert generators.counts_as_shares
     readers, likers = FEATURES.index("item readers (log share)"), FEATURES.index("item likers (log share)")
     candidates, features, _, _ = generators.features(_new_reader())
     expected = np.log1p(generators.readers[candidates[0]]) - np.log(generators.readers.sum() + 1.0)
