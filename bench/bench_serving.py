@@ -36,7 +36,7 @@ from nextread.config import Settings  # noqa: E402
 from nextread.engine.collaborative import EASE, IALS, ItemKNN  # noqa: E402
 from nextread.engine.models import EASE_L2  # noqa: E402
 from nextread.engine.pipeline import Catalog, UserContext, recommend  # noqa: E402
-from nextread.engine.ranker import LearnedRanker, prepare_for_serving, score_cf  # noqa: E402
+from nextread.engine.ranker import LearnedRanker  # noqa: E402
 from nextread.gc_freeze import freeze_long_lived  # noqa: E402
 from nextread.services.training import event_weights, weighted_matrix  # noqa: E402
 from nextread.store.reading_data import EventArrays  # noqa: E402
@@ -105,9 +105,8 @@ def train(
             "item-kNN fit (implicit)", lambda: ItemKNN("bm25", 100).fit(matrix)
         ),
     }
-    for model in models.values():  # as the model loader does in every serving process
-        if isinstance(model, LearnedRanker):
-            timed("compile the ranker's trees (lleaves, per process)", lambda m=model: prepare_for_serving(m))
+    ranked = models["EASE + learned ranker (nextread default)"]
+    timed("compile the ranker's trees (lleaves, per process)", ranked.warm_up)  # as every serving process
     return matrix, cf_input, models
 
 
@@ -143,7 +142,7 @@ def served_scores(model: object, history: sp.csr_matrix, cf_input: sp.csr_matrix
     """The ranked default scores the reader's CF input row, told which cells were liked (``history``),
     as serving does; the other models score the liked row alone."""
     if isinstance(model, LearnedRanker):
-        return score_cf(model, cf_input[user], history)[0]
+        return model.score(cf_input[user], liked=history)[0]  # type: ignore[no-any-return]
     return model.score(history)[0]  # type: ignore[attr-defined,no-any-return]
 
 
@@ -187,7 +186,7 @@ def hybrid(
             enjoyed_weights=history.data.astype(float),
             peer_counts=None,
         )
-        recommend(catalog, context, cf_scores=score_cf(served, had, history)[0], n=10)
+        recommend(catalog, context, cf_scores=served.score(had, liked=history)[0], n=10)
         samples.append(time.perf_counter() - started)
     label = "nextread full hybrid request (ranked EASE + 7 components + MMR)"
     print(f"  {label:<58} {percentiles(samples)}")

@@ -267,10 +267,19 @@ def precompute(
 def db_upgrade(
     revision: str = typer.Argument("heads", help="Alembic revision to upgrade to (default: every head)."),
 ) -> None:
-    """Apply Alembic migrations to the configured database."""
+    """Apply Alembic migrations to the configured database, then retire model versions stored as
+    pickles by older releases (:func:`nextread.services.training.retire_pickled_models`: they are
+    never read, since reading a pickle runs code; their tenants are trained again)."""
+    from nextread.services.training import retire_pickled_models
+
     engine = make_engine(get_settings().database_url)
     upgrade(engine, revision)
     typer.echo(f"database at {engine.url.render_as_string(hide_password=True)} is at revision {revision}")
+    for row in retire_pickled_models(make_session_factory(engine)):
+        typer.echo(
+            f"retired model version {row.version} of tenant {row.tenant_id} ({row.path}): an old pickle is "
+            "never loaded; the tenant is trained again on its next request or by `nextread train`"
+        )
 
 
 @keys_app.command("create")

@@ -10,7 +10,6 @@ by an exact scan (tens of milliseconds), never inside a request.
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import faiss
 import numpy as np
@@ -23,9 +22,9 @@ HNSW_EF_SEARCH = 64
 class VectorIndex:
     """Inner-product search over L2-normalised rows (inner product = cosine).
 
-    The faiss index is built on first search, not in the constructor, and is left out of pickles: faiss
-    objects do not pickle, and a model artifact should not carry a second copy of its embeddings.
-    ``build()`` builds it now, for callers that want it warm (a model loader, a test).
+    The faiss index is built on first search, not in the constructor, and never stored: a model
+    artifact keeps the embeddings alone. ``build()`` builds it now, for callers that want it warm (a
+    model loader, a test).
     """
 
     def __init__(self, vectors: np.ndarray, exact_max_rows: int = EXACT_MAX_ROWS) -> None:
@@ -49,19 +48,6 @@ class VectorIndex:
 
     def __len__(self) -> int:
         return len(self.vectors)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_index"] = None
-        for unpicklable in ("_build_lock", "_builder_lock", "_builder"):
-            del state[unpicklable]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._build_lock = threading.Lock()
-        self._builder_lock = threading.Lock()
-        self._builder = None
 
     def search(self, query: np.ndarray, k: int, exclude: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Row numbers of the ``k`` rows most similar to ``query`` and their inner products, best first.

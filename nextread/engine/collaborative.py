@@ -1,6 +1,7 @@
-"""Collaborative models. Each is a small class: ``fit(X)`` on a users×items matrix, ``score(history)``
-for ARBITRARY history rows (a user unseen in training is just a row: that is how held-out users are
-evaluated and how a live user's newest events are folded in), and ``similar_items``.
+"""Collaborative models, each a small class implementing :class:`nextread.engine.protocol.Recommender`:
+``fit(X)`` on a users×items matrix, ``score(history)`` for ARBITRARY history rows (a user unseen in
+training is just a row: that is how held-out users are evaluated and how a live user's newest events
+are folded in), ``similar_items``, and ``save`` / ``restore`` through plain arrays.
 
 Item-kNN and iALS are implicit's own implementations (the field's reference library); only the fold-in
 of new users is ours, and it is the exact iALS least-squares step. EASE is closed form in numpy.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,6 +20,11 @@ from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, Item
 from implicit.utils import ParameterWarning
 from scipy.linalg import lapack
 from threadpoolctl import threadpool_limits
+
+from nextread.engine.protocol import SavedModel
+
+if TYPE_CHECKING:
+    from nextread.engine.protocol import Recommender
 
 # The cores this process may run on (the affinity mask where the OS has one, e.g. not on macOS).
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -57,14 +64,30 @@ def mirror_upper(matrix: np.ndarray, block: int = 512) -> np.ndarray:
 
 
 class SimilarByHistory:
-    """Items similar to one item are what a one-item history scores highest."""
+    """What the models share: items similar to one item are what a one-item history scores highest,
+    and nothing to build per process before serving. Subclasses implement ``fit``, ``score``, ``save``
+    and the class method ``restore`` (the inverse of ``save``, given the already restored parts)."""
 
-    def score(self, history: sp.csr_matrix) -> np.ndarray:
+    n_items: int
+
+    def fit(self, interactions: sp.csr_matrix, liked: sp.csr_matrix | None = None) -> Self:
         raise NotImplementedError
 
+    def score(self, history: sp.csr_matrix, liked: sp.csr_matrix | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def save(self) -> SavedModel:
+        raise NotImplementedError
+
+    @classmethod
+    def restore(cls, saved: SavedModel, parts: dict[str, Recommender]) -> Self:
+        raise NotImplementedError
+
+    def warm_up(self) -> None:
+        """Nothing to build per process."""
+
     def similar_items(self, item_index: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        n_items = self.n_items  # type: ignore[attr-defined]
-        history = sp.csr_matrix(([1.0], ([0], [item_index])), shape=(1, n_items), dtype=np.float32)
+        history = sp.csr_matrix(([1.0], ([0], [item_index])), shape=(1, self.n_items), dtype=np.float32)
         scores = np.asarray(self.score(history), dtype=np.float64)[0]
         scores[item_index] = -np.inf
         order = np.argsort(-scores, kind="stable")[:n]
@@ -74,13 +97,23 @@ class SimilarByHistory:
 class Popularity(SimilarByHistory):
     """Most-positives-first, the same list for everyone: the floor any personalised model must clear."""
 
-    def fit(self, interactions: sp.csr_matrix) -> Popularity:
+    def fit(self, interactions: sp.csr_matrix, liked: sp.csr_matrix | None = None) -> Popularity:
         self.counts = np.asarray((interactions > 0).sum(axis=0), dtype=np.float64).ravel()
         self.n_items = interactions.shape[1]
         return self
 
-    def score(self, history: sp.csr_matrix) -> np.ndarray:
+    def score(self, history: sp.csr_matrix, liked: sp.csr_matrix | None = None) -> np.ndarray:
         return np.tile(self.counts, (history.shape[0], 1))
+
+    def save(self) -> SavedModel:
+        return SavedModel("Popularity", arrays={"counts": self.counts})
+
+    @classmethod
+    def restore(cls, saved: SavedModel, parts: dict[str, Recommender]) -> Popularity:
+        model = cls()
+        model.counts = saved.arrays["counts"]
+        model.n_items = len(model.counts)
+        return model
 
 
 class ItemKNN(SimilarByHistory):
@@ -88,6 +121,7 @@ class ItemKNN(SimilarByHistory):
     what implicit's own ``recommend`` computes for a known user."""
 
     def __init__(self, similarity: str = "bm25", neighbours: int = 100, k1: float = 1.2, b: float = 0.75):
+        self.params = {"similarity": similarity, "neighbours": neighbours, "k1": k1, "b": b}
         self.model: ItemItemRecommender
         if similarity == "bm25":
             self.model = BM25Recommender(K=neighbours, K1=k1, B=b, num_threads=1)
@@ -96,27 +130,56 @@ class ItemKNN(SimilarByHistory):
         else:
             raise ValueError(f"unknown item-kNN similarity {similarity!r} (use bm25 or cosine)")
 
-    def fit(self, interactions: sp.csr_matrix) -> ItemKNN:
+    def fit(self, interactions: sp.csr_matrix, liked: sp.csr_matrix | None = None) -> ItemKNN:
         with warnings.catch_warnings():
             # implicit re-weights BM25/cosine into a COO matrix internally and then warns about it.
             warnings.simplefilter("ignore", ParameterWarning)
             self.model.fit(interactions.tocsr().astype(np.float32), show_progress=False)
+        self.similarity: sp.csr_matrix = self.model.similarity
         self.n_items = interactions.shape[1]
         return self
 
-    def score(self, history: sp.csr_matrix) -> np.ndarray:
+    def score(self, history: sp.csr_matrix, liked: sp.csr_matrix | None = None) -> np.ndarray:
         """``history @ similarity``; a one-row history (every served request) sums the neighbour rows
         of its items directly, a third of the time of scipy's sparse product and densifying."""
         history = history.tocsr()
         if history.shape[0] != 1:
-            return np.asarray((history.astype(np.float32) @ self.model.similarity).todense())
-        similarity = self.model.similarity
+            return np.asarray((history.astype(np.float32) @ self.similarity).todense())
+        similarity = self.similarity
         starts, ends = similarity.indptr[history.indices], similarity.indptr[history.indices + 1]
         lengths = ends - starts
         entries = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
         weights = np.repeat(history.data.astype(np.float32), lengths) * similarity.data[entries]
         row = np.bincount(similarity.indices[entries], weights=weights, minlength=self.n_items)
         return row.astype(np.float32)[None, :]
+
+    def save(self) -> SavedModel:
+        return SavedModel("ItemKNN", dict(self.params), sparse_arrays("similarity", self.similarity))
+
+    @classmethod
+    def restore(cls, saved: SavedModel, parts: dict[str, Recommender]) -> ItemKNN:
+        model = cls(**saved.params)
+        model.similarity = sparse_from_arrays("similarity", saved.arrays)
+        model.n_items = model.similarity.shape[1]
+        return model
+
+
+def sparse_arrays(name: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
+    """A CSR matrix as the plain arrays :class:`SavedModel` holds, under ``name.*``."""
+    matrix = matrix.tocsr()
+    return {
+        f"{name}.data": matrix.data,
+        f"{name}.indices": matrix.indices,
+        f"{name}.indptr": matrix.indptr,
+        f"{name}.shape": np.asarray(matrix.shape, dtype=np.int64),
+    }
+
+
+def sparse_from_arrays(name: str, arrays: dict[str, np.ndarray]) -> sp.csr_matrix:
+    shape = tuple(int(size) for size in arrays[f"{name}.shape"])
+    return sp.csr_matrix(
+        (arrays[f"{name}.data"], arrays[f"{name}.indices"], arrays[f"{name}.indptr"]), shape=shape
+    )
 
 
 def regularised_gram(item_factors: np.ndarray, regularization: float) -> np.ndarray:
@@ -171,7 +234,9 @@ def _solve_one(system: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 
 class IALS(SimilarByHistory):
-    """implicit's CPU iALS; held-out users are folded in with ``als_fold_in``."""
+    """implicit's CPU iALS; held-out users are folded in with ``als_fold_in``. ``model`` (implicit's
+    own, with the training users' factors) exists only in the process that fitted: nothing reads it
+    but a benchmark's reference, so it is not saved."""
 
     def __init__(
         self,
@@ -184,7 +249,7 @@ class IALS(SimilarByHistory):
         self.regularization, self.alpha = regularization, alpha
         self.settings = {"factors": factors, "iterations": iterations, "random_state": seed}
 
-    def fit(self, interactions: sp.csr_matrix) -> IALS:
+    def fit(self, interactions: sp.csr_matrix, liked: sp.csr_matrix | None = None) -> IALS:
         # implicit parallelises over users itself (each user's solve is independent, so the factors
         # are the same on any number of threads); BLAS threads underneath would fight it (and implicit
         # warns about them when the model is built), so both happen with BLAS on one thread.
@@ -199,11 +264,27 @@ class IALS(SimilarByHistory):
         return self
 
     def user_factors(self, history: sp.csr_matrix) -> np.ndarray:
-        gram = getattr(self, "gram", None)  # artifacts pickled before it existed compute it per call
-        return als_fold_in(self.item_factors, history, self.regularization, self.alpha, gram)
+        return als_fold_in(self.item_factors, history, self.regularization, self.alpha, self.gram)
 
-    def score(self, history: sp.csr_matrix) -> np.ndarray:
+    def score(self, history: sp.csr_matrix, liked: sp.csr_matrix | None = None) -> np.ndarray:
         return self.user_factors(history) @ self.item_factors.T
+
+    def save(self) -> SavedModel:
+        params = {
+            "factors": self.settings["factors"],
+            "regularization": self.regularization,
+            "alpha": self.alpha,
+            "iterations": self.settings["iterations"],
+            "seed": self.settings["random_state"],
+        }
+        return SavedModel("IALS", params, {"item_factors": self.item_factors, "gram": self.gram})
+
+    @classmethod
+    def restore(cls, saved: SavedModel, parts: dict[str, Recommender]) -> IALS:
+        model = cls(**saved.params)
+        model.item_factors, model.gram = saved.arrays["item_factors"], saved.arrays["gram"]
+        model.n_items = len(model.item_factors)
+        return model
 
     def similar_items(self, item_index: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Cosine between item factors, as implicit does: a one-item fold-in is dominated by the
@@ -230,7 +311,7 @@ class EASE(SimilarByHistory):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.l2, self.max_items, self.dropout = l2, max_items, dropout
 
-    def fit(self, interactions: sp.csr_matrix) -> EASE:
+    def fit(self, interactions: sp.csr_matrix, liked: sp.csr_matrix | None = None) -> EASE:
         binary = (interactions > 0).astype(np.float32).tocsc()
         counts = np.asarray(binary.sum(axis=0)).ravel()
         self.n_items = binary.shape[1]
@@ -244,7 +325,7 @@ class EASE(SimilarByHistory):
         np.fill_diagonal(self.weights, 0.0)
         return self
 
-    def score(self, history: sp.csr_matrix) -> np.ndarray:
+    def score(self, history: sp.csr_matrix, liked: sp.csr_matrix | None = None) -> np.ndarray:
         """``binary(history) @ B`` over the head items. The history's columns are mapped onto the head
         with a binary search rather than scipy's column indexing, which costs more than the product
         for the one-row histories of serving; one row is then just a sum of rows of B."""
@@ -270,3 +351,20 @@ class EASE(SimilarByHistory):
         for row in rows.tolist():
             total += self.weights[row]
         return total
+
+    def save(self) -> SavedModel:
+        params = {
+            "l2": self.l2,
+            "max_items": self.max_items,
+            "dropout": self.dropout,
+            "n_items": self.n_items,
+        }
+        return SavedModel("EASE", params, {"head": self.head, "weights": self.weights})
+
+    @classmethod
+    def restore(cls, saved: SavedModel, parts: dict[str, Recommender]) -> EASE:
+        params = dict(saved.params)
+        n_items = int(params.pop("n_items"))
+        model = cls(**params)
+        model.n_items, model.head, model.weights = n_items, saved.arrays["head"], saved.arrays["weights"]
+        return model

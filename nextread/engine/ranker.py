@@ -38,6 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nextread.engine.collaborative import EASE, IALS, ItemKNN, SimilarByHistory
+from nextread.engine.protocol import Recommender, SavedModel
 
 HEAD = 100  # candidates per reader the ranker orders: NDCG@10 and Recall@20 live well inside it
 HIDDEN_SHARE = 0.2  # as the offline protocol's targets
@@ -101,18 +102,14 @@ def random_target_mask(rows: sp.csr_matrix, target_fraction: float, rng: np.rand
 @dataclass
 class Generators:
     """The fitted candidate generators and the item statistics the features read. ``liked_cf`` is the
-    CF model fitted on liked cells only (the CF model itself when every input cell is liked); ``None``
-    in artifacts trained before it existed, whose boosters know only the first 11 features."""
+    CF model fitted on liked cells only (the CF model itself when every input cell is liked)."""
 
-    cf: SimilarByHistory
+    cf: Recommender
     knn: ItemKNN
     als: IALS
     readers: np.ndarray
     likers: np.ndarray
-    liked_cf: SimilarByHistory | None = None
-    counts_as_shares: bool = False
-    """Whether item counts enter the features as log shares of all counts (see :meth:`_log_counts`);
-    ``False`` in artifacts trained before, whose boosters learned raw log counts."""
+    liked_cf: Recommender
 
     def features(
         self, history: sp.csr_matrix, liked: sp.csr_matrix | None = None
@@ -150,9 +147,8 @@ class Generators:
             self._log_counts(self.likers, candidates),
             share[candidates],
             size,
+            *self._liked_columns(history, liked, candidates, cf),
         ]
-        if self.liked_cf is not None:
-            columns_of += self._liked_columns(history, liked, candidates, cf)
         valid = np.isfinite(np.take_along_axis(masked, candidates, axis=1))
         return candidates, np.stack(columns_of, axis=2), cf, valid
 
@@ -162,8 +158,7 @@ class Generators:
         are higher at serving than the trees saw (by a quarter on MovieLens, where every training reader
         is an example); shares move far less. On MovieLens NDCG@10 +0.0025, Recall@20 +0.006
         (docs/evaluation.md)."""
-        shift = np.log(counts.sum() + 1.0) if self.counts_as_shares else 0.0
-        return np.log1p(counts[candidates]) - shift
+        return np.log1p(counts[candidates]) - np.log(counts.sum() + 1.0)
 
     def _liked_columns(
         self, history: sp.csr_matrix, liked: sp.csr_matrix | None, candidates: np.ndarray, cf: np.ndarray
@@ -173,7 +168,6 @@ class Generators:
         judged by what the reader will like; the liked-only twin scores that directly. On MovieLens it
         lifts NDCG@10 by ~0.007 (docs/evaluation.md). When the twin is the CF model and every cell was
         liked, its scores are ``cf``, already computed."""
-        assert self.liked_cf is not None
         liked = history if liked is None else liked.tocsr()
         if self.liked_cf is self.cf and liked is history:
             scores = cf
@@ -189,11 +183,11 @@ def _ranks(scores: np.ndarray) -> np.ndarray:
     return np.argsort(np.argsort(-scores, axis=1, kind="stable"), axis=1).astype(np.float64)
 
 
-def fit_generators(cf: SimilarByHistory, interactions: sp.csr_matrix, liked: sp.csr_matrix) -> Generators:
+def fit_generators(cf: Recommender, interactions: sp.csr_matrix, liked: sp.csr_matrix) -> Generators:
     liked_cf = _liked_twin(cf, interactions, liked)
-    cf.fit(interactions)  # type: ignore[attr-defined]
+    cf.fit(interactions)
     if liked_cf is not None:
-        liked_cf.fit(liked)  # type: ignore[attr-defined]
+        liked_cf.fit(liked)
     return Generators(
         cf=cf,
         knn=_fitted("item-kNN", interactions, lambda: ItemKNN("cosine", neighbours=100).fit(interactions)),
@@ -203,7 +197,6 @@ def fit_generators(cf: SimilarByHistory, interactions: sp.csr_matrix, liked: sp.
         readers=np.asarray((interactions > 0).sum(axis=0), dtype=np.float64).ravel(),
         likers=np.asarray((liked > 0).sum(axis=0), dtype=np.float64).ravel(),
         liked_cf=cf if liked_cf is None else liked_cf,
-        counts_as_shares=True,
     )
 
 
@@ -239,9 +232,7 @@ def _fitted(kind: str, matrix: sp.csr_matrix, fit: Callable[[], Fitted]) -> Fitt
     return _recent_fits[key]  # type: ignore[no-any-return]
 
 
-def _liked_twin(
-    cf: SimilarByHistory, interactions: sp.csr_matrix, liked: sp.csr_matrix
-) -> SimilarByHistory | None:
+def _liked_twin(cf: Recommender, interactions: sp.csr_matrix, liked: sp.csr_matrix) -> Recommender | None:
     """An unfitted CF model like ``cf`` for the liked cells alone; ``None`` when every input cell is
     liked (the CF model itself is then that model). A shallow copy suffices: ``fit`` assigns fresh
     arrays. EASE's λ shrinks with the liked share of the cells, so the ridge weighs as much against
@@ -265,7 +256,7 @@ class LearnedRanker(SimilarByHistory):
     ``example_readers`` readers teach it: 1,000 readers × 100 candidates are 100k rows, plenty for a
     dozen features, and keep LightGBM's fit to seconds on a million interactions."""
 
-    def __init__(self, cf: SimilarByHistory, example_readers: int = 1000, seed: int = 0):
+    def __init__(self, cf: Recommender, example_readers: int = 1000, seed: int = 0):
         self.cf, self.example_readers, self.seed = cf, example_readers, seed
         self.booster: Any = None
         self._compiled: Any = None
@@ -278,7 +269,7 @@ class LearnedRanker(SimilarByHistory):
         eligible = np.flatnonzero(np.diff((liked > 0).astype(np.int8).tocsr().indptr) >= MIN_LIKED)
         readers = np.sort(rng.choice(eligible, size=min(len(eligible), self.example_readers), replace=False))
         if len(readers) < MIN_EXAMPLE_READERS:  # nothing to learn: the CF model alone, no other generators
-            self.cf.fit(interactions)  # type: ignore[attr-defined]
+            self.cf.fit(interactions)
             return self
         hidden = _hidden_pairs(liked, readers, rng)
         masked_input, masked_liked = _without(interactions, hidden), _without(liked, hidden)
@@ -319,18 +310,55 @@ class LearnedRanker(SimilarByHistory):
 
     def compiled_trees(self) -> Any:
         """The booster compiled (about 2 s for 200 trees), once per process: the model loader asks for
-        it before the model serves, so no request waits. Machine code for this CPU, so never pickled."""
+        it before the model serves (:meth:`warm_up`), so no request waits. Machine code for this CPU,
+        so never saved."""
         if self._compiled is None:
             with _COMPILING:
                 if self._compiled is None:
                     self._compiled = _compile(self.booster)
         return self._compiled
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_compiled": None}
+    def warm_up(self) -> None:
+        """The compiled trees, when there are trees."""
+        if self.booster is not None:
+            self.compiled_trees()
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update({"_compiled": None, **state})  # artifacts pickled before lack the key
+    def save(self) -> SavedModel:
+        """The CF model, and with trees the other generators, the item counts and the booster in
+        LightGBM's own text format. The liked-only twin is stored only when it is not the CF model."""
+        saved = SavedModel(
+            "LearnedRanker",
+            {"example_readers": self.example_readers, "seed": self.seed, "n_items": self.n_items},
+        )
+        saved.parts["cf"] = self.cf.save()
+        if self.booster is None:
+            return saved
+        generators = self.generators
+        saved.texts["model"] = self.booster.model_to_string(num_iteration=-1)
+        saved.arrays |= {"readers": generators.readers, "likers": generators.likers}
+        saved.parts |= {"knn": generators.knn.save(), "als": generators.als.save()}
+        if generators.liked_cf is not generators.cf:
+            saved.parts["liked_cf"] = generators.liked_cf.save()
+        return saved
+
+    @classmethod
+    def restore(cls, saved: SavedModel, parts: dict[str, Recommender]) -> LearnedRanker:
+        model = cls(parts["cf"], saved.params["example_readers"], saved.params["seed"])
+        model.n_items = int(saved.params["n_items"])
+        if "model" not in saved.texts:
+            return model
+        import lightgbm
+
+        model.booster = lightgbm.Booster(model_str=saved.texts["model"])
+        model.generators = Generators(
+            cf=model.cf,
+            knn=parts["knn"],  # type: ignore[arg-type]
+            als=parts["als"],  # type: ignore[arg-type]
+            readers=saved.arrays["readers"],
+            likers=saved.arrays["likers"],
+            liked_cf=parts.get("liked_cf", model.cf),
+        )
+        return model
 
 
 def _compile(booster: Any) -> Any:
@@ -342,28 +370,6 @@ def _compile(booster: Any) -> Any:
         trees = lleaves.Model(model_file=str(model_file))
         trees.compile()
     return trees
-
-
-def prepare_for_serving(model: SimilarByHistory) -> None:
-    """Whatever a model builds per process before it serves: a learned ranker's compiled trees."""
-    if isinstance(model, LearnedRanker) and model.booster is not None:
-        model.compiled_trees()
-
-
-def fit_cf(model: SimilarByHistory, interactions: sp.csr_matrix, liked: sp.csr_matrix) -> SimilarByHistory:
-    """Fit any CF model on its input; the learned ranker is also told which cells were liked (what it
-    learns to find), the other models need only the input. Training and the offline runner share it."""
-    if isinstance(model, LearnedRanker):
-        return model.fit(interactions, liked=liked)
-    return model.fit(interactions)  # type: ignore[attr-defined,no-any-return]
-
-
-def score_cf(model: SimilarByHistory, history: sp.csr_matrix, liked: sp.csr_matrix | None) -> np.ndarray:
-    """Score any CF model; the learned ranker is also told which history cells were liked, as
-    :func:`fit_cf` tells it at training. Serving and the offline runner share it."""
-    if isinstance(model, LearnedRanker):
-        return model.score(history, liked=liked)
-    return model.score(history)
 
 
 def _hidden_pairs(liked: sp.csr_matrix, readers: np.ndarray, rng: np.random.Generator) -> sp.csr_matrix:

@@ -23,10 +23,10 @@ import scipy.sparse as sp
 from nextread.engine.collaborative import EASE
 from nextread.engine.hybrid import Weights, trending
 from nextread.engine.pipeline import Catalog, UserContext, rank_and_shape, score_candidates
-from nextread.engine.ranker import LearnedRanker, fit_cf, score_cf
+from nextread.engine.protocol import Recommender, SavedModel
+from nextread.engine.ranker import LearnedRanker
 from nextread.engine.shaping import CandidateFilter
 from nextread.evaluate.metrics import LIST_LENGTH
-from nextread.evaluate.runner import Recommender
 from nextread.levels import level_from
 from nextread.services.training import item_texts
 
@@ -113,7 +113,12 @@ class ServedHybrid:
 
     What a reader consumed without liking it enters the CF input at ``consumed_weight`` (a liked item
     is 1), as a rating of any value enters serving's: having read a book says what else they might
-    read. It is never "enjoyed" (no profile, series or explanation built on it) and always seen."""
+    read. It is never "enjoyed" (no profile, series or explanation built on it) and always seen.
+
+    It is a :class:`~nextread.engine.protocol.Recommender` like the peers it is compared with; ``fit``
+    and ``score`` also take the rows' ``consumed`` cells and ``users`` (``liked`` is unused: every cell
+    of ``interactions`` is liked here). Similar items, saving and warming up are the CF model's, the
+    one part a training stores (the catalog and weights are inputs)."""
 
     reads_consumed = True
     reads_profiles = True
@@ -142,8 +147,15 @@ class ServedHybrid:
             return liked
         return (liked + self.consumed_weight * consumed).tocsr()
 
-    def fit(self, interactions: sp.csr_matrix, consumed: sp.csr_matrix | None = None) -> ServedHybrid:
-        fit_cf(self.cf, self._cf_input(interactions, consumed), liked=interactions)  # type: ignore[arg-type]
+    def fit(
+        self,
+        interactions: sp.csr_matrix,
+        consumed: sp.csr_matrix | None = None,
+        *,
+        liked: sp.csr_matrix | None = None,
+    ) -> ServedHybrid:
+        self.cf.fit(self._cf_input(interactions, consumed), liked=interactions)
+        self.n_items = interactions.shape[1]
         # What training stores in the artifact: readers per item (level-band popularity) and, from the
         # event times, the time-decayed positives (trending).
         self.catalog.popularity = np.asarray((interactions > 0).sum(axis=0), dtype=np.float64).ravel()
@@ -156,14 +168,19 @@ class ServedHybrid:
         return self
 
     def score(
-        self, history: sp.csr_matrix, consumed: sp.csr_matrix | None = None, users: np.ndarray | None = None
+        self,
+        history: sp.csr_matrix,
+        consumed: sp.csr_matrix | None = None,
+        users: np.ndarray | None = None,
+        *,
+        liked: sp.csr_matrix | None = None,
     ) -> np.ndarray:
         """The served list as scores: first item highest, items not served −inf. ``users`` (the rows'
         user indices) lets the stated profiles in."""
         history = history.tocsr()
         consumed = sp.csr_matrix(history.shape) if consumed is None else consumed.tocsr()
         cf_input = self._cf_input(history, consumed)
-        cf_scores = np.asarray(score_cf(self.cf, cf_input, liked=history), dtype=np.float64)  # type: ignore[arg-type]
+        cf_scores = np.asarray(self.cf.score(cf_input, liked=history), dtype=np.float64)
         scores = np.full(history.shape, -np.inf)
         for row in range(history.shape[0]):
             liked = history.indices[history.indptr[row] : history.indptr[row + 1]]
@@ -172,6 +189,15 @@ class ServedHybrid:
             served = self._served(liked, had, cf_scores[row], user)
             scores[row, served] = np.arange(len(served), 0, -1, dtype=np.float64)
         return scores
+
+    def similar_items(self, item_index: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        return self.cf.similar_items(item_index, n)
+
+    def save(self) -> SavedModel:
+        return self.cf.save()
+
+    def warm_up(self) -> None:
+        self.cf.warm_up()
 
     def _served(
         self, items: np.ndarray, consumed: np.ndarray, cf_row: np.ndarray, user_index: int | None

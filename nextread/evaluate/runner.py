@@ -12,11 +12,12 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from nextread.engine.protocol import Recommender
 from nextread.engine.ranker import reusing_generator_fits
 from nextread.evaluate.data import InteractionData
 from nextread.evaluate.metrics import LIST_LENGTH, evaluate_rankings, item_popularity, top_k, user_level_bands
@@ -25,15 +26,6 @@ from nextread.evaluate.splits import HeldOut, Split, strong_generalization_split
 TUNING_METRIC = "NDCG@10"
 LEVEL_TOLERANCE = 100.0  # Lexile points of stretch on either side of what a reader already reads
 SCORE_BATCH = 1024
-
-
-class Recommender(Protocol):
-    """Peers read positives only. A model with ``reads_consumed = True`` also gets, as keyword
-    ``consumed``, what readers had without liking it (``None`` when the data has none)."""
-
-    def fit(self, interactions: sp.csr_matrix) -> Recommender: ...
-
-    def score(self, history: sp.csr_matrix) -> np.ndarray: ...
 
 
 Factory = Callable[..., Recommender]
@@ -65,6 +57,8 @@ def build_model(factory: Factory, params: Mapping[str, Any], seed: int) -> Recom
 
 
 def fit(model: Recommender, interactions: sp.csr_matrix, consumed: sp.csr_matrix | None) -> Recommender:
+    """Peers read positives only. A model with ``reads_consumed = True`` also gets, as keyword
+    ``consumed``, what readers had without liking it (``None`` when the data has none)."""
     if getattr(model, "reads_consumed", False):
         return model.fit(interactions, consumed=consumed)  # type: ignore[call-arg]
     return model.fit(interactions)

@@ -31,7 +31,6 @@ from nextread.engine.pipeline import (
     recommend,
     score_candidates,
 )
-from nextread.engine.ranker import score_cf
 from nextread.engine.shaping import CandidateFilter
 from nextread.gc_freeze import freeze_long_lived
 from nextread.levels import level_from
@@ -56,7 +55,7 @@ def cf_scores(artifact: Artifact, history: sp.csr_matrix, liked: sp.csr_matrix |
     were liked, as it was at training. A provisional artifact has no CF model: ``None`` too."""
     if not history.nnz or artifact.cf is None:
         return None
-    return np.asarray(score_cf(artifact.cf, history, liked)[0])
+    return np.asarray(artifact.cf.score(history, liked=liked)[0])
 
 
 class ItemCard(NamedTuple):
@@ -546,8 +545,7 @@ def _build_catalog(session: Session, tenant_id: int, artifact: Artifact, changed
     catalog = Catalog.from_items(
         rows,
         popularity=artifact.popularity,
-        # Artifacts pickled before the trending signal existed have no such attribute.
-        trending=getattr(artifact, "trending", None),
+        trending=artifact.trending,
         embeddings=artifact.embeddings,
     )
     catalog.active = present

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextread.config import Settings
+from nextread.engine.model_files import ModelFileError
 from nextread.jobs.runner import process_owner, report_progress, run_job
 from nextread.observability import get_logger
 from nextread.services.scheduler import RETRAIN
@@ -200,7 +201,7 @@ class ModelRegistry:
     def _load(self, tenant_id: int, version: int, path: str) -> None:
         try:
             artifact = load_artifact(artifact_file(self.settings.data_dir, path))
-        except (OSError, EOFError) as exc:
+        except (OSError, ModelFileError) as exc:
             log.error("model_load_failed", tenant_id=tenant_id, version=version, error=str(exc))
             return
         self._artifacts[tenant_id] = artifact

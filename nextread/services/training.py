@@ -1,13 +1,14 @@
 """Training pipeline: store → weighted user×item matrix → fitted models → versioned artifact + registry row.
 
-The artifact is a pickle under ``<data_dir>/models/<tenant>/v<N>.pkl``; the registry row (table
-``model_versions``) records its path relative to the data dir, parameters and size, and the API serves
-the newest ``ready`` one. Until a tenant has one, :func:`provisional_artifact` serves it from counts alone.
+The artifact is a model folder (:mod:`nextread.engine.model_files`: a checked manifest, arrays and
+LightGBM's text model, nothing that runs code when read) at ``<data_dir>/models/<tenant>/v<N>``; the
+registry row (table ``model_versions``) records its path relative to the data dir, parameters and
+size, and the API serves the newest ``ready`` one. Until a tenant has one, :func:`provisional_artifact`
+serves it from counts alone.
 """
 
 from __future__ import annotations
 
-import pickle
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nextread.config import Settings
 from nextread.engine.hybrid import trending
+from nextread.engine.model_files import ModelFileError, read_model_files, write_model_files
+from nextread.engine.protocol import Recommender
+from nextread.observability import get_logger
 from nextread.store.db import session_scope
 from nextread.store.models import Item, ModelVersion, Tenant
 from nextread.store.reading_data import EventArrays, load_events, load_items
@@ -30,6 +34,8 @@ from nextread.store.tenants import interaction_weights
 if TYPE_CHECKING:
     from nextread.embed.index import VectorIndex
     from nextread.embed.select import Embedder
+
+log = get_logger("nextread.training")
 
 SECONDS_PER_DAY = 86_400.0
 PROVISIONAL_VERSION = 0
@@ -95,12 +101,11 @@ class Artifact:
     item_pks: np.ndarray
     type_weights: dict[str, float]
     half_life_days: float
-    cf: Any
+    cf: Recommender | None
     popularity: np.ndarray
     embeddings: np.ndarray | None = None
     trending: np.ndarray | None = None
     consumed_weight: float = 0.0
-    """The training setting; artifacts pickled before it existed read the class default, 0."""
     params: dict[str, Any] = field(default_factory=dict)
     item_column: dict[int, int] = field(init=False)
     _index: VectorIndex | None = field(default=None, init=False, repr=False, compare=False)
@@ -113,23 +118,17 @@ class Artifact:
         """Counts only, no trained model: see :func:`provisional_artifact`."""
         return self.version == PROVISIONAL_VERSION
 
-    def __getstate__(self) -> dict[str, Any]:
-        """The search index is derived from ``embeddings``; pickling it would store them twice."""
-        state = self.__dict__.copy()
-        state["_index"] = None
-        return state
-
     def index(self) -> VectorIndex | None:
-        """Nearest-neighbour search over ``embeddings``, built on first use in each process (artifacts
-        pickled before the index existed have no ``_index`` attribute, hence ``getattr``)."""
+        """Nearest-neighbour search over ``embeddings``, built on first use in each process (it is
+        derived from them, so never stored)."""
         from nextread.embed.index import VectorIndex
 
         if self.embeddings is None or len(self.embeddings) == 0:
             return None
-        index = getattr(self, "_index", None)
+        index = self._index
         if index is None:
             with _INDEX_LOCK:
-                index = getattr(self, "_index", None)
+                index = self._index
                 if index is None:
                     index = self._index = VectorIndex(self.embeddings)
         return index
@@ -273,7 +272,7 @@ def train_tenant(
     from nextread.embed.select import get_embedder
     from nextread.embed.stored import item_vectors
     from nextread.engine.models import build_cf_model
-    from nextread.engine.ranker import LearnedRanker, fit_cf
+    from nextread.engine.ranker import LearnedRanker
     from nextread.services.level_estimates import estimate_missing_levels
 
     started = time.perf_counter()
@@ -297,8 +296,8 @@ def train_tenant(
         cf_input = weighted_matrix(signals.user_rows, signals.columns, cf_weights, matrix.shape)
     progress("fit", 0, 1)
     cf_started = time.perf_counter()
-    cf = build_cf_model(len(item_pks), settings)
-    fit_cf(cf, cf_input, liked=matrix)
+    cf = build_cf_model(len(item_pks), settings.ease_max_items, settings.learned_ranker)
+    cf.fit(cf_input, liked=matrix)
     timings = {"load": round(cf_started - started, 2), "cf": round(time.perf_counter() - cf_started, 2)}
     embeddings, re_embedded = None, 0
     if items:
@@ -350,7 +349,7 @@ def _register(
 ) -> ModelVersion:
     with session_scope(sessions) as session:
         artifact.version = next_version(session, artifact.tenant_id)
-        path = Path("models") / slug / f"v{artifact.version}.pkl"
+        path = Path("models") / slug / f"v{artifact.version}"
         save_artifact(artifact, settings.data_dir / path)
         row = ModelVersion(
             tenant_id=artifact.tenant_id,
@@ -369,13 +368,22 @@ def _register(
         return row
 
 
-def save_artifact(artifact: Artifact, path: Path) -> None:
-    """Write to a temporary name and rename, so a reader never sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".tmp")
-    with partial.open("wb") as handle:
-        pickle.dump(artifact, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    partial.replace(path)
+def save_artifact(artifact: Artifact, folder: Path) -> None:
+    """The artifact as a model folder: the training settings and scalars in the manifest, the index
+    maps, counts and embeddings as arrays, the CF model as its saved parts."""
+    metadata = {
+        "tenant_id": artifact.tenant_id,
+        "version": artifact.version,
+        "trained_at": artifact.trained_at,
+        "type_weights": artifact.type_weights,
+        "half_life_days": artifact.half_life_days,
+        "consumed_weight": artifact.consumed_weight,
+        "training": artifact.params,
+    }
+    optional = {"embeddings": artifact.embeddings, "trending": artifact.trending}
+    arrays = {"item_pks": artifact.item_pks, "popularity": artifact.popularity}
+    arrays |= {name: values for name, values in optional.items() if values is not None}
+    write_model_files(folder, metadata, arrays, None if artifact.cf is None else artifact.cf.save())
 
 
 def artifact_file(data_dir: Path, stored: str) -> Path:
@@ -383,21 +391,68 @@ def artifact_file(data_dir: Path, stored: str) -> Path:
     every process with the same ``NEXTREAD_DATA_DIR`` finds it whatever its working directory (an MCP
     server started by a desktop app runs in another folder). Older rows hold the path the training
     process saw, absolute or relative to its own working directory: read where it still exists, else
-    by its ``models/<tenant>/v<N>.pkl`` tail under the data dir."""
+    by its ``models/<tenant>/v<N>`` tail under the data dir."""
     path = Path(stored)
     candidates = [path] if path.is_absolute() else [data_dir / path, path]
     parts = path.parts
     if "models" in parts:
         tail = parts[len(parts) - 1 - parts[::-1].index("models") :]
         candidates.append(data_dir.joinpath(*tail))
-    return next((candidate for candidate in candidates if candidate.is_file()), candidates[0])
+    return next((candidate for candidate in candidates if candidate.exists()), candidates[0])
 
 
-def load_artifact(path: str | Path) -> Artifact:
-    """An artifact ready to serve in this process (a learned ranker gets its compiled trees)."""
-    from nextread.engine.ranker import prepare_for_serving
+def load_artifact(folder: str | Path) -> Artifact:
+    """An artifact ready to serve in this process (a learned ranker gets its compiled trees). Raises
+    :class:`ModelFileError` naming the file when the folder is not a model this nextread wrote
+    unchanged, a pickle of an older nextread among them (``nextread db upgrade`` retires those)."""
+    from nextread.engine.models import restore_model
 
-    with Path(path).open("rb") as handle:
-        artifact: Artifact = pickle.load(handle)
-    prepare_for_serving(artifact.cf)
+    folder = Path(folder)
+    if folder.suffix == ".pkl":
+        raise ModelFileError(f"{folder}: a pickled model of an older nextread; run `nextread db upgrade`")
+    metadata, arrays, saved = read_model_files(folder)
+    try:
+        cf = None if saved is None else restore_model(saved)
+        artifact = Artifact(
+            tenant_id=int(metadata["tenant_id"]),
+            version=int(metadata["version"]),
+            trained_at=float(metadata["trained_at"]),
+            item_pks=arrays["item_pks"],
+            type_weights=dict(metadata["type_weights"]),
+            half_life_days=float(metadata["half_life_days"]),
+            cf=cf,
+            popularity=arrays["popularity"],
+            embeddings=arrays.get("embeddings"),
+            trending=arrays.get("trending"),
+            consumed_weight=float(metadata["consumed_weight"]),
+            params=dict(metadata["training"]),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelFileError(f"{folder}: the manifest does not describe a model artifact ({error})") from None
+    if artifact.cf is not None:
+        artifact.cf.warm_up()
     return artifact
+
+
+def retire_pickled_models(sessions: sessionmaker[Session]) -> list[ModelVersion]:
+    """Retire every ready registry row whose artifact is a pickle (what nextread wrote before model
+    folders), so no process loads it: reading a pickle runs whatever code it holds. They are not
+    converted, because converting means reading them; each tenant left without a ready model is
+    trained again in the background on its next request (or by ``nextread train``), and serves a
+    provisional artifact meanwhile. Run once by ``nextread db upgrade``; later runs find nothing."""
+    with session_scope(sessions) as session:
+        pickled = session.scalars(
+            select(ModelVersion).where(ModelVersion.status == "ready", ModelVersion.path.like("%.pkl"))
+        ).all()
+        for row in pickled:
+            row.status = "retired"
+            log.warning(
+                "pickled_model_retired",
+                tenant_id=row.tenant_id,
+                version=row.version,
+                path=row.path,
+                reason="pickles can run code; retrained on the next request or by `nextread train`",
+            )
+        session.flush()
+        session.expunge_all()
+        return list(pickled)

@@ -1,14 +1,14 @@
-"""VectorIndex against numpy brute force: exact below the threshold, high recall above it, picklable."""
+"""VectorIndex against numpy brute force: exact below the threshold, high recall above it, never saved."""
 
 from __future__ import annotations
 
-import pickle
+from pathlib import Path
 
 import faiss
 import numpy as np
 
 from nextread.embed.index import VectorIndex
-from nextread.services.training import Artifact
+from nextread.services.training import Artifact, load_artifact, save_artifact
 
 
 def _unit_vectors(rows: int, dimension: int, seed: int = 0) -> np.ndarray:
@@ -72,17 +72,7 @@ def test_hnsw_answers_exactly_while_the_graph_is_still_being_built() -> None:
     assert isinstance(index.build(), faiss.IndexHNSWFlat)
 
 
-def test_a_pickled_index_is_rebuilt_on_first_use() -> None:
-    vectors = _unit_vectors(500, 16)
-    index = VectorIndex(vectors, exact_max_rows=100)
-    index.build()
-    copy = pickle.loads(pickle.dumps(index))
-    assert copy._index is None
-    found, _ = copy.search(vectors[0], 5, exclude=0)
-    assert len(found) == 5 and 0 not in found
-
-
-def test_an_artifact_with_a_built_index_pickles_without_it() -> None:
+def test_an_artifact_with_a_built_index_saves_without_it(tmp_path: Path) -> None:
     vectors = _unit_vectors(200, 16)
     artifact = Artifact(
         tenant_id=1,
@@ -96,9 +86,9 @@ def test_an_artifact_with_a_built_index_pickles_without_it() -> None:
         embeddings=vectors,
     )
     before, _ = artifact.index().search(vectors[7], 5, exclude=7)
-    payload = pickle.dumps(artifact, protocol=pickle.HIGHEST_PROTOCOL)
-    assert len(payload) < 2 * vectors.nbytes  # the embeddings are stored once
-    restored = pickle.loads(payload)
+    save_artifact(artifact, tmp_path / "v3")
+    assert (tmp_path / "v3" / "arrays.npz").stat().st_size < 2 * vectors.nbytes  # the embeddings once
+    restored = load_artifact(tmp_path / "v3")
     assert restored._index is None
     after, _ = restored.index().search(vectors[7], 5, exclude=7)
     np.testing.assert_array_equal(before, after)
@@ -106,12 +96,5 @@ def test_an_artifact_with_a_built_index_pickles_without_it() -> None:
     assert restored.item_column[100] == 0
 
 
-def test_an_artifact_pickled_before_the_index_existed_still_serves() -> None:
-    vectors = _unit_vectors(50, 8)
-    artifact = Artifact(1, 1, 0.0, np.arange(50), {}, 45.0, None, np.zeros(50), embeddings=vectors)
-    state = artifact.__getstate__()
-    del state["_index"]
-    old = Artifact.__new__(Artifact)
-    old.__dict__.update(state)
-    assert len(old.index().search(vectors[0], 3)[0]) == 3
+def test_an_artifact_without_embeddings_has_no_index() -> None:
     assert Artifact(1, 1, 0.0, np.arange(0), {}, 45.0, None, np.zeros(0)).index() is None

@@ -217,9 +217,9 @@ def test_rows_written_before_paths_were_relative_to_the_data_dir_still_load(
     (tmp_path / "elsewhere").mkdir()
     settings = Settings(data_dir=tmp_path / "moved-data", database_url=database.url)
     trained = train_tenant(database.sessions, tenant_id, settings)
-    assert trained.path == "models/school/v1.pkl"
+    assert trained.path == "models/school/v1"
     # What older versions stored: the path as the training process saw it.
-    legacy = Path("models") / "school" / "v1.pkl"
+    legacy = Path("models") / "school" / "v1"
     old = tmp_path / "old-data" / legacy if stored_as == "absolute" else "nextread-data" / legacy
     with session_scope(database.sessions) as session:
         session.execute(update(ModelVersion).values(path=str(old)))

@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from nextread.engine.collaborative import EASE, IALS, ItemKNN, Popularity, spd_inverse
+from nextread.engine.models import restore_model
 
 # Users 0-5 read items 0-3 (cluster A); users 6-11 read items 4-7 (cluster B). Each user misses one item.
 ROWS, COLS = [], []
@@ -54,6 +55,24 @@ def test_similar_items_are_cluster_mates(name: str) -> None:
     assert set(neighbours) == {4, 6, 7}
     assert 5 not in neighbours
     assert list(scores) == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("name", [*MODELS, "popularity"])
+def test_a_saved_model_restored_scores_and_finds_neighbours_the_same(name: str) -> None:
+    model = (MODELS[name]() if name in MODELS else Popularity()).fit(TRAIN)
+    restored = restore_model(model.save())
+    assert type(restored) is type(model)
+    for history in (_row([0, 1]), TRAIN):
+        np.testing.assert_array_equal(restored.score(history), model.score(history))
+    for found, expected in zip(restored.similar_items(5, n=3), model.similar_items(5, n=3), strict=True):
+        np.testing.assert_array_equal(found, expected)
+
+
+def test_an_unknown_model_kind_is_refused_by_name() -> None:
+    saved = EASE(l2=1.0).fit(TRAIN).save()
+    saved.kind = "Pickled"
+    with pytest.raises(ValueError, match="unknown model kind 'Pickled'"):
+        restore_model(saved)
 
 
 def test_ease_has_a_zero_diagonal_and_scores_are_history_times_b() -> None:

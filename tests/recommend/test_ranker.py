@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 import time
 from types import SimpleNamespace
 
@@ -12,6 +11,7 @@ import scipy.sparse as sp
 
 from nextread.engine import ranker as ranker_module
 from nextread.engine.collaborative import EASE
+from nextread.engine.models import restore_model
 from nextread.engine.ranker import FEATURES, HEAD, LearnedRanker, random_target_mask
 from nextread.services.recommend import Reader, RecommendationService, cf_scores
 from nextread.services.training import Artifact
@@ -79,11 +79,16 @@ def test_with_too_few_readers_to_learn_from_the_cf_scores_pass_through() -> None
     np.testing.assert_allclose(ranker.score(_new_reader()), expected, rtol=1e-6)
 
 
-def test_a_pickled_ranker_scores_the_same() -> None:
+def test_a_saved_ranker_restored_scores_the_same() -> None:
     cf_input, liked = _readers(np.random.default_rng(3))
     ranker = LearnedRanker(EASE(l2=10.0), seed=0).fit(cf_input, liked=liked)
-    restored = pickle.loads(pickle.dumps(ranker))
-    np.testing.assert_array_equal(restored.score(_new_reader()), ranker.score(_new_reader()))
+    restored = restore_model(ranker.save())
+    assert isinstance(restored, LearnedRanker) and restored.generators.liked_cf is not restored.cf
+    history = _new_reader()
+    np.testing.assert_array_equal(
+        restored.score(history, liked=_liked_part(history)), ranker.score(history, liked=_liked_part(history))
+    )
+    np.testing.assert_array_equal(restored.score(cf_input[:50]), ranker.score(cf_input[:50]))
 
 
 def test_one_readers_head_goes_through_the_compiled_trees_with_lightgbms_output(
@@ -99,9 +104,9 @@ def test_one_readers_head_goes_through_the_compiled_trees_with_lightgbms_output(
     )
     compiled = ranker.compiled_trees()
     assert ranker.compiled_trees() is compiled  # compiled once per process
-    restored = pickle.loads(pickle.dumps(ranker))
-    assert restored._compiled is None  # machine code for this CPU is never pickled
-    ranker_module.prepare_for_serving(restored)
+    restored = restore_model(ranker.save())
+    assert restored._compiled is None  # machine code for this CPU is never saved
+    restored.warm_up()
     assert restored._compiled is not None
     expected = ranker.score(_new_reader())
 
@@ -151,17 +156,9 @@ def test_the_liked_features_read_the_liked_cells_not_the_whole_history() -> None
     assert untold[0, 0, base + 2] == pytest.approx((8 + 1) / (8 + 2))
 
 
-def test_artifacts_from_before_the_twin_score_with_their_eleven_features() -> None:
-    cf_input, liked = _readers(np.random.default_rng(7))
-    generators = LearnedRanker(EASE(l2=10.0), seed=0).fit(cf_input, liked=liked).generators
-    generators.liked_cf = None
-    assert generators.features(_new_reader())[1].shape[-1] == len(FEATURES) - 3
-
-
 def test_item_counts_are_log_shares_that_hiding_a_fifth_of_every_count_barely_moves() -> None:
     cf_input, liked = _readers(np.random.default_rng(8))
     generators = LearnedRanker(EASE(l2=10.0), seed=0).fit(cf_input, liked=liked).generators
-    assert generators.counts_as_shares
     readers, likers = FEATURES.index("item readers (log share)"), FEATURES.index("item likers (log share)")
     candidates, features, _, _ = generators.features(_new_reader())
     expected = np.log1p(generators.readers[candidates[0]]) - np.log(generators.readers.sum() + 1.0)
@@ -172,15 +169,6 @@ def test_item_counts_are_log_shares_that_hiding_a_fifth_of_every_count_barely_mo
     generators.readers, generators.likers = 0.8 * generators.readers, 0.8 * generators.likers
     hidden = generators.features(_new_reader())[1][0][counted][:, [readers, likers]]
     assert np.abs(hidden - full).max() < 0.02  # raw log counts would all drop by log(0.8) = -0.22
-
-
-def test_artifacts_from_before_the_shares_keep_the_raw_log_counts_their_trees_learned() -> None:
-    cf_input, liked = _readers(np.random.default_rng(9))
-    generators = LearnedRanker(EASE(l2=10.0), seed=0).fit(cf_input, liked=liked).generators
-    del generators.counts_as_shares  # an artifact pickled before the field: the class default applies
-    readers = FEATURES.index("item readers (log share)")
-    candidates, features, _, _ = generators.features(_new_reader())
-    np.testing.assert_allclose(features[0, :, readers], np.log1p(generators.readers[candidates[0]]))
 
 
 class _RecordingRanker(LearnedRanker):
