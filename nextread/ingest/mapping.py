@@ -7,7 +7,9 @@ Built-in mappings
 -----------------
 ``default``
     Our own field names (what ``nextread export`` writes), for every kind. Lists (``authors``, ``tags``,
-    ``members``) may be a JSON array, ``a|b`` or ``a, b``; ``extra`` may be a JSON object.
+    ``members``) may be a JSON array, ``a|b`` or ``a, b``; ``extra`` may be a JSON object. A required
+    field may also come under one of its aliases (``userId``, ``User-ID``, ``book_id``, ``event``…,
+    the table in :mod:`nextread.ingest.columns` that ``nextread evaluate`` reads too).
 ``goodbooks``
     ``books.csv`` of goodbooks-10k (items): ``book_id`` → ``id``, ``title``, ``authors`` (comma
     separated), ``isbn`` (zero-padded to 10 characters; ``isbn13`` is ignored because the file stores it
@@ -43,6 +45,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from nextread.ingest.columns import find_alias
 from nextread.schemas import GroupIn, InteractionIn, ItemIn, UserIn
 
 Converter = Callable[[Any], Any]
@@ -132,6 +135,11 @@ class Mapping:
     derive: Callable[[dict[str, Any]], None] | None = None
     identity: bool = True
     """Columns named like one of our fields map to it unless another column was mapped there."""
+    aliases: bool = False
+    """A required field no column fills takes a column named like one of its aliases
+    (:mod:`nextread.ingest.columns`: ``userId``, ``User-ID``, ``book_id``…). Optional fields do not:
+    a column the file never meant for us (``genres`` as written by another tool) would then reject
+    rows that import today."""
 
     def bind(self, kind: str, header: list[str]) -> BoundMapping:
         """Check the header once, up front, and precompute the per-row work."""
@@ -150,6 +158,12 @@ class Mapping:
                 if name in fields and name not in mapped_sources and name not in targets:
                     columns.append(Column(name, name, _default_converter(name)))
                     targets.add(name)
+        for name in REQUIRED[kind] if self.aliases else ():
+            used = mapped_sources | {c.source for c in columns}
+            source = None if name in targets else find_alias(kind, name, [h for h in header if h not in used])
+            if source is not None:
+                columns.append(Column(source, name, _default_converter(name)))
+                targets.add(name)
         extra = tuple(name for name in self.extra_columns if name in present)
         if extra and "extra" not in fields:
             raise MappingError(f"{kind} have no extra field; remove extra_columns from the mapping")
@@ -242,7 +256,7 @@ def goodbooks_row(row: dict[str, Any]) -> None:
                 extra[key] = int(value)
 
 
-DEFAULT = Mapping("default", None)
+DEFAULT = Mapping("default", None, aliases=True)
 GOODBOOKS = Mapping(
     "goodbooks",
     "items",
