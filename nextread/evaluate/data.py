@@ -41,7 +41,7 @@ ROLE_FIELDS = {
     "user": "user_id",
     "item": "item_id",
     "rating": "value",
-    "timestamp": "occurred_at",
+    "timestamp": "timestamp",
     "type": "type",
 }
 

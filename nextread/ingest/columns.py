@@ -17,7 +17,7 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "user_id": ("user", "userid", "uid", "student_id", "customer_id", "visitor_id"),
         "item_id": ("item", "itemid", "iid", "book_id", "bookid", "movie_id", "movieid", "product_id"),
         "value": ("rating", "score", "stars", "overall"),
-        "occurred_at": ("timestamp", "time", "ts", "created_at", "datetime", "date"),
+        "timestamp": ("time", "ts", "occurred_at", "created_at", "datetime", "date"),
         "type": ("event_type", "event", "interaction_type", "action"),
     },
     "items": {
@@ -77,7 +77,7 @@ FIELD_WORDS: dict[str, tuple[str, ...]] = {
         "course",
     ),
     "value": ("rating", "score", "stars"),
-    "occurred_at": ("timestamp", "time", "date"),
+    "timestamp": ("timestamp", "time", "date"),
 }
 
 
