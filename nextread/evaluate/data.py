@@ -113,6 +113,8 @@ def read_table(path: Path) -> ReadFile:
     is data, not a header: its columns get MovieLens's ratings names (user_id, item_id, rating,
     timestamp), and a numeric key with two more text columns its movies names (item_id, title, genres).
     Key columns stay text, so an ISBN or ASIN keeps its leading zeros."""
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
     try:
         dialect = sniff(path)
         names = headerless_names(dialect.first_cells) if dialect.format == "csv" else None

@@ -7,9 +7,10 @@ Built-in mappings
 -----------------
 ``default``
     Our own field names (what ``nextread export`` writes), for every kind. Lists (``authors``, ``tags``,
-    ``members``) may be a JSON array, ``a|b`` or ``a, b``; ``extra`` may be a JSON object. A required
-    field may also come under one of its aliases (``userId``, ``User-ID``, ``book_id``, ``event``…,
-    the table in :mod:`nextread.ingest.columns` that ``nextread evaluate`` reads too).
+    ``members``) may be a JSON array, ``a|b`` or ``a, b``; ``extra`` may be a JSON object. An
+    interaction's ``user_id``, ``item_id`` and ``type`` may also come under one of their aliases
+    (``userId``, ``User-ID``, ``book_id``, ``event``…, the table in :mod:`nextread.ingest.columns` that
+    ``nextread evaluate`` reads too).
 ``goodbooks``
     ``books.csv`` of goodbooks-10k (items): ``book_id`` → ``id``, ``title``, ``authors`` (comma
     separated), ``isbn`` (zero-padded to 10 characters; ``isbn13`` is ignored because the file stores it
@@ -135,11 +136,11 @@ class Mapping:
     derive: Callable[[dict[str, Any]], None] | None = None
     identity: bool = True
     """Columns named like one of our fields map to it unless another column was mapped there."""
-    aliases: bool = False
-    """A required field no column fills takes a column named like one of its aliases
-    (:mod:`nextread.ingest.columns`: ``userId``, ``User-ID``, ``book_id``…). Optional fields do not:
-    a column the file never meant for us (``genres`` as written by another tool) would then reject
-    rows that import today."""
+    alias_fields: tuple[str, ...] = ()
+    """Required fields that a column named like one of their aliases may fill when no column is
+    mapped there (:mod:`nextread.ingest.columns`: ``userId``, ``User-ID``, ``book_id``, ``event``…).
+    Only keys and event types: a ``name`` column is as often a person as a title, and an optional
+    field's column written by another tool (``genres`` as ``a|b``) would reject rows that import today."""
 
     def bind(self, kind: str, header: list[str]) -> BoundMapping:
         """Check the header once, up front, and precompute the per-row work."""
@@ -158,9 +159,11 @@ class Mapping:
                 if name in fields and name not in mapped_sources and name not in targets:
                     columns.append(Column(name, name, _default_converter(name)))
                     targets.add(name)
-        for name in REQUIRED[kind] if self.aliases else ():
+        for name in REQUIRED[kind]:
+            if name in targets or name not in self.alias_fields:
+                continue
             used = mapped_sources | {c.source for c in columns}
-            source = None if name in targets else find_alias(kind, name, [h for h in header if h not in used])
+            source = find_alias(kind, name, [column for column in header if column not in used])
             if source is not None:
                 columns.append(Column(source, name, _default_converter(name)))
                 targets.add(name)
@@ -256,7 +259,7 @@ def goodbooks_row(row: dict[str, Any]) -> None:
                 extra[key] = int(value)
 
 
-DEFAULT = Mapping("default", None, aliases=True)
+DEFAULT = Mapping("default", None, alias_fields=("user_id", "item_id", "type"))
 GOODBOOKS = Mapping(
     "goodbooks",
     "items",

@@ -118,6 +118,8 @@ def test_required_fields_come_under_their_aliases_and_optional_ones_do_not() -> 
     assert bound.ignored == ["rating"]  # an optional field keeps its own name only
     own = DEFAULT.bind("interactions", ["user_id", "user", "item_id", "type"])
     assert ("user_id", "user_id") in {(c.source, c.target) for c in own.columns} and own.ignored == ["user"]
+    with pytest.raises(MappingError, match="missing required column.*'title'"):
+        DEFAULT.bind("items", ["id", "name"])  # a name is as often a person's as a book's
     with pytest.raises(MappingError, match="missing required column"):
         GOODBOOKS.bind("items", ["id", "name"])  # a named mapping says exactly which columns it reads
 
