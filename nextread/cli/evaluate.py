@@ -116,6 +116,8 @@ def evaluate_command(
             )
         except DataError as error:
             raise typer.BadParameter(str(error), param_hint="--data / --items / --users") from error
+        for note in dataset.read_notes:
+            typer.echo(f"note: {note}", err=True)
     try:
         run_evaluation(dataset, seeds, budget, model_names(models), time_split, out)
     except ValueError as error:

@@ -34,8 +34,17 @@ class Format(StrEnum):
     parquet = "parquet"
 
 
+class TextEncoding(StrEnum):
+    utf8 = "utf-8"
+    latin1 = "latin-1"
+    auto = "auto"
+
+
 def import_command(
-    path: Annotated[Path, typer.Argument(help="CSV, JSONL (.jsonl/.ndjson) or Parquet file.")],
+    path: Annotated[
+        Path,
+        typer.Argument(help="CSV or TSV (separator detected), JSONL (.jsonl/.ndjson) or Parquet file."),
+    ],
     kind: Annotated[
         Kind | None, typer.Option("--kind", help="What the file holds (default: the mapping's kind).")
     ] = None,
@@ -57,6 +66,12 @@ def import_command(
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", min=1, help="Rows per transaction (default: setting).")
     ] = None,
+    encoding: Annotated[
+        TextEncoding,
+        typer.Option(
+            "--encoding", help="Text encoding; auto reads a file that is not UTF-8 as Latin-1 and says so."
+        ),
+    ] = TextEncoding.utf8,
 ) -> None:
     """Import a file; rejected rows are reported by line and the good rows still land. Safe to re-run."""
     from nextread.ingest.readers import FileError
@@ -81,6 +96,7 @@ def import_command(
             fmt=format.value if format else None,
             errors_path=errors,
             rejected_path=rejected,
+            encoding=encoding.value,
         )
     except FileError as exc:
         _fail(str(exc))
@@ -131,6 +147,8 @@ def _kind(path: Path, kind: Kind | None, mapping: str) -> str:
 
 
 def _print_report(report: ImportReport, errors_path: Path | None) -> None:
+    if report.encoding_note:
+        typer.echo(f"note: {report.encoding_note}", err=True)
     typer.echo(
         f"{report.file}: {report.read} rows read, {report.written} written, {report.unchanged} unchanged, "
         f"{report.rejected} rejected ({report.duration:.1f}s)"

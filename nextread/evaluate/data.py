@@ -1,25 +1,30 @@
 """Interactions from any file a user brings, turned into the binary user×item matrix the protocol needs.
 
-Reads CSV/TSV, Parquet, JSON Lines and RecBole atomic ``.inter`` files. Column names are guessed from
-common spellings (``user_id:token`` → ``user_id``) and can be overridden, so a new dataset needs no code.
+Files are read by the reader ``nextread import`` uses (:mod:`nextread.ingest.readers`): CSV/TSV with
+any common separator, MovieLens ``::`` files, Parquet, JSON Lines and RecBole atomic ``.inter`` files,
+UTF-8 or (detected, and reported in ``InteractionData.read_notes``) Latin-1. Column names are matched
+against the shared alias table (``user_id:token`` → ``user_id``, ``userId``, ``User-ID``) and can be
+overridden, so a new dataset needs no code. Item levels are on the grade-equivalent scale serving uses
+(:mod:`nextread.levels`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
-import pyarrow.json as pa_json
-import pyarrow.parquet as pq
 import scipy.sparse as sp
+
+from nextread.ingest.columns import ALIASES, FIELD_WORDS, column_key, spellings
+from nextread.ingest.readers import FileError, infer_types, sniff
+from nextread.ingest.readers import read_table as read_whole_file
+from nextread.levels import item_levels
 
 # The store's positive types (its default type weights), and what shops and apps call the same
 # commitment, count as a "like" when binarising; views and clicks do not. Compared in lower case.
@@ -30,38 +35,14 @@ DEFAULT_POSITIVE_TYPES = frozenset(
 # Rows of these types carry an explicit rating in the value column, judged against the threshold.
 RATING_TYPES = frozenset({"rating", "rate", "review"})
 
-COLUMN_CANDIDATES: dict[str, tuple[str, ...]] = {
-    "user": ("user_id", "user", "userid", "uid", "student_id", "customer_id", "visitor_id"),
-    "item": ("item_id", "item", "itemid", "iid", "book_id", "bookid", "movie_id", "movieid", "product_id"),
-    "rating": ("rating", "value", "score", "stars", "overall"),
-    "timestamp": ("timestamp", "time", "ts", "occurred_at", "created_at", "datetime", "date"),
-    "type": ("type", "event_type", "event", "interaction_type", "action"),
-}
-# When no known spelling is present, a column whose name contains one of these words takes the role
-# (Book-Crossing's "User-ID"/"ISBN"/"Book-Rating", Last.fm's "artistID", anime_id, asin, ...).
-COLUMN_WORDS: dict[str, tuple[str, ...]] = {
-    "user": ("user", "customer", "member", "reader", "reviewer", "student", "visitor"),
-    "item": (
-        "item",
-        "book",
-        "isbn",
-        "movie",
-        "product",
-        "asin",
-        "artist",
-        "track",
-        "song",
-        "anime",
-        "game",
-        "article",
-        "video",
-        "recipe",
-        "business",
-        "course",
-    ),
-    "rating": ("rating", "score", "stars"),
-    "timestamp": ("timestamp", "time", "date"),
-    "type": (),  # by its known spellings only: "action" is inside "transaction_id"
+# Each role of an interactions file is one of our interaction fields; its spellings are the field's
+# aliases (nextread.ingest.columns), shared with ``nextread import``.
+ROLE_FIELDS = {
+    "user": "user_id",
+    "item": "item_id",
+    "rating": "value",
+    "timestamp": "timestamp",
+    "type": "type",
 }
 
 
@@ -107,6 +88,8 @@ class InteractionData:
     user_rows: tuple[dict[str, Any], ...] | None = None
     """The users file's profile for each user index ({} where absent): stated interests and reading
     level, which serving reads from the user's record rather than from their interactions."""
+    read_notes: tuple[str, ...] = ()
+    """What reading the files had to decide, such as a file read as Latin-1 because it is not UTF-8."""
 
     @property
     def n_users(self) -> int:
@@ -117,91 +100,46 @@ class InteractionData:
         return self.matrix.shape[1]
 
 
-def read_table(path: Path) -> pa.Table:
-    """Parse by extension; RecBole's ``name:type`` headers are reduced to ``name``."""
+@dataclass(frozen=True)
+class ReadFile:
+    """A file's table and what reading it had to decide (an encoding fallback), for the report."""
+
+    table: pa.Table
+    notes: tuple[str, ...] = ()
+
+
+def read_table(path: Path) -> ReadFile:
+    """RecBole's ``name:type`` headers are reduced to ``name``. A first line with two or more numbers
+    is data, not a header: its columns get MovieLens's ratings names (user_id, item_id, rating,
+    timestamp), and a numeric key with two more text columns its movies names (item_id, title, genres).
+    Key columns stay text, so an ISBN or ASIN keeps its leading zeros."""
     if not path.exists():
         raise DataError(f"{path}: file not found")
-    suffix = path.suffix.lower()
     try:
-        if suffix in {".parquet", ".pq"}:
-            table = pq.read_table(path)
-        elif suffix in {".jsonl", ".json", ".ndjson"}:
-            table = pa_json.read_json(path)
-        else:
-            table = read_delimited(path, "\t" if suffix in {".inter", ".item", ".user", ".tsv"} else ",")
-    except (pa.ArrowInvalid, OSError) as error:
-        raise DataError(f"{path}: cannot parse ({error})") from error
-    return table.rename_columns([name.split(":", 1)[0].strip() for name in table.column_names])
+        dialect = sniff(path)
+        names = headerless_names(dialect.first_cells) if dialect.format == "csv" else None
+        read = read_whole_file(path, dialect.format, separator=dialect.separator, column_names=names)
+    except FileError as error:
+        raise DataError(str(error)) from error
+    table = read.table.rename_columns([name.split(":", 1)[0].strip() for name in read.table.column_names])
+    table = infer_types(table, _id_columns(table.column_names))
+    return ReadFile(table, () if read.encoding.note is None else (read.encoding.note,))
 
 
-def read_delimited(path: Path, delimiter: str) -> pa.Table:
-    """CSV/TSV and MovieLens's own ``::``-separated ``.dat`` files. The separator is whichever of comma,
-    semicolon, tab and bar the first line uses most (Book-Crossing's CSV is semicolon-separated), and a
-    file that is not UTF-8 is read as Latin-1 (ML-1M, Book-Crossing). A first line with two or more
-    numbers is data, not a header: its columns get MovieLens's ratings names (user_id, item_id, rating,
-    timestamp), and a numeric key with two more text columns its movies names (item_id, title, genres)."""
-    with path.open("rb") as file:
-        first = file.readline().decode("latin-1").rstrip("\r\n")
-    if "::" in first:
-        source, delimiter, quote = (
-            BytesIO(_text(path.read_bytes()).replace("::", "\x1f").encode()),
-            "\x1f",
-            False,
-        )
-        fields = first.split("::")
-    else:
-        delimiter = _separator(first, delimiter)
-        source, quote, fields = path, '"', first.split(delimiter)
-    fields = [field.strip().strip('"') for field in fields]
-    numbers = sum(bool(NUMBER.fullmatch(field)) for field in fields)
-    names = None
-    if numbers >= 2 and len(fields) <= 4:
-        names = list(HEADERLESS_RATINGS[: len(fields)])
-    elif len(fields) == 3 and NUMBER.fullmatch(fields[0]):
-        names = list(HEADERLESS_ITEMS)
-    parse = pa_csv.ParseOptions(delimiter=delimiter, quote_char=quote)
-    convert = pa_csv.ConvertOptions(column_types=dict.fromkeys(_id_columns(names or fields), pa.string()))
-    try:
-        table = pa_csv.read_csv(source, pa_csv.ReadOptions(column_names=names), parse, convert)
-        utf8 = not any(pa.types.is_binary(column.type) for column in table.schema)  # bytes: not UTF-8
-    except pa.ArrowInvalid as error:
-        if "UTF8" not in str(error):
-            raise
-        utf8 = False
-    if not utf8 and isinstance(source, Path):
-        table = pa_csv.read_csv(
-            source, pa_csv.ReadOptions(column_names=names, encoding="latin-1"), parse, convert
-        )
-    return table
+def headerless_names(first_cells: tuple[str, ...]) -> list[str] | None:
+    numbers = sum(bool(NUMBER.fullmatch(cell)) for cell in first_cells)
+    if numbers >= 2 and len(first_cells) <= 4:
+        return list(HEADERLESS_RATINGS[: len(first_cells)])
+    if len(first_cells) == 3 and NUMBER.fullmatch(first_cells[0]):
+        return list(HEADERLESS_ITEMS)
+    return None
 
 
 def _id_columns(names: list[str]) -> list[str]:
-    """The columns that would be taken as user and item keys: read as text, so an ISBN or ASIN keeps
-    its leading zeros."""
+    """The columns that would be taken as user and item keys."""
     empty = pa.table({name: pa.array([], pa.null()) for name in dict.fromkeys(names)})
     found = [resolve_column(empty, role, None, Path(), required=False) for role in ("user", "item")]
     return [name for name in found if name is not None]
-
-
-def _text(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
-
-
-def _separator(first_line: str, default: str) -> str:
-    """The separator the header (or first row) uses most, outside quoted text; ``default`` if none."""
-    unquoted = re.sub(r'"[^"]*"', "", first_line)
-    counts = {separator: unquoted.count(separator) for separator in (default, ",", ";", "\t", "|")}
-    best = max(counts, key=counts.__getitem__)
-    return best if counts[best] else default
-
-
-def column_key(name: str) -> str:
-    """A column name as compared with the known spellings: lower case, punctuation as underscores
-    ("User-ID" → "user_id"), so each spelling also matches its camel-case and dashed forms."""
-    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
 
 
 def resolve_column(
@@ -222,16 +160,17 @@ def resolve_column(
         return by_lower[override.lower()]
     free = [name for name in table.column_names if name not in taken]
     keys = {name: column_key(name) for name in free}
-    for candidate in COLUMN_CANDIDATES[role]:
+    candidates = spellings("interactions", ROLE_FIELDS[role])
+    for candidate in candidates:
         for name in free:
             if keys[name].replace("_", "") == candidate.replace("_", ""):
                 return name
     for name in free if guess else ():
-        if any(word in keys[name] for word in COLUMN_WORDS[role]):
+        if any(word in keys[name] for word in FIELD_WORDS.get(ROLE_FIELDS[role], ())):
             return name
     if required:
         raise DataError(
-            f"{path}: no {role} column (tried {', '.join(COLUMN_CANDIDATES[role])}); "
+            f"{path}: no {role} column (tried {', '.join(candidates)}); "
             f"pass it explicitly, columns are {table.column_names}"
         )
     return None
@@ -296,7 +235,8 @@ def load_interactions(
     """Load, binarise and filter. Only users are k-cored: the protocol needs enough history per held-out
     user to split it, while rare items are part of the catalog a model must rank."""
     path = Path(path)
-    table = read_table(path)
+    read = read_table(path)
+    table = read.table
     user_col = resolve_column(table, "user", columns.user, path, required=True)
     item_col = resolve_column(table, "item", columns.item, path, required=True, taken=(user_col,))
     roles = (user_col, item_col)
@@ -310,6 +250,7 @@ def load_interactions(
     data = from_arrays(users, items, times, min_user_positives, name=path.stem, positive=keep)
     consumed = consumed_mask(table, type_col, keep)
     data = with_consumed(data, users[consumed], items[consumed], None if times is None else times[consumed])
+    data = replace(data, read_notes=read.notes)
     if items_path is not None:
         data = with_item_levels(data, Path(items_path))
     if users_path is not None:
@@ -403,60 +344,53 @@ def _positions(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return np.where(sorted_ids[found] == ids, found, -1)
 
 
-GUIDED_READING_LEVELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
-def item_level_values(table: pa.Table) -> np.ndarray | None:
-    """One comparable number per item: Lexile when known, else a guided reading level mapped onto the
-    Lexile scale roughly (A≈0 … Z≈1100), else the grade band's midpoint in Lexile-like units."""
-    names = set(table.column_names)
-    levels = np.full(table.num_rows, np.nan)
-    if "lexile" in names:
-        levels = np.asarray(table["lexile"].to_pylist(), dtype=float)
-    if "guided_reading_level" in names:
-        letters = [str(v or "").strip().upper()[:1] for v in table["guided_reading_level"].to_pylist()]
-        grl = np.array([GUIDED_READING_LEVELS.find(c) * 44.0 if c else np.nan for c in letters])
-        grl[grl < 0] = np.nan
-        levels = np.where(np.isnan(levels), grl, levels)
-    if {"grade_min", "grade_max"} <= names:
-        low = np.asarray(table["grade_min"].to_pylist(), dtype=float)
-        high = np.asarray(table["grade_max"].to_pylist(), dtype=float)
-        levels = np.where(np.isnan(levels), (low + high) / 2 * 200.0 + 100.0, levels)
+def item_level_values(item_rows: Sequence[Mapping[str, Any]]) -> np.ndarray | None:
+    """Each item's level on the grade-equivalent scale, from the same fields and with the same
+    precedence as the served catalogue (Lexile, guided reading letter, estimate, grade range, age
+    range), so the level-fit figure measures the band serving uses. ``None`` when no level is known."""
+    levels = item_levels(
+        _numbers(item_rows, "lexile"),
+        [_letter(row.get("guided_reading_level")) for row in item_rows],
+        _numbers(item_rows, "grade_min"),
+        _numbers(item_rows, "grade_max"),
+        _numbers(item_rows, "age_min"),
+        _numbers(item_rows, "age_max"),
+        _numbers(item_rows, "estimated_level"),
+    )
     return None if np.isnan(levels).all() else levels
 
 
-# An items file from elsewhere names its columns its own way; the served pipeline reads ``Item`` names.
-# Each ``Item`` field takes the first alias present, unless the file already has the field itself.
-ITEM_FIELD_ALIASES: dict[str, tuple[str, ...]] = {
-    "title": ("movie_title", "book_title", "name", "original_title"),
-    "tags": ("genres", "genre", "class", "categories", "category", "subjects", "keywords"),
-    "description": ("overview", "plot", "summary", "synopsis"),
-    "authors": ("author", "book_author", "director", "creator", "artist"),
-    "publication_year": (
-        "year",
-        "release_year",
-        "release_date",
-        "published",
-        "publication_date",
-        "year_of_publication",
-        "original_publication_year",
-    ),
-    "average_rating": ("avg_rating", "mean_rating", "rating_mean", "vote_average"),
-    "ratings_count": ("rating_count", "num_ratings", "n_ratings", "vote_count"),
-}
+def _numbers(rows: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
+    """A value that is not a number ("BR200L" in a lexile column) is unknown, as a blank is."""
+    values = np.full(len(rows), np.nan)
+    for index, row in enumerate(rows):
+        try:
+            values[index] = float(row[key]) if row.get(key) is not None else np.nan
+        except (TypeError, ValueError):
+            continue
+    return values
+
+
+def _letter(value: Any) -> str | None:
+    """A guided reading letter ("M", "m", "Z+"); anything else (a number, "AA") is unknown."""
+    text = str(value).strip().upper().rstrip("+") if value is not None else ""
+    return text if len(text) == 1 and "A" <= text <= "Z" else None
+
+
 LIST_SEPARATORS = re.compile(r"\s*[|,;]\s*")
 YEAR = re.compile(r"(1[5-9]|20)\d\d")
 TITLE_YEAR = re.compile(r"\s*\(((?:1[5-9]|20)\d\d)\)\s*$")
 
 
 def item_row(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """One items-file row in ``Item`` terms, keeping its own columns too (aliases are matched without
-    case or punctuation: Book-Crossing's "Book-Title"): genres become tags, a year or
+    """One items-file row in ``Item`` terms, keeping its own columns too: each ``Item`` field the row
+    lacks takes its first alias present (nextread.ingest.columns; matched without case or punctuation:
+    Book-Crossing's "Book-Title"). Genres become tags, a year or
     date becomes ``publication_year``, and a MovieLens title's trailing "(1995)" gives the year. Lists
     written as text ("Comedy|Drama", RecBole's space-separated tokens) are split."""
     row = {key: value for key, value in raw.items() if value is not None and value != ""}
     lower = {column_key(key): key for key in row}
-    for target, aliases in ITEM_FIELD_ALIASES.items():
+    for target, aliases in ALIASES["items"].items():
         if target not in row:
             source = next((lower[alias] for alias in aliases if alias in lower), None)
             if source is not None:
@@ -491,26 +425,16 @@ def side_file_keys(table: pa.Table, role: str, path: Path) -> np.ndarray:
 
 def with_item_levels(data: InteractionData, items_path: Path) -> InteractionData:
     """Attach levels from an items file; items absent from it stay NaN (unknown, never counted)."""
-    table = read_table(items_path)
-    ids = side_file_keys(table, "item", items_path)
-    rows_by_id = dict(zip(ids, (item_row(row) for row in table.to_pylist()), strict=True))
+    read = read_table(items_path)
+    ids = side_file_keys(read.table, "item", items_path)
+    rows_by_id = dict(zip(ids, (item_row(row) for row in read.table.to_pylist()), strict=True))
     item_rows = tuple(rows_by_id.get(str(item_id), {}) for item_id in data.item_ids)
-    levels = item_level_values(table)
-    aligned = None
-    if levels is not None:
-        lookup = dict(zip(ids, levels, strict=True))
-        aligned = np.array([lookup.get(item_id, np.nan) for item_id in data.item_ids], dtype=float)
-    return replace(data, item_levels=aligned, item_rows=item_rows)
+    notes = data.read_notes + read.notes
+    return replace(data, item_levels=item_level_values(item_rows), item_rows=item_rows, read_notes=notes)
 
 
-# What a users file may say about a reader, in ``User`` terms: the profile serving reads. Lists (a
-# favourite-genres column) are joined into one interests text.
-USER_FIELD_ALIASES: dict[str, tuple[str, ...]] = {
-    "interests": ("interest", "favourite_genres", "favorite_genres", "preferences", "likes", "about", "bio"),
-    "lexile": ("lexile_measure",),
-    "guided_reading_level": ("grl", "reading_level_letter"),
-    "grade": ("grade_level", "school_grade"),
-}
+# What a users file may say about a reader, in ``User`` terms (the aliases of nextread.ingest.columns):
+# the profile serving reads. Lists (a favourite-genres column) are joined into one interests text.
 
 
 def user_row(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -518,8 +442,8 @@ def user_row(raw: Mapping[str, Any]) -> dict[str, Any]:
     values are left out."""
     row = {column_key(key): value for key, value in raw.items() if value is not None and value != ""}
     profile: dict[str, Any] = {}
-    for field_name, aliases in USER_FIELD_ALIASES.items():
-        source = next((key for key in (field_name, *aliases) if key in row), None)
+    for field_name in ALIASES["users"]:
+        source = next((key for key in spellings("users", field_name) if key in row), None)
         if source is not None:
             profile[field_name] = row[source]
     if isinstance(profile.get("interests"), list):
@@ -534,7 +458,8 @@ def user_row(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 def with_user_profiles(data: InteractionData, users_path: Path) -> InteractionData:
     """Attach each user's stated profile from a users file; users absent from it get ``{}``."""
-    table = read_table(users_path)
-    ids = side_file_keys(table, "user", users_path)
-    rows_by_id = dict(zip(ids, (user_row(row) for row in table.to_pylist()), strict=True))
-    return replace(data, user_rows=tuple(rows_by_id.get(str(user), {}) for user in data.user_ids))
+    read = read_table(users_path)
+    ids = side_file_keys(read.table, "user", users_path)
+    rows_by_id = dict(zip(ids, (user_row(row) for row in read.table.to_pylist()), strict=True))
+    user_rows = tuple(rows_by_id.get(str(user), {}) for user in data.user_ids)
+    return replace(data, user_rows=user_rows, read_notes=data.read_notes + read.notes)

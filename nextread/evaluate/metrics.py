@@ -72,10 +72,11 @@ def mean_popularity(recommended: np.ndarray, popularity: np.ndarray) -> float:
 
 
 def user_level_bands(
-    fold_in: sp.csr_matrix, item_levels: np.ndarray, tolerance: float
+    fold_in: sp.csr_matrix, item_levels: np.ndarray, below: float, above: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """A reader's band is what they already read (10th–90th percentile of known levels), widened by
-    the tolerance for stretch. Users without any known level get a NaN band and are skipped."""
+    ``below`` and ``above`` (serving's stretch, in the levels' units). Users without any known level
+    get a NaN band and are skipped."""
     lengths = np.diff(fold_in.indptr)
     padded = np.full((fold_in.shape[0], max(int(lengths.max(initial=0)), 1)), np.nan)
     columns = np.arange(fold_in.nnz) - np.repeat(fold_in.indptr[:-1], lengths)
@@ -83,8 +84,8 @@ def user_level_bands(
     known = ~np.isnan(padded).all(axis=1)
     low, high = np.full(len(padded), np.nan), np.full(len(padded), np.nan)
     if known.any():
-        low[known] = np.nanquantile(padded[known], 0.1, axis=1) - tolerance
-        high[known] = np.nanquantile(padded[known], 0.9, axis=1) + tolerance
+        low[known] = np.nanquantile(padded[known], 0.1, axis=1) - below
+        high[known] = np.nanquantile(padded[known], 0.9, axis=1) + above
     return low, high
 
 

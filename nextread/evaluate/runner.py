@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from nextread.engine.hybrid import ReadingBand
 from nextread.engine.protocol import Recommender
 from nextread.engine.ranker import reusing_generator_fits
 from nextread.evaluate.data import InteractionData
@@ -24,7 +25,8 @@ from nextread.evaluate.metrics import LIST_LENGTH, evaluate_rankings, item_popul
 from nextread.evaluate.splits import HeldOut, Split, strong_generalization_split, time_cutoff_split
 
 TUNING_METRIC = "NDCG@10"
-LEVEL_TOLERANCE = 100.0  # Lexile points of stretch on either side of what a reader already reads
+# Serving's default just-right band (grades of stretch below and above), around what a reader reads.
+LEVEL_BAND = ReadingBand()
 SCORE_BATCH = 1024
 
 
@@ -119,7 +121,8 @@ def run_model(
     lists = recommend(model, split.test)
     bands = None
     if data.item_levels is not None:
-        bands = user_level_bands(split.test.fold_in, data.item_levels, LEVEL_TOLERANCE)
+        stretch = LEVEL_BAND.stretch_below, LEVEL_BAND.stretch_above
+        bands = user_level_bands(split.test.fold_in, data.item_levels, *stretch)
     metrics = evaluate_rankings(
         lists, split.test.target, item_popularity(split.train), data.item_levels, bands
     )

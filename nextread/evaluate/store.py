@@ -8,8 +8,7 @@ import numpy as np
 from sqlalchemy import select
 
 from nextread.config import Settings
-from nextread.evaluate.data import InteractionData, from_arrays, with_consumed
-from nextread.levels import item_level, level_to_lexile
+from nextread.evaluate.data import InteractionData, from_arrays, item_level_values, with_consumed
 from nextread.store.db import make_engine, make_session_factory, session_scope
 from nextread.store.models import Item, User
 from nextread.store.reading_data import load_events, load_items
@@ -21,7 +20,8 @@ def load_store_dataset(
 ) -> InteractionData:
     """Positives are the tenant's positive interaction types (ratings only at or above ``threshold``);
     lower ratings are consumed-not-liked (``InteractionData.consumed``);
-    item levels are Lexile measures (given, or converted from guided reading level / grade range)."""
+    item levels are on the grade-equivalent scale, computed from the item rows as serving's catalogue
+    computes them."""
     engine = make_engine(settings.database_url)
     with session_scope(make_session_factory(engine)) as session:
         tenant_id = ensure_tenant(session, tenant).id
@@ -41,24 +41,12 @@ def load_store_dataset(
     consumed = events.subset(~positive & (events.type == "rating"))
     data = with_consumed(data, consumed.user, consumed.item, consumed.timestamp)
     by_pk = {item.id: item for item in items}
-    levels = np.array([_lexile(by_pk[int(pk)]) if int(pk) in by_pk else np.nan for pk in data.item_ids])
     rows = tuple(
         {c.name: getattr(by_pk[int(pk)], c.name) for c in Item.__table__.c} if int(pk) in by_pk else {}
         for pk in data.item_ids
     )
     user_rows = tuple(profiles.get(int(pk), {}) for pk in data.user_ids)
-    return replace(
-        data, item_levels=None if np.isnan(levels).all() else levels, item_rows=rows, user_rows=user_rows
-    )
-
-
-def _lexile(item: Item) -> float:
-    if item.lexile is not None:
-        return float(item.lexile)
-    level = item_level(
-        None, item.guided_reading_level, item.grade_min, item.grade_max, item.age_min, item.age_max
-    )
-    return np.nan if level is None else float(level_to_lexile(level))
+    return replace(data, item_levels=item_level_values(rows), item_rows=rows, user_rows=user_rows)
 
 
 def _profile(user: User) -> dict[str, object]:

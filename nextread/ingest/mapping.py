@@ -7,7 +7,10 @@ Built-in mappings
 -----------------
 ``default``
     Our own field names (what ``nextread export`` writes), for every kind. Lists (``authors``, ``tags``,
-    ``members``) may be a JSON array, ``a|b`` or ``a, b``; ``extra`` may be a JSON object.
+    ``members``) may be a JSON array, ``a|b`` or ``a, b``; ``extra`` may be a JSON object. An
+    interaction's ``user_id``, ``item_id`` and ``type`` may also come under one of their aliases
+    (``userId``, ``User-ID``, ``book_id``, ``event``…, the table in :mod:`nextread.ingest.columns` that
+    ``nextread evaluate`` reads too).
 ``goodbooks``
     ``books.csv`` of goodbooks-10k (items): ``book_id`` → ``id``, ``title``, ``authors`` (comma
     separated), ``isbn`` (zero-padded to 10 characters; ``isbn13`` is ignored because the file stores it
@@ -43,6 +46,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from nextread.ingest.columns import find_alias
 from nextread.schemas import GroupIn, InteractionIn, ItemIn, UserIn
 
 Converter = Callable[[Any], Any]
@@ -132,6 +136,11 @@ class Mapping:
     derive: Callable[[dict[str, Any]], None] | None = None
     identity: bool = True
     """Columns named like one of our fields map to it unless another column was mapped there."""
+    alias_fields: tuple[str, ...] = ()
+    """Required fields that a column named like one of their aliases may fill when no column is
+    mapped there (:mod:`nextread.ingest.columns`: ``userId``, ``User-ID``, ``book_id``, ``event``…).
+    Only keys and event types: a ``name`` column is as often a person as a title, and an optional
+    field's column written by another tool (``genres`` as ``a|b``) would reject rows that import today."""
 
     def bind(self, kind: str, header: list[str]) -> BoundMapping:
         """Check the header once, up front, and precompute the per-row work."""
@@ -150,6 +159,14 @@ class Mapping:
                 if name in fields and name not in mapped_sources and name not in targets:
                     columns.append(Column(name, name, _default_converter(name)))
                     targets.add(name)
+        for name in REQUIRED[kind]:
+            if name in targets or name not in self.alias_fields:
+                continue
+            used = mapped_sources | {c.source for c in columns}
+            source = find_alias(kind, name, [column for column in header if column not in used])
+            if source is not None:
+                columns.append(Column(source, name, _default_converter(name)))
+                targets.add(name)
         extra = tuple(name for name in self.extra_columns if name in present)
         if extra and "extra" not in fields:
             raise MappingError(f"{kind} have no extra field; remove extra_columns from the mapping")
@@ -242,7 +259,7 @@ def goodbooks_row(row: dict[str, Any]) -> None:
                 extra[key] = int(value)
 
 
-DEFAULT = Mapping("default", None)
+DEFAULT = Mapping("default", None, alias_fields=("user_id", "item_id", "type"))
 GOODBOOKS = Mapping(
     "goodbooks",
     "items",

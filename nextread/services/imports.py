@@ -77,6 +77,8 @@ class ImportReport:
     errors_truncated: bool = False
     ignored_columns: list[str] = field(default_factory=list)
     duration: float = 0.0
+    encoding_note: str | None = None
+    """Set when ``encoding="auto"`` found the file is not UTF-8 and read it as Latin-1."""
 
     def add_error(self, error: RowError) -> None:
         if len(self.errors) < KEEP_ERRORS:
@@ -172,9 +174,12 @@ def import_file(
     errors_path: Path | None = None,
     rejected_path: Path | None = None,
     on_batch: Callable[[ImportReport], None] | None = None,
+    encoding: str = "utf-8",
 ) -> ImportReport:
     """Raises :class:`FileError` (before writing anything) when the file or mapping cannot be used.
-    ``on_batch`` sees the report after each written batch (a progress bar)."""
+    ``on_batch`` sees the report after each written batch (a progress bar). ``encoding`` is strict
+    UTF-8 by default (a row that is not is rejected, naming the byte); ``latin-1`` or ``auto`` (see
+    :mod:`nextread.ingest.readers`) read a file saved in Latin-1."""
     settings = settings or get_settings()
     path = Path(path)
     if kind not in KINDS:
@@ -187,7 +192,9 @@ def import_file(
         spec = load_mapping(mapping)
     except MappingError as exc:
         raise FileError(path, str(exc)) from exc
-    with open_rows(path, fmt, settings.max_field_chars, settings.max_line_bytes) as source:
+    limits = settings.max_field_chars, settings.max_line_bytes
+    with open_rows(path, fmt, *limits, encoding=encoding) as source:
+        report.encoding_note = source.encoding.note
         bound = _bind(spec, kind, source.columns, path)
         report.ignored_columns = bound.ignored
         sinks = _Sinks(report, errors_path, rejected_path, source.columns)

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nextread.engine.pipeline import Catalog
 from nextread.evaluate.data import Columns, DataError, item_row, load_interactions
+from nextread.levels import GRL_LEVELS, grade_range_to_level, lexile_to_level
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -52,7 +54,11 @@ def test_typed_events_with_iso_times_and_levels(tmp_path: Path) -> None:
     assert data.timestamps is not None and data.timestamps.min() == pytest.approx(1704103200.0)  # first b0
     assert data.item_levels is not None
     levels = dict(zip(data.item_ids.tolist(), data.item_levels.tolist(), strict=True))
-    assert levels["b0"] == 500 and levels["b1"] == 0 and levels["b2"] == 700 and np.isnan(levels["b3"])
+    # on serving's grade-equivalent scale, as the served catalogue computes them
+    assert levels["b0"] == pytest.approx(lexile_to_level(500)) and levels["b1"] == GRL_LEVELS["A"]
+    assert levels["b2"] == grade_range_to_level(2, 4) == 3.5 and np.isnan(levels["b3"])
+    catalog = Catalog.from_items(list(data.item_rows or ()))
+    np.testing.assert_array_equal(catalog.levels, data.item_levels)
 
 
 def test_column_overrides_and_clear_errors(tmp_path: Path) -> None:

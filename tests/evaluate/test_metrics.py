@@ -92,8 +92,8 @@ def test_level_fit_rate_counts_only_known_levels() -> None:
 
 def test_level_bands_from_fold_in_history() -> None:
     levels = np.array([100.0, 200.0, 300.0, np.nan])
-    low, high = user_level_bands(csr([[0, 2], [3]], n_items=4), levels, tolerance=50)
-    assert low[0] == pytest.approx(120 - 50) and high[0] == pytest.approx(280 + 50)
+    low, high = user_level_bands(csr([[0, 2], [3]], n_items=4), levels, below=50, above=80)
+    assert low[0] == pytest.approx(120 - 50) and high[0] == pytest.approx(280 + 80)
     assert np.isnan(low[1]) and np.isnan(high[1])
 
 

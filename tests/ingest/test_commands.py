@@ -38,6 +38,19 @@ def test_import_reports_rejected_rows_and_exits_zero(cli: CliRunner, tmp_path: P
     assert errors.read_text().startswith("file,line,field,reason")
 
 
+def test_a_latin1_semicolon_file_imports_with_encoding_auto_and_a_note(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "users.csv"
+    path.write_bytes("id;interests\nst-1;Jules Verne\nst-2;Les Misérables\n".encode("latin-1"))
+    strict = cli.invoke(app, ["import", str(path), "--kind", "users"])
+    assert strict.exit_code == 0 and "1 written" in strict.output and f"{path}:3: (encoding)" in strict.output
+    result = cli.invoke(app, ["import", str(path), "--kind", "users", "--encoding", "auto"])
+    assert result.exit_code == 0, result.output
+    assert f"note: {path}:3: not valid UTF-8 (byte 0xe9); read as Latin-1" in result.output
+    assert "0 rejected" in result.output
+
+
 def test_unreadable_files_exit_one_naming_the_file(cli: CliRunner, tmp_path: Path) -> None:
     path = tmp_path / "items.csv"
     path.write_text("name\nHoles\n", encoding="utf-8")
