@@ -33,10 +33,10 @@ from nextread.cli import prepare_demo
 from nextread.config import Settings
 from nextread.mcp.backend import Backend
 from nextread.mcp.server import create_mcp_server
+from nextread.services.access import principal_of_key
 from nextread.store.db import session_scope
 from nextread.store.models import Group, Interaction, User
 from nextread.store.tenant_settings import load_tenant_settings, save_tenant_settings
-from nextread.store.tenants import authenticate
 
 ADMIN_KEY = "bench-admin-key"
 
@@ -109,7 +109,7 @@ def demo_ids(client: TestClient) -> tuple[str, str, str]:
 
 async def mcp_timings(client: TestClient, student: str, group: str, book: str, requests: int) -> None:
     with session_scope(client.app.state.session_factory) as session:
-        principal = authenticate(session, ADMIN_KEY)
+        principal = principal_of_key(session, ADMIN_KEY)
     server = create_mcp_server(Backend.of_app(client.app), principal)
     calls = {
         "get_recommendations_for_student": {"student_id": student, "n": 10},
@@ -149,7 +149,7 @@ def main() -> None:
         with TestClient(create_app(settings)) as client:
             client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
             with session_scope(client.app.state.session_factory) as session:
-                tenant_id = authenticate(session, ADMIN_KEY).tenant_id
+                tenant_id = principal_of_key(session, ADMIN_KEY).tenant_id
                 allowed = load_tenant_settings(session, tenant_id).model_copy(update={"llm_enabled": True})
                 save_tenant_settings(session, tenant_id, allowed)
             student, group, book = demo_ids(client)

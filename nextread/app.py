@@ -43,6 +43,7 @@ from nextread.observability import (
     get_logger,
     install_stack_dump,
 )
+from nextread.services.access import KeyCache
 from nextread.services.event_pipeline import api_event_pipeline
 from nextread.services.recommend import RecommendationService
 from nextread.services.registry import ModelRegistry
@@ -151,7 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = session_factory
-    app.state.auth_cache = {}
+    app.state.keys = KeyCache()
     app.state.cache = open_cache(settings)
     app.state.recommendations = RecommendationService(
         ModelRegistry(session_factory, settings), embed_text=text_embedding_function(settings)

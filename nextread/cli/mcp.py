@@ -9,8 +9,9 @@ import typer
 from sqlalchemy import select
 
 from nextread.config import get_settings
+from nextread.services.access import operator_principal
 from nextread.store.models import Tenant
-from nextread.store.tenants import ROLES, Principal
+from nextread.store.tenants import ROLES
 
 
 def mcp_command(
@@ -33,5 +34,5 @@ def mcp_command(
         found = session.scalar(select(Tenant).where(Tenant.slug == slug))
         if found is None:
             raise typer.BadParameter(f"no tenant {slug!r} in this database", param_hint="--tenant")
-        principal = Principal(tenant_id=found.id, tenant_slug=slug, role=role)
+        principal = operator_principal(found.id, slug, role)
     anyio.run(create_mcp_server(backend, principal).run_stdio_async)

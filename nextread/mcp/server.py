@@ -17,10 +17,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nextread import __version__
-from nextread.api.deps import _cached_principal
 from nextread.mcp.backend import Backend
 from nextread.mcp.tools import register_tools
-from nextread.store.tenants import Principal
+from nextread.services.access import KeyCache, Principal
 
 PRINCIPAL_SCOPE_KEY = "nextread.principal"
 INSTRUCTIONS = (
@@ -49,16 +48,17 @@ class BearerAuth:
     """ASGI guard in front of the MCP endpoint: 401 without a valid key, else the caller's principal is
     put in the request scope for the tools. Keys are checked like ``/v1`` (same per-process cache)."""
 
-    def __init__(self, app: ASGIApp, session_factory) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, app: ASGIApp, session_factory, keys: KeyCache) -> None:  # type: ignore[no-untyped-def]
         self.app = app
         self.session_factory = session_factory
+        self.keys = keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
         principal = None
         if scheme.lower() == "bearer" and key.strip():
-            principal = await anyio.to_thread.run_sync(self._principal, request, key.strip())
+            principal = await anyio.to_thread.run_sync(self._principal, key.strip())
         if principal is None:
             detail = (
                 "invalid or revoked API key" if key else "missing API key: send 'Authorization: Bearer <key>'"
@@ -69,9 +69,9 @@ class BearerAuth:
         scope[PRINCIPAL_SCOPE_KEY] = principal
         await self.app(scope, receive, send)
 
-    def _principal(self, request: Request, key: str) -> Principal | None:
+    def _principal(self, key: str) -> Principal | None:
         with self.session_factory() as session:
-            return _cached_principal(request, session, key)
+            return self.keys.principal(session, key)
 
 
 def mount_mcp(app: FastAPI) -> MCPServer:
@@ -85,6 +85,6 @@ def mount_mcp(app: FastAPI) -> MCPServer:
         json_response=True,
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
-    endpoint = BearerAuth(server.session_manager.handle_request, app.state.session_factory)
+    endpoint = BearerAuth(server.session_manager.handle_request, app.state.session_factory, app.state.keys)
     app.router.routes.append(Route("/mcp", endpoint=endpoint, include_in_schema=False))
     return server

@@ -25,6 +25,7 @@ from nextread.schemas import ExternalId, QueryTime
 from nextread.services import enrich as enrichment
 from nextread.services import search as catalog_search
 from nextread.services import student_levels
+from nextread.services.access import WRITE, Principal, may
 from nextread.services.enrich import EnrichmentResult
 from nextread.services.groups import GroupRecommendations, recommend_for_group
 from nextread.services.llm_query import search_parser
@@ -37,7 +38,6 @@ from nextread.store import history as checkout_history
 from nextread.store.history import Bucket, CheckoutHistory, HistoryLookupError
 from nextread.store.models import Item, User
 from nextread.store.tenant_settings import load_tenant_settings
-from nextread.store.tenants import Principal
 from nextread.store.unknown import unknown
 
 StudentId = Annotated[ExternalId, Field(description="The student's id (external id).")]
@@ -357,7 +357,7 @@ def register_tools(server: MCPServer, backend: Backend, principal_of: PrincipalO
         """Fill a book's missing description, subjects, page count and cover from Open Library (never
         overwrites a value the library entered). Needs an admin key and enrichment turned on."""
         principal = principal_of(ctx)
-        if not principal.can_write:
+        if not may(principal, WRITE):
             raise ToolError("enrich_book_metadata changes the catalog: it needs an admin API key")
         with backend.session() as session, tool_errors():
             find_book(session, principal.tenant_id, book_id)

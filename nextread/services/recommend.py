@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache, partial
@@ -18,6 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
+from cachetools import TTLCache
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -32,6 +32,7 @@ from nextread.engine.pipeline import (
     score_candidates,
 )
 from nextread.engine.shaping import CandidateFilter
+from nextread.freshness import Freshness
 from nextread.gc_freeze import freeze_long_lived
 from nextread.levels import level_from
 from nextread.services.registry import ModelRegistry
@@ -47,6 +48,7 @@ from nextread.store.reading_data import (
 from nextread.store.tenant_settings import load_tenant_settings
 
 PEER_COUNTS_SECONDS = 30.0
+PEER_COUNTS_ENTRIES = 1_000
 
 
 def cf_scores(artifact: Artifact, history: sp.csr_matrix, liked: sp.csr_matrix | None) -> np.ndarray | None:
@@ -161,9 +163,11 @@ class RecommendationService:
         self.registry = registry
         self.embed_text = lru_cache(maxsize=4096)(embed_text) if embed_text else None
         self._catalogs: dict[int, ServedCatalog] = {}
-        self._checked_at: dict[int, float] = {}
-        self._peer_cache: dict[tuple, tuple[float, np.ndarray]] = {}
-        self._tenant_weights: dict[int, tuple[float, Weights]] = {}
+        self._catalog_checks: Freshness[int, ServedCatalog] = Freshness(self._refresh_seconds)
+        self._tenant_weights: Freshness[int, Weights] = Freshness(self._refresh_seconds)
+        self._peer_counts_cache: Freshness[tuple, np.ndarray] = Freshness(
+            lambda: PEER_COUNTS_SECONDS, TTLCache(maxsize=PEER_COUNTS_ENTRIES, ttl=PEER_COUNTS_SECONDS)
+        )
         self._lock = threading.Lock()
 
     def for_user(
@@ -225,12 +229,10 @@ class RecommendationService:
         """The tenant's saved scoring weights (dashboard Settings), used when a request brings none.
         Re-read every ``model_refresh_seconds`` (at once with ``recheck``) so a change reaches every
         process without a restart."""
-        hit = self._tenant_weights.get(tenant_id)
-        if hit is not None and not recheck and time.monotonic() - hit[0] < self._refresh_seconds:
-            return hit[1]
-        weights = load_tenant_settings(session, tenant_id).weights
-        self._tenant_weights[tenant_id] = (time.monotonic(), weights)
-        return weights
+        hit = None if recheck else self._tenant_weights.fresh(tenant_id)
+        if hit is not None:
+            return hit.value
+        return self._tenant_weights.check(tenant_id, lambda: load_tenant_settings(session, tenant_id).weights)
 
     def weights_stamp(self, tenant_id: int, session: Session | None = None) -> str | None:
         """A fingerprint of the tenant's saved weights for cache keys, so a saved change is never
@@ -238,10 +240,10 @@ class RecommendationService:
         fresh (no I/O), else None."""
         if session is not None:
             self.tenant_weights(session, tenant_id)
-        hit = self._tenant_weights.get(tenant_id)
-        if hit is None or time.monotonic() - hit[0] >= self._refresh_seconds:
+        hit = self._tenant_weights.fresh(tenant_id)
+        if hit is None:
             return None
-        return hashlib.blake2b(hit[1].model_dump_json().encode(), digest_size=6).hexdigest()
+        return hashlib.blake2b(hit.value.model_dump_json().encode(), digest_size=6).hexdigest()
 
     def answer_stamp(self, session: Session, tenant_id: int) -> str | None:
         """Model version, catalog state (newest item edit, item count) and the school's saved weights
@@ -253,7 +255,7 @@ class RecommendationService:
 
     def forget_tenant_settings(self, tenant_id: int) -> None:
         """Drop this process's copy after a save, so the next request here sees it at once."""
-        self._tenant_weights.pop(tenant_id, None)
+        self._tenant_weights.forget(tenant_id)
 
     def explain_item(
         self, session: Session, tenant_id: int, user: User, item: Item, request: RecommendationRequest
@@ -355,7 +357,7 @@ class RecommendationService:
         served = self._catalogs.get(tenant_id)
         if artifact is None or served is None or served.version != artifact.version:
             return None
-        if time.monotonic() - self._catalog_checked_at(tenant_id) >= self._refresh_seconds:
+        if self._catalog_checks.fresh(tenant_id) is None:
             return None
         weights = self.weights_stamp(tenant_id)
         return None if weights is None else f"{served.stamp}|{weights}"
@@ -363,21 +365,11 @@ class RecommendationService:
     def checks_due(self, tenant_id: int) -> bool:
         """Whether the model, catalog or saved-weights check is past half of ``model_refresh_seconds``:
         time for :meth:`recheck`, before the check expires and :meth:`fresh_stamp` says None."""
-        weights = self._tenant_weights.get(tenant_id)
-        checked = (
-            self.registry.checked_at(tenant_id),
-            self._catalog_checked_at(tenant_id),
-            weights[0] if weights is not None else -1e9,
-        )
-        return time.monotonic() - min(checked) >= self._refresh_seconds / 2
+        checks = (self.registry.checks, self._catalog_checks, self._tenant_weights)
+        return any(check.due(tenant_id) for check in checks)
 
-    @property
     def _refresh_seconds(self) -> float:
         return self.registry.settings.model_refresh_seconds
-
-    def _catalog_checked_at(self, tenant_id: int) -> float:
-        """When this process last checked the tenant's catalog for edits (monotonic)."""
-        return self._checked_at.get(tenant_id, -1e9)
 
     def recheck(self, session: Session, tenant_id: int) -> None:
         """Run the model, catalog and saved-weights checks now, all together, so a busy process
@@ -393,22 +385,26 @@ class RecommendationService:
         """The catalog arrays aligned with the artifact's item columns, rebuilt when either changes;
         the catalog's state is re-checked every ``model_refresh_seconds`` (at once with ``recheck``)."""
         served = self._catalogs.get(tenant_id)
-        now = time.monotonic()
-        fresh = not recheck and now - self._catalog_checked_at(tenant_id) < self._refresh_seconds
+        fresh = not recheck and self._catalog_checks.fresh(tenant_id) is not None
         if served is not None and served.built_from(artifact) and fresh:
             return served
+        return self._catalog_checks.check(
+            tenant_id, partial(self._rebuild_if_changed, session, tenant_id, artifact)
+        )
+
+    def _rebuild_if_changed(self, session: Session, tenant_id: int, artifact: Artifact) -> ServedCatalog:
         changed_at = (
             session.scalar(select(func.max(Item.updated_at)).where(Item.tenant_id == tenant_id)),
             session.scalar(select(func.count(Item.id)).where(Item.tenant_id == tenant_id)),
         )
-        if not _is_built_for(served, artifact, changed_at):
-            with self._lock:  # one build per change, however many requests arrive meanwhile
-                served = self._catalogs.get(tenant_id)
-                if not _is_built_for(served, artifact, changed_at):
-                    served = _build_catalog(session, tenant_id, artifact, changed_at)
-                    self._catalogs[tenant_id] = served
-                    freeze_long_lived()  # lives until the next change: out of full GC passes
-        self._checked_at[tenant_id] = now
+        served = self._catalogs.get(tenant_id)
+        if _is_built_for(served, artifact, changed_at):
+            return served
+        with self._lock:  # one build per change, however many requests arrive meanwhile
+            served = self._catalogs.get(tenant_id)
+            if not _is_built_for(served, artifact, changed_at):
+                served = self._catalogs[tenant_id] = _build_catalog(session, tenant_id, artifact, changed_at)
+                freeze_long_lived()  # lives until the next change: out of full GC passes
         return served
 
     def _stored_reader_state(self, session: Session, artifact: Artifact, user: User) -> ReaderState:
@@ -456,14 +452,10 @@ class RecommendationService:
         """How many classmates enjoyed each book (net positive evidence, same weights as training).
         A class's taste moves slowly, so the counts are reused for ``PEER_COUNTS_SECONDS``."""
         key = (artifact.tenant_id, artifact.version, tuple(peers))
-        cached = self._peer_cache.get(key)
-        if cached is not None and time.monotonic() - cached[0] < PEER_COUNTS_SECONDS:
-            return cached[1]
-        counts = self._count_peers(session, artifact, peers)
-        if len(self._peer_cache) > 1_000:
-            self._peer_cache.clear()
-        self._peer_cache[key] = (time.monotonic(), counts)
-        return counts
+        cached = self._peer_counts_cache.fresh(key)
+        if cached is not None:
+            return cached.value
+        return self._peer_counts_cache.check(key, partial(self._count_peers, session, artifact, peers))
 
     def _count_peers(self, session: Session, artifact: Artifact, peers: list[int]) -> np.ndarray:
         events = load_user_events(session, artifact.tenant_id, peers)

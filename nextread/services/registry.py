@@ -17,12 +17,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextread.config import Settings
 from nextread.engine.model_files import ModelFileError
+from nextread.freshness import Freshness
 from nextread.jobs.runner import process_owner, report_progress, run_job
 from nextread.observability import get_logger
 from nextread.services.scheduler import RETRAIN
@@ -55,8 +57,8 @@ class ModelRegistry:
         self.trainer = trainer or self._train_tenant
         self.owner = process_owner()
         self._artifacts: dict[int, Artifact] = {}
-        self._checked_at: dict[int, float] = {}
-        self._provisional: dict[int, tuple[float, Artifact]] = {}
+        self.checks: Freshness[int, None] = Freshness(self._refresh_seconds)
+        self._provisional: Freshness[int, Artifact] = Freshness(self._refresh_seconds)
         self._training: dict[int, threading.Thread] = {}
         self._failed_at: dict[int, float] = {}
         self._lock = threading.Lock()
@@ -66,22 +68,19 @@ class ModelRegistry:
     def current(self, tenant_id: int, recheck: bool = False) -> Artifact | None:
         """The newest ready artifact, re-checked at most every ``model_refresh_seconds`` (at once with
         ``recheck``)."""
-        now = time.monotonic()
-        if recheck or now - self.checked_at(tenant_id) >= self.settings.model_refresh_seconds:
-            self._refresh(tenant_id)
-            self._checked_at[tenant_id] = now
+        if recheck or self.checks.fresh(tenant_id) is None:
+            self.checks.check(tenant_id, partial(self._refresh, tenant_id))
         return self._artifacts.get(tenant_id)
 
     def fresh(self, tenant_id: int) -> Artifact | None:
         """What :meth:`current` would return without touching the database, or None when the registry
         is due for a check (or nothing is loaded)."""
-        if time.monotonic() - self.checked_at(tenant_id) >= self.settings.model_refresh_seconds:
+        if self.checks.fresh(tenant_id) is None:
             return None
         return self._artifacts.get(tenant_id)
 
-    def checked_at(self, tenant_id: int) -> float:
-        """When this process last asked the database for the tenant's newest version (monotonic)."""
-        return self._checked_at.get(tenant_id, -1e9)
+    def _refresh_seconds(self) -> float:
+        return self.settings.model_refresh_seconds
 
     def ensure(self, tenant_id: int) -> Artifact | None:
         """Serve something from the first request on, without waiting for a training: the trained model
@@ -89,21 +88,20 @@ class ModelRegistry:
         (None for a tenant without items)."""
         artifact = self.current(tenant_id)
         if artifact is not None:
-            self._provisional.pop(tenant_id, None)
+            self._provisional.forget(tenant_id)
             return artifact
         if not self.settings.train_in_background:
             return self._train_and_wait(tenant_id)
         with self._counting:  # a burst of requests counts once
-            counted_at, provisional = self._provisional.get(tenant_id, (-1e9, None))
-            age = time.monotonic() - counted_at
-            if provisional is not None and age < self.settings.model_refresh_seconds:
-                return provisional
+            counted = self._provisional.fresh(tenant_id)
+            if counted is not None:
+                return counted.value
             if not self._has_items(tenant_id):
                 return None
             self.train_in_background(tenant_id)
-            provisional = provisional_artifact(self.sessions, tenant_id, self.settings)
-            self._provisional[tenant_id] = (time.monotonic(), provisional)
-            return provisional
+            return self._provisional.check(
+                tenant_id, partial(provisional_artifact, self.sessions, tenant_id, self.settings)
+            )
 
     def _train_and_wait(self, tenant_id: int) -> Artifact | None:
         """``NEXTREAD_TRAIN_IN_BACKGROUND=false``: one thread trains, the others wait for its model."""

@@ -11,12 +11,11 @@ import base64
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from nextread.store.models import ApiKey, Tenant, UiAccount, User, utcnow
+from nextread.store.models import Tenant, UiAccount, User, utcnow
 
 ACCOUNT_ROLES = ("admin", "librarian", "student")
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -25,18 +24,6 @@ MIN_PASSWORD_CHARS = 8
 
 class AccountError(ValueError):
     """A request to create an account that cannot be honoured; the message names the field."""
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who signed in to the dashboard: tenant, dashboard role and, for a student, their user row."""
-
-    tenant_id: int
-    tenant_slug: str
-    role: str
-    name: str
-    user_pk: int | None = None
-    user_external_id: str | None = None
 
 
 def hash_password(password: str) -> str:
@@ -105,32 +92,15 @@ def sign_in_with_password(session: Session, username: str, password: str) -> UiA
     return account if verify_password(password, account.password_hash) else None
 
 
-def account_identity(session: Session, account_id: int) -> Identity | None:
-    row = session.execute(
+def find_account(session: Session, account_id: int) -> Row | None:
+    """An enabled account (``UiAccount``), its tenant's ``slug`` and, for a student, their
+    ``external_id``; None for an unknown or disabled account."""
+    return session.execute(
         select(UiAccount, Tenant.slug, User.external_id)
         .join(Tenant, Tenant.id == UiAccount.tenant_id)
         .outerjoin(User, User.id == UiAccount.user_id)
         .where(UiAccount.id == account_id, UiAccount.disabled_at.is_(None))
     ).first()
-    if row is None:
-        return None
-    account = row.UiAccount
-    return Identity(
-        account.tenant_id, row.slug, account.role, account.username, account.user_id, row.external_id
-    )
-
-
-def api_key_identity(session: Session, key_hash: str) -> Identity | None:
-    """An admin key signs in as admin; a read key as a librarian who can look but not change."""
-    row = session.execute(
-        select(ApiKey.tenant_id, ApiKey.role, ApiKey.name, Tenant.slug)
-        .join(Tenant, Tenant.id == ApiKey.tenant_id)
-        .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
-    ).first()
-    if row is None:
-        return None
-    role = "admin" if row.role == "admin" else "viewer"
-    return Identity(row.tenant_id, row.slug, role, f"API key {row.name}")
 
 
 def disable_account(session: Session, tenant_id: int, username: str) -> None:

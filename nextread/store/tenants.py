@@ -4,27 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from nextread.store.models import DEFAULT_TYPE_WEIGHTS, ApiKey, InteractionTypeWeight, Tenant
 
 ROLES = ("read", "admin")
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: the tenant every query is scoped to, and what they may do."""
-
-    tenant_id: int
-    tenant_slug: str
-    role: str
-
-    @property
-    def can_write(self) -> bool:
-        return self.role == "admin"
 
 
 def hash_key(key: str) -> str:
@@ -69,15 +55,13 @@ def create_api_key(session: Session, tenant: Tenant, role: str, name: str) -> st
     return key
 
 
-def authenticate(session: Session, key: str) -> Principal | None:
-    row = session.execute(
-        select(ApiKey.tenant_id, ApiKey.role, Tenant.slug)
+def find_api_key(session: Session, key_hash: str) -> Row | None:
+    """The tenant (``tenant_id``, ``slug``), ``role`` and ``name`` of an unrevoked key, else None."""
+    return session.execute(
+        select(ApiKey.tenant_id, ApiKey.role, ApiKey.name, Tenant.slug)
         .join(Tenant, Tenant.id == ApiKey.tenant_id)
-        .where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
+        .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
     ).first()
-    if row is None:
-        return None
-    return Principal(tenant_id=row.tenant_id, tenant_slug=row.slug, role=row.role)
 
 
 def interaction_weights(session: Session, tenant_id: int) -> dict[str, tuple[float, bool]]:

@@ -22,9 +22,8 @@ from nextread.api.routers.items import find_item
 from nextread.engine.hybrid import Weights
 from nextread.levels import item_level
 from nextread.schemas import BatchResult, InteractionIn
-from nextread.store.accounts import Identity
+from nextread.services.access import WRITE, Principal, may
 from nextread.store.models import Group, GroupMember, Interaction, Item, ModelVersion, User
-from nextread.ui.auth import CURATORS, principal
 from nextread.ui.context import api_request, call_route, service, settings
 
 ACTIVE_DAYS = 30
@@ -46,7 +45,7 @@ def _count(session: Session, model: type, tenant_id: int) -> int:
     return session.scalar(select(func.count()).select_from(model).where(model.tenant_id == tenant_id)) or 0
 
 
-def overview(session: Session, identity: Identity) -> Overview:
+def overview(session: Session, identity: Principal) -> Overview:
     """Activity is counted back from the newest event, so an imported past school year still shows."""
     tenant_id = identity.tenant_id
     counts = {name: _count(session, model, tenant_id) for name, model in _COUNTED.items()}
@@ -90,7 +89,7 @@ def overview(session: Session, identity: Identity) -> Overview:
         if model is not None
         else None
     )
-    versions = call_route(rec_routes.list_models, session=session, principal=principal(identity))
+    versions = call_route(rec_routes.list_models, session=session, principal=identity)
     training = versions[0].model_dump() if versions and versions[0].status != "ready" else None
     return Overview(counts, per_day, active, top, window, model_info, training)
 
@@ -98,11 +97,11 @@ def overview(session: Session, identity: Identity) -> Overview:
 _COUNTED = {"books": Item, "students": User, "classes": Group, "interactions": Interaction}
 
 
-def _top_books(session: Session, identity: Identity) -> tuple[list[dict[str, Any]], int | None]:
+def _top_books(session: Session, identity: Principal) -> tuple[list[dict[str, Any]], int | None]:
     """This month's most read books (the API's popularity), or all-time when the month was quiet."""
     for window in (ACTIVE_DAYS, None):
         answer = call_route(
-            rec_routes.popular_items, session=session, principal=principal(identity), n=10, window_days=window
+            rec_routes.popular_items, session=session, principal=identity, n=10, window_days=window
         )
         if answer.data:
             return [row.model_dump() for row in answer.data], window
@@ -144,20 +143,20 @@ def _grade_label(grade: int | None) -> str:
     return "" if grade is None else ("K" if grade == 0 else str(grade))
 
 
-def find_student(session: Session, identity: Identity, student_id: str) -> User:
+def find_student(session: Session, identity: Principal, student_id: str) -> User:
     return user_routes.find_user(session, identity.tenant_id, student_id)
 
 
-def profile(session: Session, identity: Identity, student_id: str) -> dict[str, Any]:
-    return user_routes.user_profile(student_id, session, principal(identity)).model_dump()
+def profile(session: Session, identity: Principal, student_id: str) -> dict[str, Any]:
+    return user_routes.user_profile(student_id, session, identity).model_dump()
 
 
-def history(session: Session, identity: Identity, student_id: str, limit: int = 40) -> list[dict[str, Any]]:
+def history(session: Session, identity: Principal, student_id: str, limit: int = 40) -> list[dict[str, Any]]:
     page = call_route(
         user_routes.user_history,
         user_id=student_id,
         session=session,
-        principal=principal(identity),
+        principal=identity,
         limit=limit,
     )
     titles = dict(
@@ -171,7 +170,7 @@ def history(session: Session, identity: Identity, student_id: str, limit: int = 
 
 
 def recommendations(
-    session: Session, identity: Identity, student_id: str, n: int = 12, weights: Weights | None = None
+    session: Session, identity: Principal, student_id: str, n: int = 12, weights: Weights | None = None
 ) -> list[dict[str, Any]]:
     """The same service and answer shape as ``GET /v1/users/{id}/recommendations``, with optional
     weights (the staff page's sliders); computed fresh, never from the API cache."""
@@ -184,34 +183,32 @@ def recommendations(
     return [row.model_dump() for row in rec_routes._respond(served, student_id, True).data]
 
 
-def tenant_weights(session: Session, identity: Identity) -> Weights:
+def tenant_weights(session: Session, identity: Principal) -> Weights:
     return service().tenant_weights(session, identity.tenant_id)
 
 
 def log_interaction(
-    session: Session, identity: Identity, student_id: str, item_id: str, kind: str
+    session: Session, identity: Principal, student_id: str, item_id: str, kind: str
 ) -> BatchResult:
     """Through the interactions endpoint's own function, so its cache invalidation runs too. Only the
     student themself or a curator may; a read-only key looks but does not write."""
-    if identity.role not in CURATORS and identity.user_external_id != student_id:
+    if not may(identity, WRITE, student_id):
         raise HTTPException(403, "this account may not record choices for this student")
-    writer = principal(identity)
-    writer = type(writer)(writer.tenant_id, writer.tenant_slug, "admin")
     return interaction_routes.post_interaction(
         InteractionIn(user_id=student_id, item_id=item_id, type=kind),
         api_request(),
         session,
-        writer,
+        identity,
         settings(),
     )
 
 
-def similar(session: Session, identity: Identity, item_id: str, n: int = 8) -> list[dict[str, Any]]:
-    response = rec_routes.similar_answer(item_id, api_request(), session, principal(identity), n)
+def similar(session: Session, identity: Principal, item_id: str, n: int = 8) -> list[dict[str, Any]]:
+    response = rec_routes.similar_answer(item_id, api_request(), session, identity, n)
     return json.loads(response.body)["data"]
 
 
-def book(session: Session, identity: Identity, item_id: str) -> Item:
+def book(session: Session, identity: Principal, item_id: str) -> Item:
     return find_item(session, identity.tenant_id, item_id)
 
 

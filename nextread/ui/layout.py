@@ -9,19 +9,18 @@ from fastapi import HTTPException
 from nicegui import run, ui
 from sqlalchemy.exc import DBAPIError
 
-from nextread.store.accounts import Identity
+from nextread.services.access import CONFIGURE, READ, WRITE, Principal, may, role_label
 from nextread.store.db import database_failure
-from nextread.ui.auth import ADMINS, CURATORS
 from nextread.ui.context import db, error_text, url
 
 T = TypeVar("T")
 NAV = [
-    ("Overview", "/overview", None),
-    ("Students", "/students", None),
-    ("Classes", "/classes", None),
-    ("Catalog", "/catalog", None),
-    ("Import", "/import", CURATORS),
-    ("Settings", "/settings", ADMINS),
+    ("Overview", "/overview", READ),
+    ("Students", "/students", READ),
+    ("Classes", "/classes", READ),
+    ("Catalog", "/catalog", READ),
+    ("Import", "/import", WRITE),
+    ("Settings", "/settings", CONFIGURE),
 ]
 PRINT_CSS = """
 @media print {
@@ -32,7 +31,7 @@ PRINT_CSS = """
 """
 
 
-def frame(identity: Identity, title: str) -> None:
+def frame(identity: Principal, title: str) -> None:
     ui.add_css(PRINT_CSS)
     ui.page_title(f"{title} · nextread")
     with ui.header().classes("items-center flex-wrap gap-x-4 gap-y-1 bg-indigo-700 px-4 py-2"):
@@ -42,11 +41,11 @@ def frame(identity: Identity, title: str) -> None:
             ui.icon("auto_stories").props('aria-hidden="true"')
             ui.label("nextread")
         with ui.row().classes("flex-wrap gap-x-3 gap-y-0").props('role="navigation" aria-label="Main"'):
-            for label, path, roles in NAV:
-                if roles is None or identity.role in roles:
+            for label, path, action in NAV:
+                if may(identity, action):
                     ui.link(label, url(path)).classes("text-white no-underline hover:underline")
         ui.space()
-        ui.label(f"{identity.name} ({identity.role})").classes("text-indigo-100 text-sm")
+        ui.label(f"{identity.name} ({role_label(identity)})").classes("text-indigo-100 text-sm")
         ui.link("Sign out", url("/logout")).classes("text-white text-sm")
     ui.label(title).classes("text-2xl font-semibold").props('role="heading" aria-level="1"')
 

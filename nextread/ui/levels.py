@@ -8,8 +8,8 @@ from nicegui import ui
 from sqlalchemy.orm import Session
 
 from nextread.levels import Scale, show_level
+from nextread.services.access import Principal
 from nextread.services.student_levels import StudentLevel, get_student_reading_level
-from nextread.store.accounts import Identity
 from nextread.store.tenant_settings import load_tenant_settings
 from nextread.ui.context import settings
 
@@ -18,7 +18,7 @@ def school_scale(session: Session, tenant_id: int) -> Scale:
     return load_tenant_settings(session, tenant_id).level_scale or settings().level_scale
 
 
-def student_level(session: Session, identity: Identity, student_id: str) -> StudentLevel:
+def student_level(session: Session, identity: Principal, student_id: str) -> StudentLevel:
     scale = school_scale(session, identity.tenant_id)
     return get_student_reading_level(session, identity.tenant_id, student_id, scale=scale)
 

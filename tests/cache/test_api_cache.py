@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 
 from nextread.app import create_app
 from nextread.config import Settings
+from nextread.services.access import KeyCache
 from tests.api.test_recommendations import DRAGONS, _ids, _library
 from tests.cache.conftest import REDIS_URL
 from tests.conftest import ADMIN_KEY
@@ -155,11 +156,10 @@ def test_a_busy_process_rechecks_ahead_so_hits_never_take_the_slow_path(
 ) -> None:
     """Past half their interval, the key, model, catalog and weights are re-checked in the background;
     under steady traffic no request finds a check expired and goes to a ranking thread to redo it."""
-    from nextread.api import deps
     from nextread.api.routers import recommendations as router
 
     caching_client.app.state.settings.model_refresh_seconds = 0.6  # type: ignore[attr-defined]
-    monkeypatch.setattr(deps, "AUTH_CACHE_SECONDS", 1.0)
+    caching_client.app.state.keys = KeyCache(ttl_seconds=1.0)  # type: ignore[attr-defined]
     slow_path = 0
     original = router._user_recommendations
 

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from nextread.app import create_app
 from nextread.config import Settings
 from nextread.llm.privacy import BOOK_FIELDS, READER_FIELDS
+from nextread.services.access import principal_of_key
 from nextread.store.db import session_scope
 from nextread.store.tenant_settings import load_tenant_settings, save_tenant_settings
-from nextread.store.tenants import authenticate
 from tests.conftest import ADMIN_KEY
 from tests.llm.conftest import ScriptedLLM
 from tests.school import CLASS, DRAGONS, FAN, FAN_INTERESTS, FAN_NAME, SPACE, build_school
@@ -42,7 +42,7 @@ def _app(
         client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
         build_school(client)
         with session_scope(client.app.state.session_factory) as session:
-            tenant_id = authenticate(session, ADMIN_KEY).tenant_id
+            tenant_id = principal_of_key(session, ADMIN_KEY).tenant_id
             values = load_tenant_settings(session, tenant_id)
             save_tenant_settings(session, tenant_id, values.model_copy(update={"llm_enabled": allowed}))
         yield client

@@ -14,7 +14,7 @@ from mcp.types import CallToolResult
 
 from nextread.mcp.backend import Backend
 from nextread.mcp.server import create_mcp_server
-from nextread.store.tenants import Principal, authenticate
+from nextread.services.access import Principal, principal_of_key
 from tests.conftest import ADMIN_KEY, READ_KEY
 from tests.school import build_school
 
@@ -32,7 +32,7 @@ def school(client: TestClient) -> TestClient:
 
 def principal(client: TestClient, key: str) -> Principal:
     with client.app.state.session_factory() as session:
-        found = authenticate(session, key)
+        found = principal_of_key(session, key)
     assert found is not None
     return found
 

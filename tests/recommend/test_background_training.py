@@ -171,7 +171,7 @@ def test_a_failed_first_training_is_shown_and_not_retried_on_every_request(
         for _ in range(3):
             assert client.get("/v1/search", params={"q": "dragons"}).status_code == 200
             assert registry.wait_for_training(tenant_id, timeout=60)
-            registry._provisional.clear()  # as if model_refresh_seconds had passed
+            registry._provisional.forget(tenant_id)  # as if model_refresh_seconds had passed
         rows = client.get("/v1/models").json()
     assert calls == [tenant_id]
     assert [(row["status"], row["error"]) for row in rows] == [("failed", "RuntimeError: disk full")]

@@ -7,10 +7,9 @@ from sqlalchemy import select
 
 from nextread.engine.hybrid import Weights
 from nextread.schemas import UserIn
+from nextread.services.access import principal_of_account, principal_of_key_hash, role_label
 from nextread.store.accounts import (
     AccountError,
-    account_identity,
-    api_key_identity,
     create_account,
     disable_account,
     hash_password,
@@ -47,13 +46,13 @@ def test_accounts_sign_in_and_resolve_to_their_role(database: Database) -> None:
         assert sign_in_with_password(session, "libby", "wrong-password") is None
         assert sign_in_with_password(session, "nobody", "long-password") is None
         assert sign_in_with_password(session, "libby", "long-password").id == librarian.id
-        who = account_identity(session, student.id)
+        who = principal_of_account(session, student.id)
         assert (who.role, who.user_external_id, who.tenant_slug) == ("student", "st-1", "school")
         disable_account(session, tenant.id, "libby")
         assert sign_in_with_password(session, "libby", "long-password") is None
         with pytest.raises(AccountError, match="^username:"):
             disable_account(session, tenant.id, "nobody")
-        assert account_identity(session, librarian.id) is None
+        assert principal_of_account(session, librarian.id) is None
 
 
 @pytest.mark.parametrize(
@@ -84,9 +83,10 @@ def test_api_keys_sign_in_as_admin_or_read_only_viewer(database: Database) -> No
         tenant = ensure_tenant(session, "school")
         register_api_key(session, tenant, "admin-secret", "admin", "a")
         register_api_key(session, tenant, "read-secret", "read", "r")
-        assert api_key_identity(session, hash_key("admin-secret")).role == "admin"
-        assert api_key_identity(session, hash_key("read-secret")).role == "viewer"
-        assert api_key_identity(session, hash_key("unknown")) is None
+        assert principal_of_key_hash(session, hash_key("admin-secret")).role == "admin"
+        reader = principal_of_key_hash(session, hash_key("read-secret"))
+        assert (reader.role, role_label(reader)) == ("read", "viewer")
+        assert principal_of_key_hash(session, hash_key("unknown")) is None
 
 
 def test_tenant_settings_round_trip_and_stay_per_tenant(database: Database) -> None:

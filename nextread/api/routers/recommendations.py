@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -24,10 +23,9 @@ from nextread.api.deps import (
     SessionDep,
     bearer,
     get_principal,
-    key_check_due,
     known_principal,
     on_ranking_thread,
-    recheck_key,
+    recheck_ahead,
 )
 from nextread.api.errors import InvalidField, problems
 from nextread.api.query_model import documented_query, parse_query
@@ -41,6 +39,7 @@ from nextread.jobs.runner import unfinished_run
 from nextread.levels import item_level
 from nextread.observability import get_logger
 from nextread.schemas import ExternalId, Grade, GuidedLevel, Lexile, LongText, ReadingLevel
+from nextread.services.access import Principal
 from nextread.services.llm_recommend import ENGINE_AND_LLM, llm_allowed, personal_recommendations
 from nextread.services.recommend import (
     ItemCard,
@@ -53,7 +52,7 @@ from nextread.services.scheduler import RETRAIN
 from nextread.store.db import session_scope
 from nextread.store.models import Interaction, Item, JobRun, ModelVersion
 from nextread.store.reading_data import EventArrays
-from nextread.store.tenants import Principal, interaction_weights
+from nextread.store.tenants import interaction_weights
 from nextread.store.unknown import unknown_many
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
@@ -313,8 +312,7 @@ async def user_recommendations(user_id: str, request: Request) -> Response:
     stamp = service(request).fresh_stamp(principal.tenant_id) if principal is not None else None
     entry = None
     if principal is not None and stamp is not None:
-        if key_check_due(request, credentials) or service(request).checks_due(principal.tenant_id):
-            _recheck_ahead(request, credentials, principal.tenant_id)
+        recheck_ahead(request, credentials.credentials, principal.tenant_id)
         variant = answer_variant(stamp, params, query.explain, query.llm)
         entry = await cache.alookup_user(principal.tenant_id, user_id, variant)
         if entry.value is not None:
@@ -325,31 +323,6 @@ async def user_recommendations(user_id: str, request: Request) -> Response:
     if query.llm:
         return await run_in_threadpool(compute)
     return await on_ranking_thread(request, compute)
-
-
-def _recheck_ahead(request: Request, credentials: HTTPAuthorizationCredentials, tenant_id: int) -> None:
-    """Re-check the key, the model, the catalog and the saved weights in the background, once per
-    process at a time, when they are past half their interval. Without it every check expired under
-    load, and every request of that moment went to the ranking thread to re-check in turn: on the
-    precomputed bench (50k readers, 32 connections), bursts every 5 s of requests queued up to 340 ms
-    behind each other, while a hit takes 2–7 ms."""
-    state = request.app.state
-    running: asyncio.Task[None] | None = getattr(state, "recheck", None)
-    if running is not None and not running.done():
-        return
-    # kept on the app state: the reference also stops the task from being collected mid-run
-    state.recheck = asyncio.get_running_loop().create_task(
-        run_in_threadpool(_recheck, request, credentials, tenant_id)
-    )
-
-
-def _recheck(request: Request, credentials: HTTPAuthorizationCredentials, tenant_id: int) -> None:
-    try:
-        with session_scope(request.app.state.session_factory) as session:
-            recheck_key(request, session, credentials)
-            service(request).recheck(session, tenant_id)
-    except Exception as exc:  # the checks run again, in the request path, when they expire
-        log.warning("recheck_failed", tenant_id=tenant_id, error=str(exc))
 
 
 def _user_recommendations(

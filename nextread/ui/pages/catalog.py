@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 from nextread.api.routers import search as search_routes
 from nextread.api.routers.items import ITEMS
 from nextread.schemas import ItemPatch
-from nextread.store.accounts import Identity
+from nextread.services.access import READ, WRITE, Principal, may
 from nextread.store.models import Item
 from nextread.ui import data, levels
-from nextread.ui.auth import CURATORS, STAFF, guard, principal
+from nextread.ui.auth import guard
 from nextread.ui.context import api_request, call_route, settings, url
 from nextread.ui.layout import connected, frame, link_cell, load
 
@@ -45,7 +45,7 @@ EDITABLE = [
 
 
 def find_books(
-    session: Session, identity: Identity, query: dict[str, Any]
+    session: Session, identity: Principal, query: dict[str, Any]
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """``GET /v1/search`` (full-text + semantic) for a query, with its notes (why nothing matched; when
     the level filter removed every match, its matches without it are listed); with none, the catalog
@@ -55,13 +55,12 @@ def find_books(
             session, identity.tenant_id, query["q"], query["tag"], query["level_min"], query["level_max"]
         )
         return rows, []
-    reader = principal(identity)
     answer = call_route(
         search_routes.search,
         request=api_request(),
         session=session,
-        principal=reader,
-        school=search_routes.school_scale(session, reader, settings()),
+        principal=identity,
+        school=search_routes.school_scale(session, identity, settings()),
         q=query["q"],
         level_min=None if query["level_min"] is None else str(query["level_min"]),
         level_max=None if query["level_max"] is None else str(query["level_max"]),
@@ -95,8 +94,8 @@ def find_books(
 
 @ui.page("/catalog")
 async def catalog_page(q: str = "") -> Response | None:
-    identity = guard(STAFF)
-    if not isinstance(identity, Identity):
+    identity = guard(READ)
+    if not isinstance(identity, Principal):
         return identity
     frame(identity, "Catalog")
     query: dict[str, Any] = {"q": q, "tag": "", "level_min": None, "level_max": None, "available": False}
@@ -126,7 +125,7 @@ async def catalog_page(q: str = "") -> Response | None:
     return None
 
 
-def book_details(session: Session, identity: Identity, item_id: str) -> dict[str, Any]:
+def book_details(session: Session, identity: Principal, item_id: str) -> dict[str, Any]:
     item = data.book(session, identity, item_id)
     scale = levels.school_scale(session, identity.tenant_id)
     given = data.book_level(item)
@@ -141,7 +140,7 @@ def book_details(session: Session, identity: Identity, item_id: str) -> dict[str
     }
 
 
-def save_book(session: Session, identity: Identity, item_id: str, changes: dict[str, Any]) -> bool:
+def save_book(session: Session, identity: Principal, item_id: str, changes: dict[str, Any]) -> bool:
     """Validated by the API's PATCH model and applied by the same function as ``PATCH /v1/items/{id}``."""
     try:
         ITEMS.patch(session, identity.tenant_id, item_id, ItemPatch.model_validate(changes))
@@ -153,8 +152,8 @@ def save_book(session: Session, identity: Identity, item_id: str, changes: dict[
 
 @ui.page("/catalog/{item_id}")
 async def book_page(item_id: str) -> Response | None:
-    identity = guard(STAFF)
-    if not isinstance(identity, Identity):
+    identity = guard(READ)
+    if not isinstance(identity, Principal):
         return identity
     details = await load(book_details, identity, item_id)
     if details is None:
@@ -172,7 +171,7 @@ async def book_page(item_id: str) -> Response | None:
             _level_lines(details)
             copies = item["available_copies"]
             ui.label(f"Copies on the shelf: {'?' if copies is None else copies}")
-            if identity.role in CURATORS:
+            if may(identity, WRITE):
                 pick = ui.switch("Staff pick", value=bool(item["staff_pick"])).mark("staff-pick")
 
                 async def toggle(event: Any) -> None:
@@ -189,7 +188,7 @@ async def book_page(item_id: str) -> Response | None:
             ui.separator()
             for name, count in details["readers"]["by_class"].items():
                 ui.label(f"{name}: {count}").classes("text-sm")
-    if identity.role in CURATORS:
+    if may(identity, WRITE):
         _editor(identity, item_id, item)
     ui.label("Similar books").classes("text-xl font-semibold mt-4")
     await connected()
@@ -213,7 +212,7 @@ def _level_lines(details: dict[str, Any]) -> None:
         ui.label("Level: unknown")
 
 
-def _editor(identity: Identity, item_id: str, item: dict[str, Any]) -> None:
+def _editor(identity: Principal, item_id: str, item: dict[str, Any]) -> None:
     with ui.expansion("Edit details", icon="edit").classes("w-full max-w-2xl"):
         fields = {}
         for name, label in EDITABLE:

@@ -11,12 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nextread.api.routers import classes as class_routes
+from nextread.services.access import READ, Principal
 from nextread.services.groups import GroupRecommendations
-from nextread.store.accounts import Identity
 from nextread.store.history import CheckoutHistory
 from nextread.store.models import Group, GroupMember, Item
 from nextread.ui import data
-from nextread.ui.auth import STAFF, guard, principal
+from nextread.ui.auth import guard
 from nextread.ui.context import call_route, go, url
 from nextread.ui.layout import connected, frame, link_cell, load
 
@@ -53,17 +53,17 @@ def list_classes(session: Session, tenant_id: int) -> list[dict[str, Any]]:
     ]
 
 
-def class_recommendations(session: Session, identity: Identity, group_id: str) -> GroupRecommendations:
+def class_recommendations(session: Session, identity: Principal, group_id: str) -> GroupRecommendations:
     """What ``GET /v1/groups/{id}/recommendations`` answers, with explanations."""
     return class_routes.class_list(
         data.service(), session, identity.tenant_id, group_id, n=CLASS_LIST_SIZE, explain=True
     )
 
 
-def class_history(session: Session, identity: Identity, group_id: str) -> CheckoutHistory:
+def class_history(session: Session, identity: Principal, group_id: str) -> CheckoutHistory:
     """``GET /v1/history?group=…``: the class's weekly checkouts and its most borrowed books."""
     return call_route(
-        class_routes.history, session=session, principal=principal(identity), group=group_id, limit=1, top=5
+        class_routes.history, session=session, principal=identity, group=group_id, limit=1, top=5
     )
 
 
@@ -85,8 +85,8 @@ def books_by_id(session: Session, tenant_id: int, ids: list[str]) -> list[dict[s
 
 @ui.page("/classes")
 async def classes_page() -> Response | None:
-    identity = guard(STAFF)
-    if not isinstance(identity, Identity):
+    identity = guard(READ)
+    if not isinstance(identity, Principal):
         return identity
     frame(identity, "Classes")
     rows = await load(list_classes, identity.tenant_id) or []
@@ -97,8 +97,8 @@ async def classes_page() -> Response | None:
 
 @ui.page("/classes/{group_id}")
 async def class_page(group_id: str) -> Response | None:
-    identity = guard(STAFF)
-    if not isinstance(identity, Identity):
+    identity = guard(READ)
+    if not isinstance(identity, Principal):
         return identity
     name = await load(class_name, identity.tenant_id, group_id)
     frame(identity, name or "Class not found")
@@ -161,8 +161,8 @@ async def class_page(group_id: str) -> Response | None:
 @ui.page("/classes/{group_id}/print")
 async def print_page(group_id: str, items: str = "") -> Response | None:
     """A plain page that prints well (print CSS hides the navigation)."""
-    identity = guard(STAFF)
-    if not isinstance(identity, Identity):
+    identity = guard(READ)
+    if not isinstance(identity, Principal):
         return identity
     name = await load(class_name, identity.tenant_id, group_id)
     frame(identity, f"Reading list · {name or group_id}")

@@ -18,9 +18,9 @@ from fastapi.responses import Response
 from nicegui import run, ui
 
 from nextread.ingest.readers import FileError
+from nextread.services.access import WRITE, Principal
 from nextread.services.imports import ImportReport, import_file
-from nextread.store.accounts import Identity
-from nextread.ui.auth import CURATORS, guard
+from nextread.ui.auth import guard
 from nextread.ui.context import api_app, settings
 from nextread.ui.layout import frame
 from nextread.ui.uploads import UPLOADS, stream_to_disk
@@ -110,8 +110,8 @@ def run_import(job: Job, tenant_id: int) -> None:
 
 @ui.page("/import")
 def import_page() -> Response | None:
-    identity = guard(CURATORS)
-    if not isinstance(identity, Identity):
+    identity = guard(WRITE)
+    if not isinstance(identity, Principal):
         return identity
     frame(identity, "Import")
     ui.label("CSV, JSONL or Parquet. Bad rows are reported by line; the good rows are imported.")

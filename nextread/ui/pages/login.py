@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.responses import RedirectResponse, Response
 from nicegui import run, ui
 
-from nextread.store.accounts import Identity
+from nextread.services.access import Principal
 from nextread.ui.auth import Pointer, check_key, check_password, current_identity, home_of, remember, sign_out
 from nextread.ui.context import go, url
 
@@ -58,7 +58,7 @@ def login() -> None:
                 ui.button("Sign in with key", on_click=with_key).classes("w-full mt-2")
 
 
-def _finish(found: tuple[Identity, Pointer] | None) -> None:
+def _finish(found: tuple[Principal, Pointer] | None) -> None:
     if found is None:
         ui.notify("That did not match an account or key.", type="negative")
         return

@@ -5,17 +5,17 @@ from __future__ import annotations
 from fastapi.responses import Response
 from nicegui import ui
 
-from nextread.store.accounts import Identity
+from nextread.services.access import READ, Principal
 from nextread.ui import data, health
-from nextread.ui.auth import STAFF, guard
+from nextread.ui.auth import guard
 from nextread.ui.context import settings, url
 from nextread.ui.layout import connected, frame, load, unavailable
 
 
 @ui.page("/overview")
 async def overview_page() -> Response | None:
-    identity = guard(STAFF)
-    if not isinstance(identity, Identity):
+    identity = guard(READ)
+    if not isinstance(identity, Principal):
         return identity
     frame(identity, "Overview")
     await connected()

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from nextread.engine.hybrid import Weights
 from nextread.levels import SCALES
+from nextread.services.access import CONFIGURE, Principal
 from nextread.store.accounts import (
     ACCOUNT_ROLES,
     AccountError,
-    Identity,
     create_account,
     disable_account,
     list_accounts,
@@ -29,7 +29,7 @@ from nextread.store.tenant_settings import (
     save_tenant_settings,
 )
 from nextread.store.tenants import interaction_weights
-from nextread.ui.auth import ADMINS, guard
+from nextread.ui.auth import guard
 from nextread.ui.context import service
 from nextread.ui.layout import frame, load
 
@@ -91,8 +91,8 @@ def accounts(session: Session, tenant_id: int) -> list[dict[str, Any]]:
 
 @ui.page("/settings")
 async def settings_page() -> Response | None:
-    identity = guard(ADMINS)
-    if not isinstance(identity, Identity):
+    identity = guard(CONFIGURE)
+    if not isinstance(identity, Principal):
         return identity
     frame(identity, "Settings")
     loaded = await load(current, identity.tenant_id)
@@ -171,7 +171,7 @@ def _type_row(rows: dict[str, tuple[Any, Any]], name: str, weight: float, positi
     )
 
 
-async def _accounts_section(identity: Identity) -> None:
+async def _accounts_section(identity: Principal) -> None:
     with ui.card().classes("w-full max-w-3xl"):
         ui.label("Dashboard accounts").classes("font-semibold")
         table = ui.table(

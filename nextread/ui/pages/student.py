@@ -10,9 +10,9 @@ from typing import Any
 from fastapi.responses import Response
 from nicegui import ui
 
-from nextread.store.accounts import Identity
+from nextread.services.access import READ, Principal, may
 from nextread.ui import data
-from nextread.ui.auth import STAFF, guard
+from nextread.ui.auth import guard
 from nextread.ui.context import url
 from nextread.ui.layout import connected, load
 
@@ -46,8 +46,8 @@ def simple_reason(explanation: str | None) -> str:
 
 @ui.page("/read/{student_id}")
 async def student_page(student_id: str) -> Response | None:
-    identity = guard(STAFF, student_id=student_id)
-    if not isinstance(identity, Identity):
+    identity = guard(READ, student_id=student_id)
+    if not isinstance(identity, Principal):
         return identity
     user = await load(data.find_student, identity, student_id)
     if user is None:
@@ -63,7 +63,7 @@ async def student_page(student_id: str) -> Response | None:
             'role="heading" aria-level="1"'
         )
         ui.space()
-        if identity.role in STAFF:
+        if may(identity, READ):
             ui.link("Back to staff page", url(f"/students/{student_id}"))
         ui.link("Sign out", url("/logout"))
     await connected()

@@ -10,9 +10,9 @@ from fastapi.responses import Response
 from nicegui import ui
 
 from nextread.engine.hybrid import Weights
-from nextread.store.accounts import Identity
+from nextread.services.access import READ, Principal
 from nextread.ui import data, levels
-from nextread.ui.auth import STAFF, guard
+from nextread.ui.auth import guard
 from nextread.ui.context import url
 from nextread.ui.layout import connected, frame, link_cell, load
 
@@ -27,8 +27,8 @@ SLIDER_MAX = 2.0
 
 @ui.page("/students")
 async def students_page() -> Response | None:
-    identity = guard(STAFF)
-    if not isinstance(identity, Identity):
+    identity = guard(READ)
+    if not isinstance(identity, Principal):
         return identity
     frame(identity, "Students")
     rows = await load(data.search_students, identity.tenant_id) or []
@@ -51,8 +51,8 @@ async def students_page() -> Response | None:
 
 @ui.page("/students/{student_id}")
 async def student_detail(student_id: str) -> Response | None:
-    identity = guard(STAFF)
-    if not isinstance(identity, Identity):
+    identity = guard(READ)
+    if not isinstance(identity, Principal):
         return identity
     user = await load(data.find_student, identity, student_id)
     if user is None:
@@ -87,7 +87,7 @@ async def student_detail(student_id: str) -> Response | None:
     return None
 
 
-async def _recommendations(identity: Identity, student_id: str) -> None:
+async def _recommendations(identity: Principal, student_id: str) -> None:
     """Sliders start at the school's saved weights; moving one re-ranks this list only (nothing saved)."""
     weights = await load(data.tenant_weights, identity) or Weights()
     state: dict[str, Any] = {"weights": weights.model_dump(), "pending": None}
