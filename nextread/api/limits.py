@@ -12,22 +12,11 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nextread.api.errors import problem_response
-from nextread.sizes import field_limit_reason, oversized_field
+from nextread.sizes import BodyTooLarge, body_too_large, field_limit_reason, oversized_field
 
 # NiceGUI's ui.upload posts each file to /_nicegui/client/<client>/upload/<element> (under /ui here).
 UPLOAD_PATH = re.compile(r"/_nicegui/client/[^/]+/upload/[^/]+$")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
-
-
-class BodyTooLarge(HTTPException):
-    """An HTTPException, so FastAPI passes it through its body reading and the app answers it like any
-    other error; :class:`LimitBodySize` answers it itself if nothing else did."""
-
-    def __init__(self, limit: int, setting: str) -> None:
-        super().__init__(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            f"request body is larger than the limit of {limit} bytes ({setting})",
-        )
 
 
 class LimitBodySize:
@@ -78,16 +67,6 @@ class LimitBodySize:
                 raise
             answer = problem_response(scope["path"], too_large.status_code, too_large.detail)
             await answer(scope, receive, send)
-
-
-def body_too_large(exc: BaseException) -> BodyTooLarge | None:
-    """The :class:`BodyTooLarge` behind ``exc``: middleware that reads the body in a task group
-    (Starlette's ``BaseHTTPMiddleware``, which NiceGUI uses) raises it inside an exception group."""
-    if isinstance(exc, BodyTooLarge):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        return next(filter(None, map(body_too_large, exc.exceptions)), None)
-    return None
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -21,7 +21,7 @@ from nicegui import app, background_tasks, ui
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from nextread.api.limits import body_too_large
+from nextread.sizes import body_too_large
 
 UPLOADS = "uploads"
 
