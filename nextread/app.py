@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -168,9 +168,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # recommendations first: routes are matched in order and its per-user list is the hottest one
     # (matching every route before it cost a few percent of a cache hit), and its
     # /v1/items/popular must win over /v1/items/{item_id}
-    for module in (recommendations, health, search, classes, trending, items, groups, interactions):
+    for module in (recommendations, health, search, classes, trending, items, groups, interactions, users):
         app.include_router(module.router)
-    app.include_router(users.router, dependencies=[Depends(users.invalidate_written_user)])
     app.include_router(contextiq.router)  # the Context IQ shape at /api/v1 (docs/context-iq.md)
     document_errors(app)
     app.state.mcp = mount_mcp(app)

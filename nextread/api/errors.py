@@ -21,7 +21,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from nextread.observability import get_logger
+from nextread.services.enrich import EnrichmentDisabledError
+from nextread.services.errors import (
+    AlreadyExistsError,
+    InvalidError,
+    NoCatalogError,
+    NotAllowedError,
+    ServiceError,
+    TooLargeError,
+    UpstreamError,
+)
 from nextread.store.db import REFUSED, database_failure
+from nextread.store.unknown import UnknownIdError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = get_logger("nextread.api.errors")
@@ -86,11 +97,44 @@ def _field_errors(exc: RequestValidationError) -> list[FieldError]:
     ]
 
 
+# The status of each refusal a use case raises; the most specific class listed wins.
+REFUSAL_STATUS: dict[type[Exception], int] = {
+    UnknownIdError: 404,
+    NoCatalogError: 404,
+    NotAllowedError: 403,
+    AlreadyExistsError: 409,
+    EnrichmentDisabledError: 409,
+    TooLargeError: 413,
+    InvalidError: 422,
+    UpstreamError: 502,
+}
+
+
+def refusal_status(exc: Exception) -> int:
+    return next(REFUSAL_STATUS[kind] for kind in type(exc).__mro__ if kind in REFUSAL_STATUS)
+
+
+def refused_body(errors: list[dict[str, Any]]) -> RequestValidationError:
+    """pydantic's errors of a request body, reported as FastAPI reports its own (a 422 whose ``loc``
+    starts with ``body``)."""
+    return RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors])
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         detail = "; ".join(f"{_location(error['loc'])}: {_message(error)}" for error in exc.errors())
         return problem_response(request.url.path, 422, detail or "invalid request", _field_errors(exc))
+
+    @app.exception_handler(ServiceError)
+    @app.exception_handler(UnknownIdError)
+    @app.exception_handler(EnrichmentDisabledError)
+    async def refused(request: Request, exc: Exception) -> JSONResponse:
+        """A use case's refusal, answered as the HTTP error it stands for. A model's refusal of a value
+        the body sent lists every field, as a body FastAPI validated itself would."""
+        if isinstance(exc, InvalidError) and exc.errors is not None:
+            return await validation_error(request, refused_body(exc.errors))
+        return await http_error(request, HTTPException(refusal_status(exc), str(exc)))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

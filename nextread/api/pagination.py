@@ -1,27 +1,8 @@
-"""Keyset pagination: the cursor is the last internal id seen, so pages stay stable while rows are added."""
+"""The page-size and cursor query parameters every listing takes (:mod:`nextread.store.paging` pages)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import Query
-from sqlalchemy import Select
-
-from nextread.schemas import cursor_position, encode_cursor
 
 LimitQuery = Query(50, ge=1, le=1000, description="Page size (1–1000).")
 CursorQuery = Query(None, description="`next_cursor` from the previous page.")
-
-
-def paginate(statement: Select[Any], id_column: Any, limit: int, cursor: str | None) -> Select[Any]:
-    """``cursor`` was checked by its parameter's type (:data:`nextread.schemas.Cursor`)."""
-    if cursor is not None:
-        statement = statement.where(id_column > cursor_position(cursor))
-    return statement.order_by(id_column).limit(limit + 1)
-
-
-def next_cursor(rows: list[Any], limit: int) -> tuple[list[Any], str | None]:
-    if len(rows) <= limit:
-        return rows, None
-    page = rows[:limit]
-    return page, encode_cursor(page[-1].id)

@@ -14,31 +14,24 @@ from typing import Annotated
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from nextread.engine.group_selection import Strategy
 from nextread.engine.shaping import CandidateFilter
 from nextread.levels.convert import Scale
 from nextread.mcp.backend import Backend
 from nextread.schemas import ExternalId, QueryTime
-from nextread.services import enrich as enrichment
-from nextread.services import search as catalog_search
-from nextread.services import student_levels
-from nextread.services.access import WRITE, Principal, may
-from nextread.services.enrich import EnrichmentResult
-from nextread.services.groups import GroupRecommendations, recommend_for_group
-from nextread.services.llm_query import search_parser
-from nextread.services.llm_recommend import llm_allowed, personal_recommendations
-from nextread.services.recommend import RecommendationRequest, Served
-from nextread.services.search import SearchFilters, SearchResults
-from nextread.services.similar_users import SimilarUser, find_similar_users
+from nextread.services import answers, lookups
+from nextread.services.access import Principal
+from nextread.services.answers import RecommendationExplanation
+from nextread.services.enrich import EnrichmentDisabledError, EnrichmentResult
+from nextread.services.errors import REFUSALS
+from nextread.services.groups import GroupRecommendations
+from nextread.services.recommend import RecommendationRequest
+from nextread.services.search import SearchResults
+from nextread.services.similar_users import SimilarUser
 from nextread.services.student_levels import StudentLevel
-from nextread.store import history as checkout_history
-from nextread.store.history import Bucket, CheckoutHistory, HistoryLookupError
-from nextread.store.models import Item, User
-from nextread.store.tenant_settings import load_tenant_settings
-from nextread.store.unknown import unknown
+from nextread.store.history import Bucket, CheckoutHistory
+from nextread.store.unknown import UnknownIdError
 
 StudentId = Annotated[ExternalId, Field(description="The student's id (external id).")]
 BookId = Annotated[ExternalId, Field(description="The book's id (external id).")]
@@ -63,53 +56,35 @@ class StudentRecommendations(BaseModel):
     books: list[RecommendedBook]
 
 
-class RecommendationExplanation(BaseModel):
-    student_id: str
-    book_id: str
-    title: str
-    rank: int | None = Field(description="Rank among this student's candidates (1 = best); None if excluded.")
-    candidates: int = Field(description="How many books the student could be recommended.")
-    score: float | None
-    explanation: str | None
-    components: dict[str, float]
-    excluded_because: str | None = Field(description="The rule that keeps the book off the list, if any.")
-
-
 class SimilarStudents(BaseModel):
     student_id: str
     students: list[SimilarUser] = Field(description="Most similar first; only this library's students.")
 
 
 PrincipalOf = Callable[[Context], Principal]
-# query_checkout_history names its filters user/group/item; the tool's arguments say what they are.
-HISTORY_ARGUMENTS = {"user": "student_id", "group": "class_id", "item": "book_id"}
+# The services name their arguments as REST does (user_id, or user for a history filter); the tools say
+# what they are.
+ARGUMENTS = {
+    "user_id": "student_id",
+    "user": "student_id",
+    "item_id": "book_id",
+    "item": "book_id",
+    "group_id": "class_id",
+    "group": "class_id",
+}
 
 
 @contextmanager
 def tool_errors() -> Iterator[None]:
-    """Unknown ids and bad arguments are the caller's to fix: say so in the tool result."""
+    """Unknown ids and bad arguments are the caller's to fix: say so in the tool result, naming the
+    tool's own argument."""
     try:
         yield
-    except (LookupError, ValueError) as error:
+    except UnknownIdError as error:
+        argument = ARGUMENTS.get(error.field, error.field)
+        raise ToolError(f"{argument}: {str(error).split(': ', 1)[1]}") from error
+    except (*REFUSALS, EnrichmentDisabledError, LookupError, ValueError) as error:
         raise ToolError(str(error)) from error
-
-
-def find_student(session: Session, tenant_id: int, student_id: str) -> User:
-    user = session.scalar(select(User).where(User.tenant_id == tenant_id, User.external_id == student_id))
-    if user is None:
-        raise ToolError(f"student_id: {unknown('user', student_id)}")
-    return user
-
-
-def find_book(session: Session, tenant_id: int, book_id: str) -> Item:
-    item = session.scalar(select(Item).where(Item.tenant_id == tenant_id, Item.external_id == book_id))
-    if item is None:
-        raise ToolError(f"book_id: {unknown('item', book_id)}")
-    return item
-
-
-def no_catalog() -> ToolError:
-    return ToolError("the catalog is empty: add books before asking for recommendations")
 
 
 def register_tools(server: MCPServer, backend: Backend, principal_of: PrincipalOf) -> None:
@@ -149,7 +124,7 @@ def register_tools(server: MCPServer, backend: Backend, principal_of: PrincipalO
         Each hit says whether it matched the words, the meaning, or both."""
         principal = principal_of(ctx)
         with backend.session() as session, tool_errors():
-            filters = SearchFilters(
+            filters = lookups.search_filters(
                 level_min=level_min,
                 level_max=level_max,
                 grade=grade,
@@ -157,17 +132,16 @@ def register_tools(server: MCPServer, backend: Backend, principal_of: PrincipalO
                 language=language or [],
                 available=available,
             )
-            llm = backend.llm if use_llm and llm_allowed(session, principal.tenant_id) else None
-            school = load_tenant_settings(session, principal.tenant_id)
-            return catalog_search.search_catalog(
+            return lookups.search_books(
+                backend.recommendations,
+                backend.llm,
+                backend.settings,
                 session,
                 principal.tenant_id,
                 query,
                 filters,
                 limit,
-                service=backend.recommendations,
-                parser=search_parser(llm, backend.recommendations, session, principal.tenant_id),
-                scale=school.level_scale or backend.settings.level_scale,
+                use_llm=use_llm,
             )
 
     @server.tool()
@@ -194,7 +168,6 @@ def register_tools(server: MCPServer, backend: Backend, principal_of: PrincipalO
         Books the student has already read are left out."""
         principal = principal_of(ctx)
         with backend.session() as session, tool_errors():
-            user = find_student(session, principal.tenant_id, student_id)
             request = RecommendationRequest(
                 n=n,
                 diversity=diversity,
@@ -204,17 +177,31 @@ def register_tools(server: MCPServer, backend: Backend, principal_of: PrincipalO
                     available_only=available_only,
                 ),
             )
-            llm = backend.llm if use_llm and llm_allowed(session, principal.tenant_id) else None
-            served, ranked_by = personal_recommendations(
-                backend.recommendations, llm, backend.settings, session, principal.tenant_id, user, request
+            out = answers.reader_recommendations(
+                backend.recommendations,
+                backend.llm,
+                backend.settings,
+                session,
+                principal.tenant_id,
+                student_id,
+                request,
+                use_llm=use_llm,
             )
-            if served is None:
-                raise no_catalog()
             return StudentRecommendations(
                 student_id=student_id,
-                model_version=served.artifact.version,
-                ranked_by=ranked_by,
-                books=_books(session, served),
+                model_version=out.model_version,
+                ranked_by=out.ranked_by,
+                books=[
+                    RecommendedBook(
+                        id=book.id,
+                        title=book.title,
+                        authors=book.authors,
+                        score=book.score,
+                        explanation=book.explanation,
+                        components=book.components or {},
+                    )
+                    for book in out.data
+                ],
             )
 
     @server.tool()
@@ -226,24 +213,8 @@ def register_tools(server: MCPServer, backend: Backend, principal_of: PrincipalO
         (already read, no copies, other grades…) the rule that keeps it off."""
         principal = principal_of(ctx)
         with backend.session() as session, tool_errors():
-            user = find_student(session, principal.tenant_id, student_id)
-            item = find_book(session, principal.tenant_id, book_id)
-            found = backend.recommendations.explain_item(
-                session, principal.tenant_id, user, item, RecommendationRequest()
-            )
-            if found is None:
-                raise no_catalog()
-            rec = found.recommendation
-            return RecommendationExplanation(
-                student_id=student_id,
-                book_id=book_id,
-                title=item.title,
-                rank=found.rank,
-                candidates=found.candidates,
-                score=None if rec is None else round(rec.score, 6),
-                explanation=None if rec is None else rec.explanation,
-                components={} if rec is None else _rounded(rec.components),
-                excluded_because=found.excluded_because,
+            return answers.explain_for_reader(
+                backend.recommendations, session, principal.tenant_id, student_id, book_id
             )
 
     @server.tool()
@@ -258,10 +229,7 @@ def register_tools(server: MCPServer, backend: Backend, principal_of: PrincipalO
         and rated, with a confidence, the evidence, a just-right band and a stretch band."""
         principal = principal_of(ctx)
         with backend.session() as session, tool_errors():
-            find_student(session, principal.tenant_id, student_id)  # errors name the tool's argument
-            return student_levels.get_student_reading_level(
-                session, principal.tenant_id, student_id, scale=scale
-            )
+            return lookups.reading_level(session, backend.settings, principal.tenant_id, student_id, scale)
 
     @server.tool()
     def get_book_recommendations_for_group(
@@ -282,7 +250,7 @@ def register_tools(server: MCPServer, backend: Backend, principal_of: PrincipalO
         what the class likes, avoids books most of them have read, and reports each student's fit."""
         principal = principal_of(ctx)
         with backend.session() as session, tool_errors():
-            result = recommend_for_group(
+            return lookups.class_list(
                 backend.recommendations,
                 session,
                 principal.tenant_id,
@@ -293,9 +261,6 @@ def register_tools(server: MCPServer, backend: Backend, principal_of: PrincipalO
                 max_read_share=max_read_share,
                 explain=True,
             )
-            if result is None:
-                raise no_catalog()
-            return result
 
     @server.tool()
     def find_similar_students(
@@ -307,8 +272,7 @@ def register_tools(server: MCPServer, backend: Backend, principal_of: PrincipalO
         book clubs, reading buddies, or "what did readers like this enjoy?"."""
         principal = principal_of(ctx)
         with backend.session() as session, tool_errors():
-            user = find_student(session, principal.tenant_id, student_id)
-            similar = find_similar_users(session, principal.tenant_id, user, n)
+            similar = lookups.similar_readers(session, principal.tenant_id, student_id, n)
             return SimilarStudents(student_id=student_id, students=similar)
 
     @server.tool()
@@ -331,63 +295,25 @@ def register_tools(server: MCPServer, backend: Backend, principal_of: PrincipalO
         """Who read what and when, for a student, a class, a book or the whole library, in a time
         window: totals, a trend per day/week/month, top books and tags, tags over time, and the events."""
         principal = principal_of(ctx)
-        with backend.session() as session:
-            try:
-                return checkout_history.query_checkout_history(
-                    session,
-                    principal.tenant_id,
-                    user=student_id,
-                    group=class_id,
-                    item=book_id,
-                    since=since,
-                    until=until,
-                    types=[kind.strip().lower() for kind in types],
-                    bucket=bucket,
-                    limit=limit,
-                    cursor=cursor,
-                )
-            except HistoryLookupError as error:
-                argument = HISTORY_ARGUMENTS[error.field]
-                raise ToolError(f"{argument}: {str(error).split(': ', 1)[1]}") from error
-            except ValueError as error:
-                raise ToolError(str(error)) from error
+        with backend.session() as session, tool_errors():
+            return lookups.checkout_history(
+                session,
+                principal.tenant_id,
+                user=student_id,
+                group=class_id,
+                item=book_id,
+                since=since,
+                until=until,
+                types=[kind.strip().lower() for kind in types],
+                bucket=bucket,
+                limit=limit,
+                cursor=cursor,
+            )
 
     @server.tool()
     def enrich_book_metadata(ctx: Context, book_id: BookId) -> EnrichmentResult:
         """Fill a book's missing description, subjects, page count and cover from Open Library (never
         overwrites a value the library entered). Needs an admin key and enrichment turned on."""
         principal = principal_of(ctx)
-        if not may(principal, WRITE):
-            raise ToolError("enrich_book_metadata changes the catalog: it needs an admin API key")
         with backend.session() as session, tool_errors():
-            find_book(session, principal.tenant_id, book_id)
-            try:
-                result = enrichment.enrich_book_metadata(
-                    session, principal.tenant_id, book_id, backend.settings
-                )
-            except enrichment.EnrichmentDisabledError as error:
-                raise ToolError(str(error)) from error
-            if result.errors and not result.filled:
-                raise ToolError("Open Library lookup failed: " + "; ".join(result.errors))
-            return result
-
-
-def _rounded(components: dict[str, float]) -> dict[str, float]:
-    return {name: round(value, 4) for name, value in components.items()}
-
-
-def _books(session: Session, served: Served) -> list[RecommendedBook]:
-    pks = [int(served.artifact.item_pks[rec.item_index]) for rec in served.results]
-    items = {item.id: item for item in session.scalars(select(Item).where(Item.id.in_(pks)))}
-    return [
-        RecommendedBook(
-            id=items[pk].external_id,
-            title=items[pk].title,
-            authors=items[pk].authors or [],
-            score=round(rec.score, 6),
-            explanation=rec.explanation or None,
-            components=_rounded(rec.components),
-        )
-        for rec, pk in zip(served.results, pks, strict=True)
-        if pk in items
-    ]
+            return lookups.enrich_item(session, backend.settings, principal, book_id)

@@ -21,6 +21,7 @@ from cachetools import TTLCache
 from sqlalchemy.orm import Session
 
 from nextread.freshness import Freshness
+from nextread.services.errors import NotAllowedError
 from nextread.store.accounts import find_account, sign_in_with_password
 from nextread.store.tenants import ROLES as API_KEY_ROLES
 from nextread.store.tenants import find_api_key, hash_key
@@ -74,7 +75,7 @@ class Principal:
     user_external_id: str | None = None
 
 
-class AccessDenied(Exception):
+class AccessDenied(NotAllowedError):
     """The principal may not do this; the message says why, for a 403 or a tool error."""
 
 
@@ -94,6 +95,22 @@ def require(principal: Principal, action: str, student_id: str | None = None) ->
     if principal.via == BY_API_KEY and action == WRITE:
         raise AccessDenied("this API key is read-only; writes need an admin key")
     raise AccessDenied(f"the {principal.role} role may not {action} here")
+
+
+def require_writer(principal: Principal) -> None:
+    """Changes to the catalog, readers, classes and models."""
+    require(principal, WRITE)
+
+
+def require_configurer(principal: Principal) -> None:
+    """Changes to the school's settings and accounts."""
+    require(principal, CONFIGURE)
+
+
+def require_recorder(principal: Principal, user_id: str) -> None:
+    """A reader's interactions are recorded by a writer, or by the reader themself (a student's own
+    dashboard account)."""
+    require(principal, WRITE, student_id=user_id)
 
 
 def role_label(principal: Principal) -> str:

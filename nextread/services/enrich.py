@@ -34,7 +34,7 @@ from nextread import __version__
 from nextread.config import Settings
 from nextread.store.db import session_scope
 from nextread.store.models import Item
-from nextread.store.unknown import unknown
+from nextread.store.unknown import UnknownIdError, unknown
 
 ENRICHED_FIELDS = ("description", "tags", "page_count", "cover_url")
 MAX_SUBJECTS = 8
@@ -186,12 +186,12 @@ def enrich_book_metadata(
     client: OpenLibraryClient | None = None,
 ) -> EnrichmentResult:
     """Fill the missing metadata of the tenant's book ``item_id`` (external id) in ``session``; the
-    caller commits. Raises :class:`EnrichmentDisabledError` when enrichment is off and ``LookupError``
-    for an unknown item. Failed lookups are reported in ``errors``, never raised: a slow or broken
-    Open Library must not stop a batch."""
+    caller commits. Raises :class:`EnrichmentDisabledError` when enrichment is off and ``UnknownIdError``
+    (a ``LookupError``) for an unknown item. Failed lookups are reported in ``errors``, never raised: a
+    slow or broken Open Library must not stop a batch."""
     item = session.scalar(select(Item).where(Item.tenant_id == tenant_id, Item.external_id == item_id))
     if item is None:
-        raise LookupError(f"item_id: {unknown('item', item_id)}")
+        raise UnknownIdError("item_id", unknown("item", item_id))
     if client is None:
         with open_library(settings) as own:
             return _enrich(item, own)

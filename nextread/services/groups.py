@@ -24,13 +24,13 @@ from nextread.schemas import is_external_id
 from nextread.services.recommend import RecommendationRequest, RecommendationService
 from nextread.services.student_levels import get_student_reading_level
 from nextread.store.models import Group, GroupMember, Item, User
-from nextread.store.unknown import unknown
+from nextread.store.unknown import UnknownIdError, unknown
 
 # Members with these roles are not readers the list is for.
 NON_READER_ROLES = frozenset({"teacher", "staff", "librarian"})
 
 
-class GroupNotFoundError(LookupError):
+class GroupNotFoundError(UnknownIdError):
     """No group with that id in this tenant."""
 
 
@@ -114,7 +114,7 @@ def class_members(session: Session, tenant_id: int, group_id: str) -> tuple[Grou
         else None
     )
     if group is None:
-        raise GroupNotFoundError(f"group_id: {unknown('group', group_id)}")
+        raise GroupNotFoundError("group_id", unknown("group", group_id))
     students = session.scalars(
         select(User)
         .join(GroupMember, GroupMember.user_id == User.id)

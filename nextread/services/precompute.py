@@ -20,10 +20,10 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from nextread.api.routers.recommendations import _json, _respond, answer_variant, build_request
 from nextread.cache import ServingCache, UserEntry, open_cache
 from nextread.config import Settings
 from nextread.observability import get_logger
+from nextread.services.answers import answer_json, answer_variant, default_request, listed
 from nextread.services.recommend import Reader, RecommendationRequest, RecommendationService
 from nextread.services.registry import ModelRegistry
 from nextread.store.db import session_scope
@@ -98,7 +98,7 @@ def precompute_recommendations(
     ``shard=(index, count)``, so several processes can share the work) into ``cache``."""
     if not cache.enabled:
         raise ValueError("caching is off (NEXTREAD_CACHE_URL=none://): there is nowhere to precompute to")
-    request = build_request()
+    request = default_request()
     report = PrecomputeReport()
     with session_scope(sessions) as session:
         stamp = service.answer_stamp(session, tenant_id)
@@ -161,5 +161,5 @@ def _write(
     served = service.for_reader(session, tenant_id, reader, events, request)
     if served is None:
         return False
-    cache.store_user(entry, _json(_respond(served, user_id, explain=True)).body)
+    cache.store_user(entry, answer_json(listed(served, user_id, explain=True)))
     return entry.key is not None

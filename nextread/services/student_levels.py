@@ -26,7 +26,7 @@ from nextread.levels.convert import LevelView, Scale, show_level
 from nextread.levels.scale import MAX_LEVEL, MIN_LEVEL, grade_to_level, item_level, level_from
 from nextread.schemas import is_external_id
 from nextread.store.models import Interaction, Item, User
-from nextread.store.unknown import unknown
+from nextread.store.unknown import UnknownIdError, unknown
 
 HALF_LIFE_DAYS = 120.0
 STATED_WEIGHT = 3.0
@@ -73,7 +73,7 @@ class StudentLevel(BaseModel):
     stretch: LevelBand | None
 
 
-class UnknownStudentError(LookupError):
+class UnknownStudentError(UnknownIdError):
     """The tenant has no user with that external id."""
 
 
@@ -107,7 +107,7 @@ def get_student_reading_level(
         else None
     )
     if user is None:
-        raise UnknownStudentError(f"user_id: {unknown('user', user_external_id)}")
+        raise UnknownStudentError("user_id", unknown("user", user_external_id))
     scale = scale or get_settings().level_scale
     books = _book_signals(session, tenant_id, user.id, now or datetime.now(UTC))
     return assess(user_external_id, user.lexile, user.guided_reading_level, user.grade, books, scale)

@@ -27,19 +27,18 @@ from nextread.schemas import (
     query_time,
 )
 from nextread.store.models import Group, GroupMember, Interaction, Item, User
-from nextread.store.unknown import unknown
+from nextread.store.unknown import UnknownIdError, unknown
 
 Bucket = Literal["day", "week", "month"]
 BUCKETS: tuple[str, ...] = ("day", "week", "month")
 DEFAULT_TYPES = ("checkout",)
 
 
-class HistoryLookupError(LookupError):
+class HistoryLookupError(UnknownIdError):
     """A filter names a user, group or item this tenant does not have; ``field`` says which."""
 
     def __init__(self, field: str, value: str):
-        super().__init__(f"{field}: {unknown(field, value)}")
-        self.field = field
+        super().__init__(field, unknown(field, value))
 
 
 class HistoryEvent(BaseModel):

@@ -1,30 +1,29 @@
-"""What the pages show, computed by the API's own route functions and services (called in-process).
+"""What the pages show, computed by the service functions the API's endpoints call.
 
 Only questions no API endpoint answers live here as queries (dashboard counts, a student name search,
-aggregate readers of a book); everything a client could also ask over HTTP goes through the route or
-service the HTTP endpoint uses, so the dashboard and the API cannot disagree."""
+aggregate readers of a book); everything a client could also ask over HTTP goes through the service the
+HTTP endpoint uses, so the dashboard and the API cannot disagree. Writes go through the same services
+with the signed-in account's own role."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from fastapi import HTTPException
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from nextread.api.routers import interactions as interaction_routes
-from nextread.api.routers import recommendations as rec_routes
-from nextread.api.routers import users as user_routes
-from nextread.api.routers.items import find_item
 from nextread.engine.hybrid import Weights
 from nextread.levels import item_level
 from nextread.schemas import BatchResult, InteractionIn
-from nextread.services.access import WRITE, Principal, may
+from nextread.services import answers, readers
+from nextread.services.access import Principal
+from nextread.services.errors import NoCatalogError
+from nextread.services.interactions import record_interaction
+from nextread.services.records import find_item, find_user
 from nextread.store.models import Group, GroupMember, Interaction, Item, ModelVersion, User
-from nextread.ui.context import api_request, call_route, service, settings
+from nextread.ui.context import cache, llm, service, settings
 
 ACTIVE_DAYS = 30
 
@@ -89,7 +88,7 @@ def overview(session: Session, identity: Principal) -> Overview:
         if model is not None
         else None
     )
-    versions = call_route(rec_routes.list_models, session=session, principal=identity)
+    versions = answers.model_versions(session, tenant_id)
     training = versions[0].model_dump() if versions and versions[0].status != "ready" else None
     return Overview(counts, per_day, active, top, window, model_info, training)
 
@@ -100,9 +99,7 @@ _COUNTED = {"books": Item, "students": User, "classes": Group, "interactions": I
 def _top_books(session: Session, identity: Principal) -> tuple[list[dict[str, Any]], int | None]:
     """This month's most read books (the API's popularity), or all-time when the month was quiet."""
     for window in (ACTIVE_DAYS, None):
-        answer = call_route(
-            rec_routes.popular_items, session=session, principal=identity, n=10, window_days=window
-        )
+        answer = answers.popular_items(session, identity.tenant_id, n=10, window_days=window)
         if answer.data:
             return [row.model_dump() for row in answer.data], window
     return [], None
@@ -144,21 +141,15 @@ def _grade_label(grade: int | None) -> str:
 
 
 def find_student(session: Session, identity: Principal, student_id: str) -> User:
-    return user_routes.find_user(session, identity.tenant_id, student_id)
+    return find_user(session, identity.tenant_id, student_id)
 
 
 def profile(session: Session, identity: Principal, student_id: str) -> dict[str, Any]:
-    return user_routes.user_profile(student_id, session, identity).model_dump()
+    return readers.user_profile(session, identity.tenant_id, student_id).model_dump()
 
 
 def history(session: Session, identity: Principal, student_id: str, limit: int = 40) -> list[dict[str, Any]]:
-    page = call_route(
-        user_routes.user_history,
-        user_id=student_id,
-        session=session,
-        principal=identity,
-        limit=limit,
-    )
+    page = readers.user_history(session, identity.tenant_id, student_id, limit)
     titles = dict(
         session.execute(
             select(Item.external_id, Item.title).where(
@@ -174,13 +165,14 @@ def recommendations(
 ) -> list[dict[str, Any]]:
     """The same service and answer shape as ``GET /v1/users/{id}/recommendations``, with optional
     weights (the staff page's sliders); computed fresh, never from the API cache."""
-    user = user_routes.find_user(session, identity.tenant_id, student_id)
-    request = rec_routes.build_request(n=n)
-    request.weights = weights
-    served = service().for_user(session, identity.tenant_id, user, request)
-    if served is None:
+    request = answers.default_request(n, weights)
+    try:
+        out = answers.reader_recommendations(
+            service(), llm(), settings(), session, identity.tenant_id, student_id, request
+        )
+    except NoCatalogError:
         return []
-    return [row.model_dump() for row in rec_routes._respond(served, student_id, True).data]
+    return [row.model_dump() for row in out.data]
 
 
 def tenant_weights(session: Session, identity: Principal) -> Weights:
@@ -190,22 +182,15 @@ def tenant_weights(session: Session, identity: Principal) -> Weights:
 def log_interaction(
     session: Session, identity: Principal, student_id: str, item_id: str, kind: str
 ) -> BatchResult:
-    """Through the interactions endpoint's own function, so its cache invalidation runs too. Only the
-    student themself or a curator may; a read-only key looks but does not write."""
-    if not may(identity, WRITE, student_id):
-        raise HTTPException(403, "this account may not record choices for this student")
-    return interaction_routes.post_interaction(
-        InteractionIn(user_id=student_id, item_id=item_id, type=kind),
-        api_request(),
-        session,
-        identity,
-        settings(),
-    )
+    """Through the interactions service, so the student's cached lists go too. A curator records for
+    any student, a student for themself; a read-only key looks but does not write."""
+    event = InteractionIn(user_id=student_id, item_id=item_id, type=kind)
+    return record_interaction(session, cache(), settings(), identity, event)
 
 
 def similar(session: Session, identity: Principal, item_id: str, n: int = 8) -> list[dict[str, Any]]:
-    response = rec_routes.similar_answer(item_id, api_request(), session, identity, n)
-    return json.loads(response.body)["data"]
+    answer = answers.similar_items(service(), session, identity.tenant_id, item_id, n)
+    return [row.model_dump() for row in answer.data]
 
 
 def book(session: Session, identity: Principal, item_id: str) -> Item:

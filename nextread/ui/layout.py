@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from fastapi import HTTPException
 from nicegui import run, ui
 from sqlalchemy.exc import DBAPIError
 
 from nextread.services.access import CONFIGURE, READ, WRITE, Principal, may, role_label
+from nextread.services.errors import REFUSALS
 from nextread.store.db import database_failure
-from nextread.ui.context import db, error_text, url
+from nextread.ui.context import db, url
 
 T = TypeVar("T")
 NAV = [
@@ -58,11 +58,11 @@ def unavailable(what: str, why: str) -> None:
 
 async def load(function: Callable[..., T], *args: Any) -> T | None:
     """Run a database-bound function off the event loop, committed before it returns (so a page only
-    says "Saved" for what is stored); an API error or a failed commit becomes a notification."""
+    says "Saved" for what is stored); a service's refusal or a failed commit becomes a notification."""
     try:
         return await run.io_bound(_in_session, function, *args)
-    except HTTPException as exc:
-        ui.notify(error_text(exc), type="warning")
+    except REFUSALS as exc:
+        ui.notify(str(exc), type="warning")
     except DBAPIError as exc:
         ui.notify(database_failure(exc).message, type="negative")
     return None

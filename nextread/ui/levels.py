@@ -8,19 +8,19 @@ from nicegui import ui
 from sqlalchemy.orm import Session
 
 from nextread.levels import Scale, show_level
+from nextread.services import lookups
 from nextread.services.access import Principal
-from nextread.services.student_levels import StudentLevel, get_student_reading_level
-from nextread.store.tenant_settings import load_tenant_settings
+from nextread.services.student_levels import StudentLevel
 from nextread.ui.context import settings
 
 
 def school_scale(session: Session, tenant_id: int) -> Scale:
-    return load_tenant_settings(session, tenant_id).level_scale or settings().level_scale
+    return lookups.school_scale(session, settings(), tenant_id)
 
 
 def student_level(session: Session, identity: Principal, student_id: str) -> StudentLevel:
-    scale = school_scale(session, identity.tenant_id)
-    return get_student_reading_level(session, identity.tenant_id, student_id, scale=scale)
+    """What ``GET /v1/users/{id}/reading-level`` answers, in the school's scale."""
+    return lookups.reading_level(session, settings(), identity.tenant_id, student_id)
 
 
 def shown(level: float | None, scale: Scale) -> str:

@@ -12,10 +12,11 @@ from prometheus_client import REGISTRY
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from nextread.api.routers.recommendations import answer_variant, build_request
+from nextread.api.routers.recommendations import RecommendationQuery
 from nextread.app import create_app
 from nextread.cli import app as cli
 from nextread.config import Settings, get_settings
+from nextread.services.answers import answer_variant, default_request
 from nextread.services.precompute import precompute_recommendations
 from nextread.services.scheduler import Scheduler
 from tests.api.test_recommendations import DRAGONS, _library
@@ -83,12 +84,13 @@ def test_a_second_run_finds_the_lists_already_cached(precomputed: TestClient) ->
 
 def test_the_cache_key_is_the_request_not_its_spelling() -> None:
     def key(**query: object) -> str:
-        return answer_variant("stamp", build_request(**query), explain=True, llm=False)
+        return answer_variant("stamp", RecommendationQuery(**query).to_request(), explain=True, llm=False)
 
     assert key() == key(n=10) == key(n=10, diversity=0.2)
+    assert answer_variant("stamp", default_request(), explain=True, llm=False) == key()
     assert key(include_tags="dragons,space") == key(include_tags="space, dragons")
     assert key(n=11) != key()
-    assert answer_variant("stamp", build_request(), explain=False, llm=False) != key()
+    assert answer_variant("stamp", RecommendationQuery().to_request(), explain=False, llm=False) != key()
 
 
 def test_the_command_needs_a_cache_the_api_processes_share(

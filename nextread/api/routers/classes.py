@@ -4,21 +4,20 @@ and the librarian's metadata enrichment of a book."""
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Query, Request
 
 from nextread.api.deps import AdminDep, ReaderDep, SessionDep, SettingsDep, on_ranking_thread
 from nextread.api.errors import problems
-from nextread.api.routers.users import find_user
 from nextread.engine.group_selection import Strategy
 from nextread.schemas import Cursor, QueryTime
-from nextread.services.enrich import EnrichmentDisabledError, EnrichmentResult, enrich_book_metadata
-from nextread.services.groups import GroupNotFoundError, GroupRecommendations, recommend_for_group
-from nextread.services.recommend import RecommendationService
-from nextread.services.similar_users import SimilarUser, find_similar_users
-from nextread.store.history import Bucket, CheckoutHistory, HistoryLookupError, query_checkout_history
+from nextread.services import lookups
+from nextread.services.enrich import EnrichmentResult
+from nextread.services.groups import GroupRecommendations
+from nextread.services.lookups import checkout_history, class_list, similar_readers
+from nextread.services.similar_users import SimilarUser
+from nextread.store.history import Bucket, CheckoutHistory
 
 router = APIRouter(prefix="/v1", tags=["classes"])
 
@@ -59,20 +58,6 @@ async def group_recommendations(
     return await on_ranking_thread(request, compute)
 
 
-def class_list(
-    recommendations: RecommendationService, session: Session, tenant_id: int, group_id: str, **options: Any
-) -> GroupRecommendations:
-    """:func:`recommend_for_group` with the endpoint's 404s; the dashboard calls it from its own
-    worker threads, the endpoint from a ranking thread."""
-    try:
-        result = recommend_for_group(recommendations, session, tenant_id, group_id, **options)
-    except GroupNotFoundError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    if result is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "the catalog is empty: add items first")
-    return result
-
-
 @router.get(
     "/users/{user_id}/similar",
     response_model=list[SimilarUser],
@@ -84,8 +69,7 @@ def similar_users(
     principal: ReaderDep,
     n: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> list[SimilarUser]:
-    user = find_user(session, principal.tenant_id, user_id)
-    return find_similar_users(session, principal.tenant_id, user, n)
+    return similar_readers(session, principal.tenant_id, user_id, n)
 
 
 @router.get(
@@ -110,26 +94,20 @@ def history(
     cursor: Annotated[Cursor | None, Query(description="`next_cursor` of the previous page.")] = None,
     top: Annotated[int, Query(ge=1, le=100, description="How many top books and tags.")] = 10,
 ) -> CheckoutHistory:
-    types = [part.strip().lower() for part in type.split(",") if part.strip()]
-    try:
-        return query_checkout_history(
-            session,
-            principal.tenant_id,
-            user=user,
-            group=group,
-            item=item,
-            since=since,
-            until=until,
-            types=types,
-            bucket=bucket,
-            limit=limit,
-            cursor=cursor,
-            top=top,
-        )
-    except HistoryLookupError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    return checkout_history(
+        session,
+        principal.tenant_id,
+        user=user,
+        group=group,
+        item=item,
+        since=since,
+        until=until,
+        types=[part.strip().lower() for part in type.split(",") if part.strip()],
+        bucket=bucket,
+        limit=limit,
+        cursor=cursor,
+        top=top,
+    )
 
 
 @router.post(
@@ -143,14 +121,4 @@ def enrich_item(
 ) -> EnrichmentResult:
     """409 while enrichment is off (the default); 502 when every lookup failed and nothing was filled.
     Fields that already have a value are never changed."""
-    try:
-        result = enrich_book_metadata(session, principal.tenant_id, item_id, settings)
-    except EnrichmentDisabledError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    except LookupError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    if result.errors and not result.filled:
-        raise HTTPException(
-            status.HTTP_502_BAD_GATEWAY, "Open Library lookup failed: " + "; ".join(result.errors)
-        )
-    return result
+    return lookups.enrich_item(session, settings, principal, item_id)

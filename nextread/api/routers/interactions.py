@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, HTTPException, Request, status
-from pydantic import ValidationError
+from fastapi import APIRouter, Body, Request
 
 from nextread.api.deps import AdminDep, SessionDep, SettingsDep
 from nextread.api.errors import problems
-from nextread.cache import invalidate_after_commit
 from nextread.schemas import BatchResult, InteractionIn
-from nextread.store.writes import write_interactions
+from nextread.services.interactions import record_batch, record_interaction
 
 router = APIRouter(prefix="/v1/interactions", tags=["interactions"])
 
@@ -26,17 +24,7 @@ router = APIRouter(prefix="/v1/interactions", tags=["interactions"])
 def post_interaction(
     body: InteractionIn, request: Request, session: SessionDep, principal: AdminDep, settings: SettingsDep
 ) -> BatchResult:
-    result = write_interactions(session, principal.tenant_id, [body], settings.auto_create_users)
-    invalidate_after_commit(session, request.app.state.cache, principal.tenant_id, [body.user_id])
-    if result.errors:
-        field, reason = result.errors[0]
-        code = (
-            status.HTTP_404_NOT_FOUND
-            if reason.startswith("unknown")
-            else status.HTTP_422_UNPROCESSABLE_CONTENT
-        )
-        raise HTTPException(code, f"{field}: {reason}")
-    return BatchResult(received=1, stored=result.written, duplicates=result.unchanged, rejected=[])
+    return record_interaction(session, request.app.state.cache, settings, principal, body)
 
 
 @router.post(
@@ -56,27 +44,4 @@ def post_batch(
     settings: SettingsDep,
     events: list[dict[str, Any]] = Body(..., description="Interaction objects."),
 ) -> BatchResult:
-    if len(events) > settings.max_batch_size:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            f"batch of {len(events)} events exceeds the limit of {settings.max_batch_size}; split it",
-        )
-    valid: list[InteractionIn] = []
-    positions: list[int] = []
-    rejected: list[dict[str, Any]] = []
-    for index, raw in enumerate(events):
-        try:
-            valid.append(InteractionIn.model_validate(raw))
-            positions.append(index)
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            field = ".".join(str(part) for part in error["loc"]) or "body"
-            rejected.append({"index": index, "field": field, "reason": error["msg"]})
-    result = write_interactions(session, principal.tenant_id, valid, settings.auto_create_users)
-    invalidate_after_commit(session, request.app.state.cache, principal.tenant_id, [r.user_id for r in valid])
-    for row_index, (field, reason) in result.errors.items():
-        rejected.append({"index": positions[row_index], "field": field, "reason": reason})
-    rejected.sort(key=lambda row: row["index"])
-    return BatchResult(
-        received=len(events), stored=result.written, duplicates=result.unchanged, rejected=rejected
-    )
+    return record_batch(session, request.app.state.cache, settings, principal, events)

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from pydantic import ValidationError
+from fastapi import APIRouter, HTTPException, Query, Request
 
 from nextread.api.deps import ReaderDep, SessionDep, SettingsDep
 from nextread.levels.convert import Scale, parse_level
 from nextread.schemas import Grade, QueryText
-from nextread.services.llm_query import search_parser
-from nextread.services.llm_recommend import llm_allowed
-from nextread.services.search import Mode, SearchFilters, SearchResults, search_catalog
-from nextread.services.student_levels import StudentLevel, UnknownStudentError, get_student_reading_level
-from nextread.store.tenant_settings import load_tenant_settings
+from nextread.services import lookups
+from nextread.services.lookups import search_books
+from nextread.services.search import Mode, SearchResults
+from nextread.services.student_levels import StudentLevel
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
@@ -22,14 +20,6 @@ LEVEL_HELP = (
     "In any scale: `540L`, `BR100L`, `level M`, `ATOS 3.4`, `grade 2`; a bare number is a grade "
     "equivalent (K = 0)."
 )
-
-
-def school_scale(session: SessionDep, principal: ReaderDep, settings: SettingsDep) -> Scale:
-    """The tenant's own choice (dashboard settings), else the process-wide ``NEXTREAD_LEVEL_SCALE``."""
-    return load_tenant_settings(session, principal.tenant_id).level_scale or settings.level_scale
-
-
-SchoolScaleDep = Annotated[Scale, Depends(school_scale)]
 
 
 def _level(name: str, raw: str | None) -> float | None:
@@ -50,7 +40,7 @@ def search(
     request: Request,
     session: SessionDep,
     principal: ReaderDep,
-    school: SchoolScaleDep,
+    settings: SettingsDep,
     q: Annotated[
         QueryText,
         Query(
@@ -72,34 +62,26 @@ def search(
         bool, Query(description="Let the configured LLM read the query into filters (if the tenant allows).")
     ] = False,
 ) -> SearchResults:
-    try:
-        filters = SearchFilters(
-            level_min=_level("level_min", level_min),
-            level_max=_level("level_max", level_max),
-            grade=grade,
-            tags=_list(tags),
-            language=_list(language),
-            available=available,
-        )
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"]) or "level_min"
-        raise HTTPException(422, f"{field}: {error['msg']}") from exc
-    return search_catalog(
+    filters = lookups.search_filters(
+        level_min=_level("level_min", level_min),
+        level_max=_level("level_max", level_max),
+        grade=grade,
+        tags=_list(tags),
+        language=_list(language),
+        available=available,
+    )
+    state = request.app.state
+    return search_books(
+        state.recommendations,
+        state.llm,
+        settings,
         session,
         principal.tenant_id,
         q,
         filters,
         limit,
-        service=request.app.state.recommendations,
-        parser=search_parser(
-            request.app.state.llm if llm and llm_allowed(session, principal.tenant_id) else None,
-            request.app.state.recommendations,
-            session,
-            principal.tenant_id,
-        ),
         mode=mode,
-        scale=school,
+        use_llm=llm,
     )
 
 
@@ -112,12 +94,9 @@ def reading_level(
     user_id: str,
     session: SessionDep,
     principal: ReaderDep,
-    school: SchoolScaleDep,
+    settings: SettingsDep,
     scale: Annotated[
         Scale | None, Query(description="Show levels in this scale (default: the school's).")
     ] = None,
 ) -> StudentLevel:
-    try:
-        return get_student_reading_level(session, principal.tenant_id, user_id, scale=scale or school)
-    except UnknownStudentError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    return lookups.reading_level(session, settings, principal.tenant_id, user_id, scale)

@@ -5,21 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import HTTPException
 from fastapi.responses import Response
 from nicegui import ui
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nextread.api.routers import search as search_routes
-from nextread.api.routers.items import ITEMS
 from nextread.schemas import ItemPatch
+from nextread.services import lookups
 from nextread.services.access import READ, WRITE, Principal, may
+from nextread.services.errors import InvalidError
+from nextread.services.records import ITEMS
 from nextread.store.models import Item
 from nextread.ui import data, levels
 from nextread.ui.auth import guard
-from nextread.ui.context import api_request, call_route, settings, url
+from nextread.ui.context import llm, service, settings, url
 from nextread.ui.layout import connected, frame, link_cell, load
 
 RESULT_COLUMNS = [
@@ -47,25 +47,22 @@ EDITABLE = [
 def find_books(
     session: Session, identity: Principal, query: dict[str, Any]
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """``GET /v1/search`` (full-text + semantic) for a query, with its notes (why nothing matched; when
-    the level filter removed every match, its matches without it are listed); with none, the catalog
-    by title."""
+    """The search of ``GET /v1/search`` (full-text + semantic) for a query, with its notes (why nothing
+    matched; when the level filter removed every match, its matches without it are listed); with none,
+    the catalog by title."""
     if not query["q"].strip():
         rows = data.catalog_page(
             session, identity.tenant_id, query["q"], query["tag"], query["level_min"], query["level_max"]
         )
         return rows, []
-    answer = call_route(
-        search_routes.search,
-        request=api_request(),
-        session=session,
-        principal=identity,
-        school=search_routes.school_scale(session, identity, settings()),
-        q=query["q"],
-        level_min=None if query["level_min"] is None else str(query["level_min"]),
-        level_max=None if query["level_max"] is None else str(query["level_max"]),
-        tags=query["tag"] or None,
+    filters = lookups.search_filters(
+        level_min=query["level_min"],
+        level_max=query["level_max"],
+        tags=[tag.strip() for tag in query["tag"].split(",") if tag.strip()],
         available=True if query["available"] else None,
+    )
+    answer = lookups.search_books(
+        service(), llm(), settings(), session, identity.tenant_id, query["q"], filters
     )
     hits = answer.data or answer.without_level_filter
     picks = set(
@@ -141,12 +138,13 @@ def book_details(session: Session, identity: Principal, item_id: str) -> dict[st
 
 
 def save_book(session: Session, identity: Principal, item_id: str, changes: dict[str, Any]) -> bool:
-    """Validated by the API's PATCH model and applied by the same function as ``PATCH /v1/items/{id}``."""
+    """Validated by the API's PATCH model and applied, with the account's own role, by the service
+    ``PATCH /v1/items/{id}`` calls."""
     try:
-        ITEMS.patch(session, identity.tenant_id, item_id, ItemPatch.model_validate(changes))
+        patch = ItemPatch.model_validate(changes)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        raise HTTPException(422, f"{'.'.join(map(str, error['loc']))}: {error['msg']}") from exc
+        raise InvalidError.of(exc) from None
+    ITEMS.patch(session, identity, item_id, patch)
     return True
 
 

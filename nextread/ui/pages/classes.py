@@ -10,14 +10,14 @@ from nicegui import ui
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nextread.api.routers import classes as class_routes
+from nextread.services import lookups
 from nextread.services.access import READ, Principal
 from nextread.services.groups import GroupRecommendations
 from nextread.store.history import CheckoutHistory
 from nextread.store.models import Group, GroupMember, Item
 from nextread.ui import data
 from nextread.ui.auth import guard
-from nextread.ui.context import call_route, go, url
+from nextread.ui.context import go, service, url
 from nextread.ui.layout import connected, frame, link_cell, load
 
 CLASS_LIST_SIZE = 15
@@ -55,15 +55,15 @@ def list_classes(session: Session, tenant_id: int) -> list[dict[str, Any]]:
 
 def class_recommendations(session: Session, identity: Principal, group_id: str) -> GroupRecommendations:
     """What ``GET /v1/groups/{id}/recommendations`` answers, with explanations."""
-    return class_routes.class_list(
-        data.service(), session, identity.tenant_id, group_id, n=CLASS_LIST_SIZE, explain=True
+    return lookups.class_list(
+        service(), session, identity.tenant_id, group_id, n=CLASS_LIST_SIZE, explain=True
     )
 
 
 def class_history(session: Session, identity: Principal, group_id: str) -> CheckoutHistory:
-    """``GET /v1/history?group=…``: the class's weekly checkouts and its most borrowed books."""
-    return call_route(
-        class_routes.history, session=session, principal=identity, group=group_id, limit=1, top=5
+    """What ``GET /v1/history?group=…`` answers: the class's weekly checkouts and its most borrowed books."""
+    return lookups.checkout_history(
+        session, identity.tenant_id, group=group_id, types=["checkout"], limit=1, top=5
     )
 
 

@@ -6,29 +6,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import HTTPException
 from fastapi.responses import Response
 from nicegui import run, ui
-from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from nextread.engine.hybrid import Weights
 from nextread.levels import SCALES
+from nextread.services import school_settings
 from nextread.services.access import CONFIGURE, Principal
-from nextread.store.accounts import (
-    ACCOUNT_ROLES,
-    AccountError,
-    create_account,
-    disable_account,
-    list_accounts,
-)
-from nextread.store.tenant_settings import (
-    TenantSettings,
-    load_tenant_settings,
-    save_interaction_weights,
-    save_tenant_settings,
-)
-from nextread.store.tenants import interaction_weights
+from nextread.services.answers import train_model
+from nextread.services.errors import REFUSALS
+from nextread.services.school_settings import save_school_settings
+from nextread.store.accounts import ACCOUNT_ROLES
 from nextread.ui.auth import guard
 from nextread.ui.context import service
 from nextread.ui.layout import frame, load
@@ -37,56 +26,26 @@ from nextread.ui.layout import frame, load
 TYPE_NAME = re.compile(r"[a-z_]{1,32}")
 
 
-def current(session: Session, tenant_id: int) -> tuple[TenantSettings, dict[str, tuple[float, bool]]]:
-    return load_tenant_settings(session, tenant_id), interaction_weights(session, tenant_id)
-
-
 def save(
-    session: Session, tenant_id: int, values: dict[str, Any], types: dict[str, tuple[float, bool]]
+    session: Session, identity: Principal, values: dict[str, Any], types: dict[str, tuple[float, bool]]
 ) -> bool:
-    try:
-        chosen = TenantSettings.model_validate(values)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        raise HTTPException(422, f"{'.'.join(map(str, error['loc']))}: {error['msg']}") from exc
-    save_tenant_settings(session, tenant_id, chosen)
-    save_interaction_weights(session, tenant_id, types)
+    save_school_settings(session, service(), identity, values, types)
     return True
 
 
-def add_account(session: Session, tenant_id: int, fields: dict[str, str]) -> str:
-    try:
-        account = create_account(
-            session,
-            tenant_id,
-            fields["username"],
-            fields["password"],
-            fields["role"],
-            fields["student"] or None,
-        )
-    except AccountError as exc:
-        raise HTTPException(422, str(exc)) from exc
-    return account.username
+def add_account(session: Session, identity: Principal, fields: dict[str, str]) -> str:
+    return school_settings.add_account(
+        session,
+        identity,
+        fields["username"],
+        fields["password"],
+        fields["role"],
+        fields["student"] or None,
+    )
 
 
-def remove_account(session: Session, tenant_id: int, username: str) -> str:
-    try:
-        disable_account(session, tenant_id, username)
-    except AccountError as exc:
-        raise HTTPException(422, str(exc)) from exc
-    return username
-
-
-def accounts(session: Session, tenant_id: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "username": account.username,
-            "role": account.role,
-            "student": student or "",
-            "status": "disabled" if account.disabled_at else "active",
-        }
-        for account, student in list_accounts(session, tenant_id)
-    ]
+def remove_account(session: Session, identity: Principal, username: str) -> str:
+    return school_settings.remove_account(session, identity, username)
 
 
 @ui.page("/settings")
@@ -95,7 +54,7 @@ async def settings_page() -> Response | None:
     if not isinstance(identity, Principal):
         return identity
     frame(identity, "Settings")
-    loaded = await load(current, identity.tenant_id)
+    loaded = await load(school_settings.school_settings, identity.tenant_id)
     if loaded is None:
         return None
     stored, types = loaded
@@ -145,13 +104,16 @@ async def settings_page() -> Response | None:
             "llm_enabled": llm.value,
         }
         chosen_types = {t: (float(w.value or 0), bool(p.value)) for t, (w, p) in type_rows.items()}
-        if await load(save, identity.tenant_id, values, chosen_types):
-            service().forget_tenant_settings(identity.tenant_id)
+        if await load(save, identity, values, chosen_types):
             ui.notify("Saved: new recommendations use these settings now", type="positive")
 
     async def retrain() -> None:
         ui.notify("Training a new model version…")
-        version = await run.io_bound(service().registry.train, identity.tenant_id)
+        try:
+            version = await run.io_bound(train_model, service(), identity)
+        except REFUSALS as exc:
+            ui.notify(str(exc), type="warning")
+            return
         ui.notify(f"Model version {version.version} is ready", type="positive")
 
     with ui.row().classes("gap-2"):
@@ -179,7 +141,7 @@ async def _accounts_section(identity: Principal) -> None:
                 {"name": n, "label": n.capitalize(), "field": n, "align": "left"}
                 for n in ("username", "role", "student", "status")
             ],
-            rows=await load(accounts, identity.tenant_id) or [],
+            rows=await load(school_settings.accounts, identity.tenant_id) or [],
         ).classes("w-full")
         with ui.row().classes("flex-wrap items-end gap-2"):
             username = ui.input("Username").mark("account-username")
@@ -194,15 +156,15 @@ async def _accounts_section(identity: Principal) -> None:
         async def create() -> None:
             fields = {"username": username.value, "password": password.value, "role": role.value}
             fields["student"] = student.value
-            if await load(add_account, identity.tenant_id, fields):
+            if await load(add_account, identity, fields):
                 ui.notify(f"Account {username.value} created", type="positive")
-                table.rows = await load(accounts, identity.tenant_id) or []
+                table.rows = await load(school_settings.accounts, identity.tenant_id) or []
                 password.set_value("")
 
         async def disable() -> None:
-            if await load(remove_account, identity.tenant_id, username.value or ""):
+            if await load(remove_account, identity, username.value or ""):
                 ui.notify(f"Account {username.value} disabled", type="positive")
-                table.rows = await load(accounts, identity.tenant_id) or []
+                table.rows = await load(school_settings.accounts, identity.tenant_id) or []
 
         with ui.row().classes("gap-2"):
             ui.button("Create account", icon="person_add", on_click=create).mark("create-account")
