@@ -16,8 +16,8 @@ def build_cf_model(n_items: int, settings: Settings) -> EASE | IALS | LearnedRan
     ``ease_max_items`` iALS (linear in interactions) takes over. Either is wrapped in the learned
     ranking stage unless ``learned_ranker`` is off."""
     cf: EASE | IALS
-    if n_items <= settings.ease_max_items:
-        cf = EASE(l2=EASE_L2, max_items=settings.ease_max_items)
+    if n_items <= settings.training.ease_max_items:
+        cf = EASE(l2=EASE_L2, max_items=settings.training.ease_max_items)
     else:
         cf = IALS(factors=128, regularization=10.0, alpha=10.0, iterations=15)
-    return LearnedRanker(cf) if settings.learned_ranker else cf
+    return LearnedRanker(cf) if settings.training.learned_ranker else cf

@@ -22,7 +22,7 @@ def load_store_dataset(
     """Positives are the tenant's positive interaction types (ratings only at or above ``threshold``);
     lower ratings are consumed-not-liked (``InteractionData.consumed``);
     item levels are Lexile measures (given, or converted from guided reading level / grade range)."""
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.store.database_url)
     with session_scope(make_session_factory(engine)) as session:
         tenant_id = ensure_tenant(session, tenant).id
         events = load_events(session, tenant_id)

@@ -167,7 +167,7 @@ def register_tools(server: MCPServer, backend: Backend, principal_of: PrincipalO
                 limit,
                 service=backend.recommendations,
                 parser=search_parser(llm, backend.recommendations, session, principal.tenant_id),
-                scale=school.level_scale or backend.settings.level_scale,
+                scale=school.level_scale or backend.settings.serving.level_scale,
             )
 
     @server.tool()

@@ -187,7 +187,7 @@ def import_file(
         spec = load_mapping(mapping)
     except MappingError as exc:
         raise FileError(path, str(exc)) from exc
-    with open_rows(path, fmt, settings.max_field_chars, settings.max_line_bytes) as source:
+    with open_rows(path, fmt, settings.intake.max_field_chars, settings.intake.max_line_bytes) as source:
         bound = _bind(spec, kind, source.columns, path)
         report.ignored_columns = bound.ignored
         sinks = _Sinks(report, errors_path, rejected_path, source.columns)
@@ -235,7 +235,9 @@ class _BatchWriter:
         self._on_batch = on_batch
         self._cache = IdCache() if kind == "interactions" else None
         self._write: Writer = (
-            partial(write_interactions, auto_create_users=settings.auto_create_users, id_cache=self._cache)
+            partial(
+                write_interactions, auto_create_users=settings.intake.auto_create_users, id_cache=self._cache
+            )
             if kind == "interactions"
             else {"items": upsert_items, "users": upsert_users, "groups": upsert_groups}[kind]
         )

@@ -374,7 +374,7 @@ class RecommendationService:
 
     @property
     def _refresh_seconds(self) -> float:
-        return self.registry.settings.model_refresh_seconds
+        return self.registry.settings.serving.model_refresh_seconds
 
     def _catalog_checked_at(self, tenant_id: int) -> float:
         """When this process last checked the tenant's catalog for edits (monotonic)."""

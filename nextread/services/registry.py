@@ -66,7 +66,7 @@ class ModelRegistry:
         """The newest ready artifact, re-checked at most every ``model_refresh_seconds`` (at once with
         ``recheck``)."""
         now = time.monotonic()
-        if recheck or now - self.checked_at(tenant_id) >= self.settings.model_refresh_seconds:
+        if recheck or now - self.checked_at(tenant_id) >= self.settings.serving.model_refresh_seconds:
             self._refresh(tenant_id)
             self._checked_at[tenant_id] = now
         return self._artifacts.get(tenant_id)
@@ -74,7 +74,7 @@ class ModelRegistry:
     def fresh(self, tenant_id: int) -> Artifact | None:
         """What :meth:`current` would return without touching the database, or None when the registry
         is due for a check (or nothing is loaded)."""
-        if time.monotonic() - self.checked_at(tenant_id) >= self.settings.model_refresh_seconds:
+        if time.monotonic() - self.checked_at(tenant_id) >= self.settings.serving.model_refresh_seconds:
             return None
         return self._artifacts.get(tenant_id)
 
@@ -90,12 +90,12 @@ class ModelRegistry:
         if artifact is not None:
             self._provisional.pop(tenant_id, None)
             return artifact
-        if not self.settings.train_in_background:
+        if not self.settings.training.train_in_background:
             return self._train_and_wait(tenant_id)
         with self._counting:  # a burst of requests counts once
             counted_at, provisional = self._provisional.get(tenant_id, (-1e9, None))
             age = time.monotonic() - counted_at
-            if provisional is not None and age < self.settings.model_refresh_seconds:
+            if provisional is not None and age < self.settings.serving.model_refresh_seconds:
                 return provisional
             if not self._has_items(tenant_id):
                 return None
@@ -151,7 +151,7 @@ class ModelRegistry:
             lambda: self.trainer(tenant_id, reporter),
             "first request",
             self.owner,
-            self.settings.job_lease_seconds,
+            self.settings.jobs.job_lease_seconds,
             still_due=lambda: not self._has_ready_model(tenant_id),
             on_start=reporter.start,
         )
@@ -199,7 +199,7 @@ class ModelRegistry:
 
     def _load(self, tenant_id: int, version: int, path: str) -> None:
         try:
-            artifact = load_artifact(artifact_file(self.settings.data_dir, path))
+            artifact = load_artifact(artifact_file(self.settings.store.data_dir, path))
         except (OSError, EOFError) as exc:
             log.error("model_load_failed", tenant_id=tenant_id, version=version, error=str(exc))
             return

@@ -15,7 +15,7 @@ from nextread.ui.context import settings
 
 
 def school_scale(session: Session, tenant_id: int) -> Scale:
-    return load_tenant_settings(session, tenant_id).level_scale or settings().level_scale
+    return load_tenant_settings(session, tenant_id).level_scale or settings().serving.level_scale
 
 
 def student_level(session: Session, identity: Identity, student_id: str) -> StudentLevel:

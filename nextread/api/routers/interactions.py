@@ -26,7 +26,7 @@ router = APIRouter(prefix="/v1/interactions", tags=["interactions"])
 def post_interaction(
     body: InteractionIn, request: Request, session: SessionDep, principal: AdminDep, settings: SettingsDep
 ) -> BatchResult:
-    result = write_interactions(session, principal.tenant_id, [body], settings.auto_create_users)
+    result = write_interactions(session, principal.tenant_id, [body], settings.intake.auto_create_users)
     invalidate_after_commit(session, request.app.state.cache, principal.tenant_id, [body.user_id])
     if result.errors:
         field, reason = result.errors[0]
@@ -56,10 +56,10 @@ def post_batch(
     settings: SettingsDep,
     events: list[dict[str, Any]] = Body(..., description="Interaction objects."),
 ) -> BatchResult:
-    if len(events) > settings.max_batch_size:
+    if len(events) > settings.intake.max_batch_size:
         raise HTTPException(
             status.HTTP_413_CONTENT_TOO_LARGE,
-            f"batch of {len(events)} events exceeds the limit of {settings.max_batch_size}; split it",
+            f"batch of {len(events)} events exceeds the limit of {settings.intake.max_batch_size}; split it",
         )
     valid: list[InteractionIn] = []
     positions: list[int] = []
@@ -72,7 +72,7 @@ def post_batch(
             error = exc.errors()[0]
             field = ".".join(str(part) for part in error["loc"]) or "body"
             rejected.append({"index": index, "field": field, "reason": error["msg"]})
-    result = write_interactions(session, principal.tenant_id, valid, settings.auto_create_users)
+    result = write_interactions(session, principal.tenant_id, valid, settings.intake.auto_create_users)
     invalidate_after_commit(session, request.app.state.cache, principal.tenant_id, [r.user_id for r in valid])
     for row_index, (field, reason) in result.errors.items():
         rejected.append({"index": positions[row_index], "field": field, "reason": reason})

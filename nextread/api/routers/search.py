@@ -26,7 +26,7 @@ LEVEL_HELP = (
 
 def school_scale(session: SessionDep, principal: ReaderDep, settings: SettingsDep) -> Scale:
     """The tenant's own choice (dashboard settings), else the process-wide ``NEXTREAD_LEVEL_SCALE``."""
-    return load_tenant_settings(session, principal.tenant_id).level_scale or settings.level_scale
+    return load_tenant_settings(session, principal.tenant_id).level_scale or settings.serving.level_scale
 
 
 SchoolScaleDep = Annotated[Scale, Depends(school_scale)]
