@@ -39,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), database_url=f"sqlite:///{tmp}/bench.db", log_level="WARNING")
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.store.database_url)
         upgrade(engine)
         sessions = make_session_factory(engine)
         with session_scope(sessions) as session:

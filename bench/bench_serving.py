@@ -42,7 +42,7 @@ from nextread.services.training import event_weights, weighted_matrix  # noqa: E
 from nextread.store.reading_data import EventArrays  # noqa: E402
 
 TYPES = np.array(["checkout", "finished", "rating", "like", "view", "abandoned"], dtype=object)
-CONSUMED_WEIGHT = Settings.model_fields["consumed_weight"].default  # NEXTREAD_CONSUMED_WEIGHT's default
+CONSUMED_WEIGHT = Settings.variables()["consumed_weight"].default  # NEXTREAD_CONSUMED_WEIGHT's default
 TYPE_WEIGHTS = {"checkout": 3.0, "finished": 4.0, "rating": 4.0, "like": 2.0, "view": 0.5, "abandoned": -2.0}
 
 

@@ -59,11 +59,11 @@ log = get_logger("nextread.api")
 def bootstrap(settings: Settings, session_factory) -> None:  # type: ignore[no-untyped-def]
     """Create the default tenant and register the keys given in the settings."""
     with session_scope(session_factory) as session:
-        tenant = ensure_tenant(session, settings.default_tenant)
-        if settings.admin_api_key:
-            register_api_key(session, tenant, settings.admin_api_key, "admin", "settings admin key")
-        if settings.read_api_key:
-            register_api_key(session, tenant, settings.read_api_key, "read", "settings read key")
+        tenant = ensure_tenant(session, settings.store.default_tenant)
+        if settings.accounts.admin_api_key:
+            register_api_key(session, tenant, settings.accounts.admin_api_key, "admin", "settings admin key")
+        if settings.accounts.read_api_key:
+            register_api_key(session, tenant, settings.accounts.read_api_key, "read", "settings read key")
 
 
 class ObserveRequests:
@@ -113,8 +113,8 @@ def _record_request(scope: Scope, status: int, request_id: str, elapsed: float) 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(settings.log_format, settings.log_level)
-    engine = make_engine(settings.database_url)
+    configure_logging(settings.logging.log_format, settings.logging.log_level)
+    engine = make_engine(settings.store.database_url)
     session_factory = make_session_factory(engine)
 
     @asynccontextmanager
@@ -161,8 +161,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(
         LimitBodySize,
-        max_request_bytes=settings.max_request_bytes,
-        max_upload_bytes=settings.max_upload_bytes,
+        max_request_bytes=settings.intake.max_request_bytes,
+        max_upload_bytes=settings.intake.max_upload_bytes,
     )
     app.add_middleware(ObserveRequests)  # outermost: it also logs the 413s of LimitBodySize
     # recommendations first: routes are matched in order and its per-user list is the hottest one

@@ -159,7 +159,7 @@ def test_a_full_key_cache_makes_room_one_key_at_a_time(database: Database) -> No
 def test_a_saved_setting_is_picked_up_within_the_refresh_interval(
     database: Database, settings: Settings
 ) -> None:
-    settings.model_refresh_seconds = 3600.0
+    settings.serving.model_refresh_seconds = 3600.0
     service = RecommendationService(ModelRegistry(database.sessions, settings))
     with session_scope(database.sessions) as session:
         tenant_id = ensure_tenant(session, "school").id
@@ -168,7 +168,7 @@ def test_a_saved_setting_is_picked_up_within_the_refresh_interval(
     with session_scope(database.sessions) as session:
         assert service.tenant_weights(session, tenant_id) == Weights()  # checked lately: the copy
         assert service.weights_stamp(tenant_id) is not None
-        settings.model_refresh_seconds = 0.0  # the interval has passed
+        settings.serving.model_refresh_seconds = 0.0  # the interval has passed
         assert service.weights_stamp(tenant_id) is None
         assert service.tenant_weights(session, tenant_id).cf == 0.25
 

@@ -37,7 +37,7 @@ def test_demo_loads_once_and_serves(settings: Settings, capsys) -> None:  # type
     assert counts["users"] >= 100
     assert counts["groups"] == 6
     assert counts["interactions"] >= 2000
-    stored_keys = json.loads((settings.data_dir / "demo-keys.json").read_text())
+    stored_keys = json.loads((settings.store.data_dir / "demo-keys.json").read_text())
     assert stored_keys == keys
 
     again, same_keys = prepare_demo(settings)
@@ -78,8 +78,8 @@ def _demo_command_announces_the_server_once_it_answers(settings: Settings, keys:
         port = sock.getsockname()[1]
     env = {
         **os.environ,
-        "NEXTREAD_DATA_DIR": str(settings.data_dir),
-        "NEXTREAD_DATABASE_URL": settings.database_url,
+        "NEXTREAD_DATA_DIR": str(settings.store.data_dir),
+        "NEXTREAD_DATABASE_URL": settings.store.database_url,
         "NEXTREAD_LOG_LEVEL": "WARNING",
         "NEXTREAD_SCHEDULER_ENABLED": "false",
         "PYTHONUNBUFFERED": "1",

@@ -83,7 +83,7 @@ def test_files_parse_and_hold_the_expected_services() -> None:
 
 @pytest.mark.parametrize("name", [COMPOSE.name, *(path.name for path in MANIFESTS)])
 def test_every_nextread_variable_is_a_setting(name: str) -> None:
-    known = {f"NEXTREAD_{field.upper()}" for field in Settings.model_fields}
+    known = {f"NEXTREAD_{field.upper()}" for field in Settings.variables()}
     used = {
         variable
         for source, document in _documents()
@@ -95,7 +95,7 @@ def test_every_nextread_variable_is_a_setting(name: str) -> None:
 
 
 def test_every_setting_the_dockerfile_sets_exists() -> None:
-    known = {f"NEXTREAD_{field.upper()}" for field in Settings.model_fields}
+    known = {f"NEXTREAD_{field.upper()}" for field in Settings.variables()}
     assert set(SETTING.findall(DOCKERFILE.read_text())) - known == set()
 
 

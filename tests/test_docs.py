@@ -36,10 +36,14 @@ def _relative_links(path: Path) -> list[str]:
     return [target for target in LINK.findall(_prose(path)) if not EXTERNAL.match(target)]
 
 
-def test_every_setting_is_documented() -> None:
+def test_every_setting_is_documented_in_the_configuration_docs() -> None:
     page = (ROOT / "docs" / "configuration.md").read_text()
-    missing = [name for name in Settings.model_fields if f"`NEXTREAD_{name.upper()}`" not in page]
+    missing = [name for name in Settings.variables() if f"`NEXTREAD_{name.upper()}`" not in page]
     assert missing == []
+
+
+def test_the_readme_links_the_configuration_docs() -> None:
+    assert "(docs/configuration.md)" in (ROOT / "README.md").read_text()
 
 
 def test_ci_runs_the_readme_test_command() -> None:

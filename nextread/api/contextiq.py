@@ -163,7 +163,7 @@ def interact(
         value=body.duration_seconds,
         event_id=uuid.uuid4().hex,  # every call is a new interaction, as in Context IQ
     )
-    result = write_interactions(session, principal.tenant_id, [event], settings.auto_create_users)
+    result = write_interactions(session, principal.tenant_id, [event], settings.intake.auto_create_users)
     invalidate_after_commit(session, request.app.state.cache, principal.tenant_id, [body.user_id])
     if result.errors:
         field, reason = result.errors[0]

@@ -134,5 +134,5 @@ async def on_ranking_thread(request: Request, compute: Callable[[], T]) -> T:
     state = request.app.state
     limiter = getattr(state, "ranking_limiter", None)
     if limiter is None:
-        limiter = state.ranking_limiter = anyio.CapacityLimiter(state.settings.ranking_threads)
+        limiter = state.ranking_limiter = anyio.CapacityLimiter(state.settings.serving.ranking_threads)
     return await anyio.to_thread.run_sync(compute, limiter=limiter)

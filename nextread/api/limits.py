@@ -86,7 +86,7 @@ async def fields_within_limit(request: Request) -> None:
         return  # not JSON: the body's validation says so
     if not isinstance(body, dict):
         return
-    limit = request.app.state.settings.max_field_chars
+    limit = request.app.state.settings.intake.max_field_chars
     found = oversized_field(body, limit)
     if found is not None:
         name, size = found

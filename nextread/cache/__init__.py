@@ -158,8 +158,8 @@ def _digest(variant: str) -> str:
 
 def open_cache(settings: Settings) -> ServingCache:
     """The cache configured by ``NEXTREAD_CACHE_URL`` (``memory://`` by default)."""
-    backend = open_backend(settings.cache_url, settings.cache_max_entries)
-    return ServingCache(backend, settings.cache_ttl_seconds, settings.cache_key_prefix)
+    backend = open_backend(settings.cache.cache_url, settings.cache.cache_max_entries)
+    return ServingCache(backend, settings.cache.cache_ttl_seconds, settings.cache.cache_key_prefix)
 
 
 def invalidate_after_commit(

@@ -65,7 +65,7 @@ def main() -> None:
 def _configure() -> None:
     """nextread: explainable, reading-level aware recommendations."""
     settings = get_settings()
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings.logging.log_format, settings.logging.log_level)
 
 
 HostOption = typer.Option("127.0.0.1", help="Interface to listen on.")
@@ -89,7 +89,7 @@ def _serve(host: str, port: int, workers: int = 1) -> None:
 @app.command()
 def serve(host: str = HostOption, port: int = PortOption, workers: int = typer.Option(1, min=1)) -> None:
     """Run the API server (migrates the database first)."""
-    if workers > 1 and get_settings().cache_url.startswith("memory:"):
+    if workers > 1 and get_settings().cache.cache_url.startswith("memory:"):
         typer.echo(
             "warning: the memory:// cache is per process: with --workers > 1 a user's new interaction "
             "refreshes only the process that took it (the others within NEXTREAD_CACHE_TTL_SECONDS); "
@@ -158,13 +158,13 @@ def prepare_demo(settings: Settings) -> tuple[dict[str, int], dict[str, str]]:
     from nextread.demo import demo_is_needed, load_demo
     from nextread.services.training import next_version, train_tenant
 
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.store.database_url)
     with _step(f"migrating the database {engine.url.render_as_string(hide_password=True)}"):
         upgrade(engine)
     sessions = make_session_factory(engine)
     with _step("loading the bundled demo school when the database is empty") as outcome:
         with session_scope(sessions) as session:
-            tenant = ensure_tenant(session, settings.default_tenant)
+            tenant = ensure_tenant(session, settings.store.default_tenant)
             counts = load_demo(session, tenant.id) if demo_is_needed(session, tenant.id) else {}
             keys = _demo_keys(settings, session, tenant)
             tenant_id, untrained = tenant.id, next_version(session, tenant.id) == 1
@@ -194,17 +194,19 @@ def _version_summary(version: ModelVersion) -> str:
 
 
 def _demo_keys(settings: Settings, session: Session, tenant: Tenant) -> dict[str, str]:
-    key_file = settings.data_dir / "demo-keys.json"
+    key_file = settings.store.data_dir / "demo-keys.json"
     keys = json.loads(key_file.read_text()) if key_file.exists() else {}
     keys["admin"] = (
-        settings.admin_api_key or keys.get("admin") or create_api_key(session, tenant, "admin", "demo")
+        settings.accounts.admin_api_key
+        or keys.get("admin")
+        or create_api_key(session, tenant, "admin", "demo")
     )
     keys["read"] = (
-        settings.read_api_key or keys.get("read") or create_api_key(session, tenant, "read", "demo")
+        settings.accounts.read_api_key or keys.get("read") or create_api_key(session, tenant, "read", "demo")
     )
     for role in ROLES:
         register_api_key(session, tenant, keys[role], role, f"demo {role} key")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.store.data_dir.mkdir(parents=True, exist_ok=True)
     key_file.write_text(json.dumps(keys, indent=2))
     os.chmod(key_file, 0o600)
     return keys
@@ -216,11 +218,11 @@ def train(tenant: str | None = TenantOption) -> None:
     from nextread.services.precompute import train_then_precompute
 
     settings = get_settings()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.store.database_url)
     upgrade(engine)
     sessions = make_session_factory(engine)
     with session_scope(sessions) as session:
-        tenant_id = ensure_tenant(session, tenant or settings.default_tenant).id
+        tenant_id = ensure_tenant(session, tenant or settings.store.default_tenant).id
     version, precomputed = train_then_precompute(sessions, settings, tenant_id)
     typer.echo(_version_summary(version))
     if precomputed is not None:
@@ -240,20 +242,20 @@ def precompute(
     from nextread.services.precompute import precompute_tenant
 
     settings = get_settings()
-    if not settings.cache_is_shared:
+    if not settings.cache.cache_is_shared:
         raise typer.BadParameter(
-            f"NEXTREAD_CACHE_URL is {settings.cache_url!r}: precomputed lists must go to a cache the API "
-            "processes share; set it to redis://host:6379/0",
+            f"NEXTREAD_CACHE_URL is {settings.cache.cache_url!r}: precomputed lists must go to a cache "
+            "the API processes share; set it to redis://host:6379/0",
             param_hint="NEXTREAD_CACHE_URL",
         )
     index, _, count = shard.partition("/")
     if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
         raise typer.BadParameter(f"{shard!r}: expected K/N with 0 <= K < N, e.g. 0/2", param_hint="--shard")
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.store.database_url)
     upgrade(engine)
     sessions = make_session_factory(engine)
     with session_scope(sessions) as session:
-        tenant_id = ensure_tenant(session, tenant or settings.default_tenant).id
+        tenant_id = ensure_tenant(session, tenant or settings.store.default_tenant).id
     report = precompute_tenant(
         sessions, settings, tenant_id, (int(index), int(count)), lambda done, of: typer.echo(f"{done}/{of}")
     )
@@ -272,7 +274,7 @@ def db_upgrade(
     never read, since reading a pickle runs code; their tenants are trained again)."""
     from nextread.services.training import retire_pickled_models
 
-    engine = make_engine(get_settings().database_url)
+    engine = make_engine(get_settings().store.database_url)
     upgrade(engine, revision)
     typer.echo(f"database at {engine.url.render_as_string(hide_password=True)} is at revision {revision}")
     for row in retire_pickled_models(make_session_factory(engine)):
@@ -292,8 +294,10 @@ def keys_create(
     if role not in ROLES:
         raise typer.BadParameter(f"must be one of {', '.join(ROLES)}", param_hint="--role")
     settings = get_settings()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.store.database_url)
     upgrade(engine)
     with session_scope(make_session_factory(engine)) as session:
-        key = create_api_key(session, ensure_tenant(session, tenant or settings.default_tenant), role, name)
+        key = create_api_key(
+            session, ensure_tenant(session, tenant or settings.store.default_tenant), role, name
+        )
     typer.echo(key)

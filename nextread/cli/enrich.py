@@ -31,12 +31,12 @@ def enrich_command(
     from nextread.services.enrich import EnrichmentDisabledError, enrich_tenant  # httpx: only when enriching
 
     settings = get_settings()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.store.database_url)
     upgrade(engine)
     sessions = make_session_factory(engine)
     try:
         with session_scope(sessions) as session:
-            tenant_id = ensure_tenant(session, tenant or settings.default_tenant).id
+            tenant_id = ensure_tenant(session, tenant or settings.store.default_tenant).id
         summary = enrich_tenant(sessions, tenant_id, settings, limit, _report)
     except EnrichmentDisabledError as exc:
         typer.echo(f"error: {exc}", err=True)

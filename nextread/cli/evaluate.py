@@ -138,6 +138,6 @@ def _store_dataset(tenant: str | None, threshold: float, min_positives: int) -> 
 
     settings = get_settings()
     try:
-        return load_store_dataset(settings, tenant or settings.default_tenant, threshold, min_positives)
+        return load_store_dataset(settings, tenant or settings.store.default_tenant, threshold, min_positives)
     except DataError as error:
         raise typer.BadParameter(str(error), param_hint="--tenant / --data") from error

@@ -35,7 +35,7 @@ def worker_command(
 
     settings = get_settings()
     name = consumer or f"{socket.gethostname()}-{os.getpid()}"
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.store.database_url)
     upgrade(engine)
     cache = open_cache(settings)
     pipeline = EventPipeline(

@@ -79,19 +79,19 @@ def import_command(
 
     settings = get_settings()
     resolved_kind = _kind(path, kind, mapping)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.store.database_url)
     try:
         upgrade(engine)
         sessions = make_session_factory(engine)
         with session_scope(sessions) as session:
-            tenant_id = ensure_tenant(session, tenant or settings.default_tenant).id
+            tenant_id = ensure_tenant(session, tenant or settings.store.default_tenant).id
         report = import_file(
             sessions,
             tenant_id,
             path,
             resolved_kind,
             mapping,
-            batch_size or settings.import_batch_size,
+            batch_size or settings.intake.import_batch_size,
             settings,
             fmt=format.value if format else None,
             errors_path=errors,
@@ -120,11 +120,11 @@ def export_command(
     from nextread.services.exports import export
 
     settings = get_settings()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.store.database_url)
     try:
         upgrade(engine)
         with session_scope(make_session_factory(engine)) as session:
-            tenant_id = ensure_tenant(session, tenant or settings.default_tenant).id
+            tenant_id = ensure_tenant(session, tenant or settings.store.default_tenant).id
             count = export(session, tenant_id, kind.value, path, format.value if format else None)
     except (FileError, OSError) as exc:
         _fail(f"{path}: {exc}" if isinstance(exc, OSError) else str(exc))

@@ -22,7 +22,7 @@ JOBS = ("retrain",)
 
 
 def _sessions() -> sessionmaker[Session]:
-    engine = make_engine(get_settings().database_url)
+    engine = make_engine(get_settings().store.database_url)
     upgrade(engine)
     return make_session_factory(engine)
 
@@ -69,7 +69,7 @@ def run_command(
     settings = get_settings()
     sessions = _sessions()
     with session_scope(sessions) as session:
-        tenant_id = ensure_tenant(session, tenant or settings.default_tenant).id
+        tenant_id = ensure_tenant(session, tenant or settings.store.default_tenant).id
     run = Scheduler(sessions, settings).run_now(tenant_id)
     if run is None:
         typer.echo(f"{job} is already running for this tenant (another process holds its lock)", err=True)

@@ -26,10 +26,10 @@ def estimate_command(
     )
 
     settings = get_settings()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.store.database_url)
     upgrade(engine)
     with session_scope(make_session_factory(engine)) as session:
-        tenant_id = ensure_tenant(session, tenant or settings.default_tenant).id
+        tenant_id = ensure_tenant(session, tenant or settings.store.default_tenant).id
         changed = estimate_missing_levels(session, tenant_id)
     engine.dispose()
     typer.echo(f"estimated levels changed for {changed} book(s)")

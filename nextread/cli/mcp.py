@@ -29,7 +29,7 @@ def mcp_command(
         raise typer.BadParameter(f"must be one of {', '.join(ROLES)}, got {role!r}", param_hint="--role")
     settings = get_settings()
     backend = Backend.standalone(settings)
-    slug = tenant or settings.default_tenant
+    slug = tenant or settings.store.default_tenant
     with backend.session() as session:
         found = session.scalar(select(Tenant).where(Tenant.slug == slug))
         if found is None:

@@ -95,7 +95,11 @@ def get_embedder(settings: Settings) -> Embedder:
     """One instance per process: a background training and a search's query embedding that ask at the
     same moment must not load the model twice (``lru_cache`` alone lets both threads load it)."""
     with _LOADING:
-        return _embedder(settings.embedder, settings.embedder_api_key, settings.embedder_threads)
+        return _embedder(
+            settings.embeddings.embedder,
+            settings.embeddings.embedder_api_key,
+            settings.embeddings.embedder_threads,
+        )
 
 
 def text_embedding_function(settings: Settings) -> Callable[[str], np.ndarray]:

@@ -22,7 +22,7 @@ def load_store_dataset(
     lower ratings are consumed-not-liked (``InteractionData.consumed``);
     item levels are on the grade-equivalent scale, computed from the item rows as serving's catalogue
     computes them."""
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.store.database_url)
     with session_scope(make_session_factory(engine)) as session:
         tenant_id = ensure_tenant(session, tenant).id
         events = load_events(session, tenant_id)

@@ -128,10 +128,10 @@ def bus_from_url(
 def bus_from_settings(settings: Settings, *, topic: str = DEFAULT_TOPIC) -> EventBus:
     """The bus configured by ``NEXTREAD_EVENT_BUS_*``."""
     return bus_from_url(
-        settings.event_bus_url,
+        settings.events.event_bus_url,
         topic=topic,
-        dead_letter_topic=settings.event_bus_dead_letter_topic or None,
-        claim_idle_ms=int(settings.event_bus_claim_idle_seconds * 1000),
-        max_len=settings.event_bus_max_len,
-        dead_consumer_idle_ms=int(settings.event_bus_dead_consumer_seconds * 1000),
+        dead_letter_topic=settings.events.event_bus_dead_letter_topic or None,
+        claim_idle_ms=int(settings.events.event_bus_claim_idle_seconds * 1000),
+        max_len=settings.events.event_bus_max_len,
+        dead_consumer_idle_ms=int(settings.events.event_bus_dead_consumer_seconds * 1000),
     )

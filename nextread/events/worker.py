@@ -255,7 +255,7 @@ async def _forward(stop: asyncio.Event, halt: asyncio.Event) -> None:
 def _pick(value: Any, settings: Settings | None, name: str, default: Any) -> Any:
     if value is not None:
         return value
-    return getattr(settings, name) if settings is not None else default
+    return getattr(settings.events, name) if settings is not None else default
 
 
 def _describe(exc: BaseException) -> str:

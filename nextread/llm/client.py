@@ -95,16 +95,18 @@ class LLMClient:
     @classmethod
     def from_settings(cls, settings: Settings, cache: CacheBackend | None = None) -> LLMClient | None:
         """``None`` when no endpoint is configured: the LLM is off and nothing is ever sent."""
-        if not settings.llm_base_url:
+        if not settings.llm.llm_base_url:
             return None
         return cls(
-            settings.llm_base_url,
-            settings.llm_model,
-            settings.llm_api_key,
-            timeout=settings.llm_timeout_seconds,
-            breaker=CircuitBreaker(settings.llm_breaker_failures, settings.llm_breaker_cooldown_seconds),
+            settings.llm.llm_base_url,
+            settings.llm.llm_model,
+            settings.llm.llm_api_key,
+            timeout=settings.llm.llm_timeout_seconds,
+            breaker=CircuitBreaker(
+                settings.llm.llm_breaker_failures, settings.llm.llm_breaker_cooldown_seconds
+            ),
             cache=cache if cache is not None else MemoryCache(4096),
-            cache_seconds=settings.llm_cache_seconds,
+            cache_seconds=settings.llm.llm_cache_seconds,
         )
 
     def complete_json(self, task: str, system: str, payload: dict[str, Any]) -> dict[str, Any] | None:

@@ -18,16 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# Reader fields the LLM may receive; README's "LLM privacy" table describes each one.
-READER_FIELDS = (
-    "reading_level",
-    "just_right_band",
-    "grade",
-    "top_tags",
-    "interest_tags",
-    "books_enjoyed",
-    "books_abandoned",
-)
+from nextread.config import READER_FIELDS  # the reader fields the LLM may receive (README: "LLM privacy")
+
 # Per-candidate fields; ``id`` is a key local to one request ("b1", "b2", …), never a catalog id.
 BOOK_FIELDS = (
     "id",

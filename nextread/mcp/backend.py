@@ -43,14 +43,14 @@ class Backend:
     @classmethod
     def standalone(cls, settings: Settings) -> Backend:
         """Everything ``nextread mcp`` needs on its own, built the way the API builds it."""
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.store.database_url)
         upgrade(engine)
         session_factory = make_session_factory(engine)
         service = RecommendationService(
             ModelRegistry(session_factory, settings), embed_text=text_embedding_function(settings)
         )
         llm = LLMClient.from_settings(
-            settings, cache=open_backend(settings.cache_url, settings.cache_max_entries)
+            settings, cache=open_backend(settings.cache.cache_url, settings.cache.cache_max_entries)
         )
         return cls(settings, session_factory, service, llm)
 

@@ -103,12 +103,12 @@ class OpenLibraryClient:
     """JSON GETs against Open Library with the rate limit, timeout and on-disk cache applied."""
 
     def __init__(self, settings: Settings, http: httpx.Client | None = None):
-        self.base_url = settings.openlibrary_url.rstrip("/")
-        self.covers_url = settings.openlibrary_covers_url.rstrip("/")
-        self.cache_dir = settings.data_dir / "cache" / "openlibrary"
-        self.limiter = _limiter(self.base_url, settings.openlibrary_requests_per_second)
+        self.base_url = settings.openlibrary.openlibrary_url.rstrip("/")
+        self.covers_url = settings.openlibrary.openlibrary_covers_url.rstrip("/")
+        self.cache_dir = settings.store.data_dir / "cache" / "openlibrary"
+        self.limiter = _limiter(self.base_url, settings.openlibrary.openlibrary_requests_per_second)
         self.http = http or httpx.Client(
-            timeout=settings.openlibrary_timeout_seconds,
+            timeout=settings.openlibrary.openlibrary_timeout_seconds,
             follow_redirects=True,
             headers={"User-Agent": f"nextread/{__version__} (metadata enrichment)"},
         )
@@ -163,7 +163,7 @@ def _json_object(response: httpx.Response, url: str) -> dict[str, Any]:
 
 @contextmanager
 def open_library(settings: Settings) -> Iterator[OpenLibraryClient]:
-    if not settings.openlibrary_enabled:
+    if not settings.openlibrary.openlibrary_enabled:
         raise EnrichmentDisabledError(
             "metadata enrichment is off: set NEXTREAD_OPENLIBRARY_ENABLED=true to allow Open Library lookups"
         )

@@ -41,7 +41,7 @@ _APP_NUMBERS = itertools.count(1)
 
 
 def embedded_bus(settings: Settings) -> bool:
-    return urlsplit(settings.event_bus_url).scheme == "memory"
+    return urlsplit(settings.events.event_bus_url).scheme == "memory"
 
 
 def api_event_pipeline(
@@ -53,7 +53,7 @@ def api_event_pipeline(
     consume each other's events; nothing outside the process can reach it anyway."""
     factory = None
     if embedded_bus(settings):
-        namespace = settings.event_bus_url.split("://", 1)[1].strip("/") or "nextread"
+        namespace = settings.events.event_bus_url.split("://", 1)[1].strip("/") or "nextread"
         factory = partial(bus_from_url_of, settings, f"memory://{namespace}-api-{next(_APP_NUMBERS)}")
     return EventPipeline(
         settings,
@@ -97,12 +97,12 @@ class EventPipeline:
         self.relay = OutboxRelay(
             engine,
             self.bus,
-            poll_seconds=settings.outbox_poll_seconds,
+            poll_seconds=settings.events.outbox_poll_seconds,
             consumer_group=INTERACTIONS_GROUP,
-            max_lag=settings.event_bus_max_len // 2,
+            max_lag=settings.events.event_bus_max_len // 2,
         )
         self.reconciler = OutboxReconciler(
-            engine, self.bus, INTERACTIONS_GROUP, after_seconds=settings.event_reconcile_seconds
+            engine, self.bus, INTERACTIONS_GROUP, after_seconds=settings.events.event_reconcile_seconds
         )
         self.handler = InteractionHandler(sessions, invalidate)
         self.workers = [

@@ -192,7 +192,7 @@ def import_file(
         spec = load_mapping(mapping)
     except MappingError as exc:
         raise FileError(path, str(exc)) from exc
-    limits = settings.max_field_chars, settings.max_line_bytes
+    limits = settings.intake.max_field_chars, settings.intake.max_line_bytes
     with open_rows(path, fmt, *limits, encoding=encoding) as source:
         report.encoding_note = source.encoding.note
         bound = _bind(spec, kind, source.columns, path)
@@ -242,7 +242,9 @@ class _BatchWriter:
         self._on_batch = on_batch
         self._cache = IdCache() if kind == "interactions" else None
         self._write: Writer = (
-            partial(write_interactions, auto_create_users=settings.auto_create_users, id_cache=self._cache)
+            partial(
+                write_interactions, auto_create_users=settings.intake.auto_create_users, id_cache=self._cache
+            )
             if kind == "interactions"
             else {"items": upsert_items, "users": upsert_users, "groups": upsert_groups}[kind]
         )

@@ -27,7 +27,7 @@ def record_interaction(
     """A writer records anyone's; a student's own account only their own. Raises
     :class:`UnknownIdError` for an unknown item (or user, without ``NEXTREAD_AUTO_CREATE_USERS``)."""
     require_recorder(principal, event.user_id)
-    result = write_interactions(session, principal.tenant_id, [event], settings.auto_create_users)
+    result = write_interactions(session, principal.tenant_id, [event], settings.intake.auto_create_users)
     invalidate_after_commit(session, cache, principal.tenant_id, [event.user_id])
     if result.errors:
         field, reason = result.errors[0]
@@ -48,9 +48,9 @@ def record_batch(
     """Valid rows are stored; invalid ones are listed in ``rejected`` with their index, field and
     reason. Rows whose ``event_id`` is already stored count as duplicates, so a retry is safe."""
     require_writer(principal)
-    if len(events) > settings.max_batch_size:
+    if len(events) > settings.intake.max_batch_size:
         raise TooLargeError(
-            f"batch of {len(events)} events exceeds the limit of {settings.max_batch_size}; split it"
+            f"batch of {len(events)} events exceeds the limit of {settings.intake.max_batch_size}; split it"
         )
     valid: list[InteractionIn] = []
     positions: list[int] = []
@@ -63,7 +63,7 @@ def record_batch(
             error = exc.errors()[0]
             field = ".".join(str(part) for part in error["loc"]) or "body"
             rejected.append({"index": index, "field": field, "reason": error["msg"]})
-    result = write_interactions(session, principal.tenant_id, valid, settings.auto_create_users)
+    result = write_interactions(session, principal.tenant_id, valid, settings.intake.auto_create_users)
     invalidate_after_commit(session, cache, principal.tenant_id, [row.user_id for row in valid])
     for row_index, (field, reason) in result.errors.items():
         rejected.append({"index": positions[row_index], "field": field, "reason": reason})

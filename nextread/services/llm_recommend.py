@@ -53,7 +53,7 @@ def personal_recommendations(
     ``explain=False`` asks the LLM for a ranking only."""
     if llm is None:
         return service.for_user(session, tenant_id, user, request), ENGINE
-    pool = replace(request, n=max(request.n, settings.llm_candidates))
+    pool = replace(request, n=max(request.n, settings.llm.llm_candidates))
     served = service.for_user(session, tenant_id, user, pool)
     if served is None or not served.results:
         return served, ENGINE
@@ -91,7 +91,7 @@ def refine(
         )
         for key, rec, item in zip(keys, served.results, items, strict=True)
     ]
-    fields = parse_fields(settings.llm_shared_fields)
+    fields = parse_fields(settings.llm.llm_shared_fields)
     reader = shared_reader(reader_facts(session, served, user, request.band or ReadingBand(), fields), fields)
     advice = advise(llm, reader, candidates, explain=explain)
     if advice.ranking is None and not advice.explanations:
@@ -99,7 +99,7 @@ def refine(
     results = served.results
     if advice.ranking is not None:
         order, final, llm_score = blend(
-            [rec.score for rec in results], keys, advice.ranking, settings.llm_weight
+            [rec.score for rec in results], keys, advice.ranking, settings.llm.llm_weight
         )
         results = [
             Recommendation(

@@ -29,7 +29,7 @@ from nextread.store.tenant_settings import load_tenant_settings
 
 def school_scale(session: Session, settings: Settings, tenant_id: int) -> Scale:
     """The tenant's own choice (dashboard settings), else the process-wide ``NEXTREAD_LEVEL_SCALE``."""
-    return load_tenant_settings(session, tenant_id).level_scale or settings.level_scale
+    return load_tenant_settings(session, tenant_id).level_scale or settings.serving.level_scale
 
 
 def search_filters(**values: Any) -> SearchFilters:

@@ -50,7 +50,7 @@ def train_then_precompute(
     from nextread.services.training import train_tenant
 
     version = train_tenant(sessions, tenant_id, settings)
-    if not settings.precompute_after_train:
+    if not settings.cache.precompute_after_train:
         return version, None
     report = precompute_tenant(sessions, settings, tenant_id)
     log_precomputed_after_train(tenant_id, report)

@@ -369,7 +369,7 @@ class RecommendationService:
         return any(check.due(tenant_id) for check in checks)
 
     def _refresh_seconds(self) -> float:
-        return self.registry.settings.model_refresh_seconds
+        return self.registry.settings.serving.model_refresh_seconds
 
     def recheck(self, session: Session, tenant_id: int) -> None:
         """Run the model, catalog and saved-weights checks now, all together, so a busy process

@@ -80,7 +80,7 @@ class ModelRegistry:
         return self._artifacts.get(tenant_id)
 
     def _refresh_seconds(self) -> float:
-        return self.settings.model_refresh_seconds
+        return self.settings.serving.model_refresh_seconds
 
     def ensure(self, tenant_id: int) -> Artifact | None:
         """Serve something from the first request on, without waiting for a training: the trained model
@@ -90,7 +90,7 @@ class ModelRegistry:
         if artifact is not None:
             self._provisional.forget(tenant_id)
             return artifact
-        if not self.settings.train_in_background:
+        if not self.settings.training.train_in_background:
             return self._train_and_wait(tenant_id)
         with self._counting:  # a burst of requests counts once
             counted = self._provisional.fresh(tenant_id)
@@ -150,7 +150,7 @@ class ModelRegistry:
             lambda: self.trainer(tenant_id, reporter),
             "first request",
             self.owner,
-            self.settings.job_lease_seconds,
+            self.settings.jobs.job_lease_seconds,
             still_due=lambda: not self._has_ready_model(tenant_id),
             on_start=reporter.start,
         )
@@ -198,7 +198,7 @@ class ModelRegistry:
 
     def _load(self, tenant_id: int, version: int, path: str) -> None:
         try:
-            artifact = load_artifact(artifact_file(self.settings.data_dir, path))
+            artifact = load_artifact(artifact_file(self.settings.store.data_dir, path))
         except (OSError, ModelFileError) as exc:
             log.error("model_load_failed", tenant_id=tenant_id, version=version, error=str(exc))
             return

@@ -60,7 +60,9 @@ class Scheduler:
         self.retrain = retrain or retrain_action(sessions, settings)
         self.owner = process_owner()
         start = now or datetime.now(UTC)
-        self.next_fire = next_fire_time(settings.retrain_cron, start) if settings.retrain_cron else None
+        self.next_fire = (
+            next_fire_time(settings.jobs.retrain_cron, start) if settings.jobs.retrain_cron else None
+        )
 
     def tick(self, now: datetime | None = None) -> list[JobRun]:
         """One look at the clock and the interaction counts; returns the runs this instance made."""
@@ -68,7 +70,7 @@ class Scheduler:
         fire = self.next_fire
         cron_due = fire is not None and now >= fire
         if cron_due:
-            self.next_fire = next_fire_time(self.settings.retrain_cron, now)
+            self.next_fire = next_fire_time(self.settings.jobs.retrain_cron, now)
         runs = []
         for tenant_id in self._tenants():
             run = None
@@ -90,7 +92,7 @@ class Scheduler:
         """The loop inside ``nextread serve``: training runs in a thread, so serving goes on."""
         while not stop.is_set():
             try:
-                await asyncio.wait_for(stop.wait(), timeout=self.settings.scheduler_poll_seconds)
+                await asyncio.wait_for(stop.wait(), timeout=self.settings.jobs.scheduler_poll_seconds)
             except TimeoutError:
                 try:
                     await asyncio.to_thread(self.tick)
@@ -105,7 +107,7 @@ class Scheduler:
             lambda: self.retrain(tenant_id),
             triggered_by,
             self.owner,
-            self.settings.job_lease_seconds,
+            self.settings.jobs.job_lease_seconds,
             still_due,
         )
 
@@ -125,7 +127,7 @@ class Scheduler:
             )
 
     def _enough_new_interactions(self, tenant_id: int) -> bool:
-        threshold = self.settings.retrain_after_interactions
+        threshold = self.settings.jobs.retrain_after_interactions
         if threshold <= 0:
             return False
         with session_scope(self.sessions) as session:
@@ -155,7 +157,7 @@ class BackgroundScheduler:
     Stopping waits for a retrain already running, so a model is never half-registered."""
 
     def __init__(self, sessions: sessionmaker[Session], settings: Settings):
-        self.scheduler = Scheduler(sessions, settings) if settings.scheduler_enabled else None
+        self.scheduler = Scheduler(sessions, settings) if settings.jobs.scheduler_enabled else None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 

@@ -108,7 +108,7 @@ def get_student_reading_level(
     )
     if user is None:
         raise UnknownStudentError("user_id", unknown("user", user_external_id))
-    scale = scale or get_settings().level_scale
+    scale = scale or get_settings().serving.level_scale
     books = _book_signals(session, tenant_id, user.id, now or datetime.now(UTC))
     return assess(user_external_id, user.lexile, user.guided_reading_level, user.grade, books, scale)
 

@@ -211,7 +211,7 @@ class _Signals:
             self.columns[positive],
             self.timestamps[positive],
             len(self.item_pks),
-            settings.trending_half_life_days,
+            settings.training.trending_half_life_days,
         )
 
 
@@ -223,7 +223,7 @@ def _signals(
     user_pks, user_rows = np.unique(events.user, return_inverse=True)
     columns = np.array([item_column[int(pk)] for pk in events.item], dtype=np.int64)
     now = time.time()
-    weights = event_weights(events, type_weights, settings.half_life_days, now)
+    weights = event_weights(events, type_weights, settings.training.half_life_days, now)
     matrix = weighted_matrix(user_rows, columns, weights, (len(user_pks), len(item_pks)))
     return _Signals(item_pks, matrix, user_rows, columns, weights, events.timestamp, now)
 
@@ -249,11 +249,11 @@ def provisional_artifact(sessions: sessionmaker[Session], tenant_id: int, settin
         trained_at=signals.now,
         item_pks=signals.item_pks,
         type_weights=type_weights,
-        half_life_days=settings.half_life_days,
+        half_life_days=settings.training.half_life_days,
         cf=None,
         popularity=_popularity(signals.matrix),
         trending=signals.trending(settings),
-        consumed_weight=settings.consumed_weight,
+        consumed_weight=settings.training.consumed_weight,
         params={"provisional": True},
     )
 
@@ -290,13 +290,15 @@ def train_tenant(
     signals = _signals(events, items, type_weights, settings)
     matrix, item_pks = signals.matrix, signals.item_pks
     cf_input = matrix
-    if settings.consumed_weight > 0:
-        consumed = settings.consumed_weight
-        cf_weights = event_weights(events, type_weights, settings.half_life_days, signals.now, consumed)
+    if settings.training.consumed_weight > 0:
+        consumed = settings.training.consumed_weight
+        cf_weights = event_weights(
+            events, type_weights, settings.training.half_life_days, signals.now, consumed
+        )
         cf_input = weighted_matrix(signals.user_rows, signals.columns, cf_weights, matrix.shape)
     progress("fit", 0, 1)
     cf_started = time.perf_counter()
-    cf = build_cf_model(len(item_pks), settings.ease_max_items, settings.learned_ranker)
+    cf = build_cf_model(len(item_pks), settings.training.ease_max_items, settings.training.learned_ranker)
     cf.fit(cf_input, liked=matrix)
     timings = {"load": round(cf_started - started, 2), "cf": round(time.perf_counter() - cf_started, 2)}
     embeddings, re_embedded = None, 0
@@ -309,7 +311,7 @@ def train_tenant(
             item_pks.tolist(),
             item_texts(items),
             embedder or get_embedder(settings),
-            settings.embedder,
+            settings.embeddings.embedder,
             progress=lambda done, total: progress("embed", done, total),
         )
         timings["embeddings"] = round(time.perf_counter() - embed_started, 2)
@@ -319,18 +321,18 @@ def train_tenant(
         trained_at=signals.now,
         item_pks=item_pks,
         type_weights=type_weights,
-        half_life_days=settings.half_life_days,
+        half_life_days=settings.training.half_life_days,
         cf=cf,
         popularity=_popularity(matrix),
         trending=signals.trending(settings),
         embeddings=embeddings,
-        consumed_weight=settings.consumed_weight,
+        consumed_weight=settings.training.consumed_weight,
         params={
             "cf_model": type(cf).__name__,
             "ranker_learned": isinstance(cf, LearnedRanker) and cf.booster is not None,
-            "half_life_days": settings.half_life_days,
-            "consumed_weight": settings.consumed_weight,
-            "trending_half_life_days": settings.trending_half_life_days,
+            "half_life_days": settings.training.half_life_days,
+            "consumed_weight": settings.training.consumed_weight,
+            "trending_half_life_days": settings.training.trending_half_life_days,
             "seconds": timings,
             "items_re_embedded": re_embedded,
         },
@@ -350,7 +352,7 @@ def _register(
     with session_scope(sessions) as session:
         artifact.version = next_version(session, artifact.tenant_id)
         path = Path("models") / slug / f"v{artifact.version}"
-        save_artifact(artifact, settings.data_dir / path)
+        save_artifact(artifact, settings.store.data_dir / path)
         row = ModelVersion(
             tenant_id=artifact.tenant_id,
             version=artifact.version,

@@ -24,9 +24,9 @@ _configured = False
 
 def storage_secret(settings: Settings) -> str:
     """The configured secret, or one generated on first start and kept under data_dir (mode 0600)."""
-    if settings.ui_storage_secret:
-        return settings.ui_storage_secret
-    path = settings.data_dir / "ui-secret"
+    if settings.accounts.ui_storage_secret:
+        return settings.accounts.ui_storage_secret
+    path = settings.store.data_dir / "ui-secret"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(32))
@@ -40,7 +40,7 @@ def mount_ui(app: FastAPI, settings: Settings) -> None:
     from nicegui.storage import Storage
 
     bind_app(app)
-    Storage.path = Path(settings.data_dir / "ui-sessions").resolve()
+    Storage.path = Path(settings.store.data_dir / "ui-sessions").resolve()
     if not _configured:
         from nextread.ui import pages  # noqa: F401  (registers the pages)
 

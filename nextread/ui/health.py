@@ -75,7 +75,7 @@ async def event_lag(settings: Settings) -> Reading:
     except Exception as exc:  # noqa: BLE001 - the page shows what it could not read instead of failing
         return Reading(False, f"outbox not readable: {exc}")
     text = f"{waiting:,} events waiting to be published" + unapplied(_gap())
-    if settings.event_bus_url.startswith("memory://"):
+    if settings.events.event_bus_url.startswith("memory://"):
         return Reading(True, text + " (in-process bus: no separate workers)")
     bus = bus_from_settings(settings)
     try:

@@ -83,10 +83,10 @@ def test_batch_reports_bad_rows_and_stores_good_ones(client: TestClient) -> None
 
 def test_oversize_batch_is_413(client: TestClient, settings: Settings) -> None:
     _seed(client)
-    events = [{"user_id": "st-1", "item_id": "bk-0", "type": "view"}] * (settings.max_batch_size + 1)
+    events = [{"user_id": "st-1", "item_id": "bk-0", "type": "view"}] * (settings.intake.max_batch_size + 1)
     response = client.post("/v1/interactions/batch", json=events)
     assert response.status_code == 413
-    assert str(settings.max_batch_size) in response.json()["detail"]
+    assert str(settings.intake.max_batch_size) in response.json()["detail"]
     assert client.get("/v1/users/st-1/history").json()["data"] == []
 
 

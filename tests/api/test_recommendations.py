@@ -287,7 +287,7 @@ EVERY_RANKED_ANSWER = [
 def test_computed_lists_queue_for_the_ranking_threads(
     library: TestClient, monkeypatch: pytest.MonkeyPatch, threads: int
 ) -> None:
-    library.app.state.settings.ranking_threads = threads  # type: ignore[attr-defined]
+    library.app.state.settings.serving.ranking_threads = threads  # type: ignore[attr-defined]
     assert _most_at_once(library, monkeypatch, PERSONAL_LISTS) == threads
 
 
@@ -301,7 +301,7 @@ def test_every_ranked_answer_queues_for_the_ranking_threads(
         library.post("/v1/groups", json={"id": "class-2a", "name": "2A", "members": members}).status_code
         == 201
     )
-    library.app.state.settings.ranking_threads = 1  # type: ignore[attr-defined]
+    library.app.state.settings.serving.ranking_threads = 1  # type: ignore[attr-defined]
     assert _most_at_once(library, monkeypatch, EVERY_RANKED_ANSWER) == 1
 
 
@@ -310,7 +310,7 @@ def test_a_list_that_may_ask_an_llm_never_holds_a_ranking_thread(
 ) -> None:
     """An LLM answer waits on another service: those requests use the general pool, so one slow
     LLM cannot stall the process's other readers."""
-    library.app.state.settings.ranking_threads = 1  # type: ignore[attr-defined]
+    library.app.state.settings.serving.ranking_threads = 1  # type: ignore[attr-defined]
     assert _most_at_once(library, monkeypatch, [f"{path}?llm=true" for path in PERSONAL_LISTS]) > 1
 
 

@@ -23,7 +23,9 @@ def test_saved_weights_change_the_answer_even_when_it_was_cached(client: TestCli
     assert client.get(RECS, params={"n": 6}).json()["data"] == before  # now served from the cache
     state = client.app.state
     with session_scope(state.session_factory) as session:
-        tenant_id = session.scalar(select(Tenant.id).where(Tenant.slug == state.settings.default_tenant))
+        tenant_id = session.scalar(
+            select(Tenant.id).where(Tenant.slug == state.settings.store.default_tenant)
+        )
         save_tenant_settings(session, tenant_id, TenantSettings(weights=ONLY_LEVEL_FIT))
     state.recommendations.forget_tenant_settings(tenant_id)  # what the Settings page does after saving
     after = client.get(RECS, params={"n": 6}).json()["data"]

@@ -108,8 +108,8 @@ def test_similar_items_are_cached_and_follow_catalog_edits(cached_client: TestCl
     assert set(_ids(cached_client.get("/v1/items/dragon-0/similar", params={"n": 4}))) == set(DRAGONS[1:])
     again = cached_client.get("/v1/items/dragon-0/similar", params={"n": 4})
     assert set(_ids(again)) == set(DRAGONS[1:])
-    cached_client.app.state.settings.model_refresh_seconds = 0.0  # see catalog edits at once
-    cached_client.app.state.recommendations.registry.settings.model_refresh_seconds = 0.0
+    cached_client.app.state.settings.serving.model_refresh_seconds = 0.0  # see catalog edits at once
+    cached_client.app.state.recommendations.registry.settings.serving.model_refresh_seconds = 0.0
     assert cached_client.patch("/v1/items/dragon-1", json={"title": "Renamed Dragon"}).status_code == 200
     titles = {row["id"]: row["title"] for row in cached_client.get(RECS, params={"n": 5}).json()["data"]}
     similar = cached_client.get("/v1/items/dragon-0/similar", params={"n": 4}).json()["data"]
@@ -158,7 +158,7 @@ def test_a_busy_process_rechecks_ahead_so_hits_never_take_the_slow_path(
     under steady traffic no request finds a check expired and goes to a ranking thread to redo it."""
     from nextread.api.routers import recommendations as router
 
-    caching_client.app.state.settings.model_refresh_seconds = 0.6  # type: ignore[attr-defined]
+    caching_client.app.state.settings.serving.model_refresh_seconds = 0.6  # type: ignore[attr-defined]
     caching_client.app.state.keys = KeyCache(ttl_seconds=1.0)  # type: ignore[attr-defined]
     slow_path = 0
     original = router._user_recommendations

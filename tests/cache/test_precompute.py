@@ -96,8 +96,8 @@ def test_the_cache_key_is_the_request_not_its_spelling() -> None:
 def test_the_command_needs_a_cache_the_api_processes_share(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("NEXTREAD_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("NEXTREAD_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("NEXTREAD_DATABASE_URL", settings.store.database_url)
+    monkeypatch.setenv("NEXTREAD_DATA_DIR", str(settings.store.data_dir))
     monkeypatch.setenv("NEXTREAD_CACHE_URL", "memory://")
     monkeypatch.setenv("COLUMNS", "300")  # the whole error message on one line
     get_settings.cache_clear()
@@ -141,7 +141,7 @@ def test_a_scheduled_retrain_precomputes_the_new_models_lists(redis_settings: Se
 def test_precomputing_after_training_needs_a_shared_cache() -> None:
     with pytest.raises(ValidationError, match="NEXTREAD_PRECOMPUTE_AFTER_TRAIN.*NEXTREAD_CACHE_URL"):
         Settings(precompute_after_train=True, cache_url="memory://")
-    assert Settings(precompute_after_train=True, cache_url=REDIS_URL).cache_is_shared
+    assert Settings(precompute_after_train=True, cache_url=REDIS_URL).cache.cache_is_shared
 
 
 def test_training_from_the_api_precomputes_the_new_models_lists(redis_settings: Settings) -> None:
@@ -160,10 +160,10 @@ def test_the_train_command_precomputes_when_configured(
     with _school(redis_settings) as client:
         old_version = client.get(RECS).json()["model_version"]
     for name, value in {
-        "DATABASE_URL": redis_settings.database_url,
-        "DATA_DIR": str(redis_settings.data_dir),
+        "DATABASE_URL": redis_settings.store.database_url,
+        "DATA_DIR": str(redis_settings.store.data_dir),
         "CACHE_URL": REDIS_URL,
-        "CACHE_KEY_PREFIX": redis_settings.cache_key_prefix,
+        "CACHE_KEY_PREFIX": redis_settings.cache.cache_key_prefix,
         "PRECOMPUTE_AFTER_TRAIN": "true",
     }.items():
         monkeypatch.setenv(f"NEXTREAD_{name}", value)

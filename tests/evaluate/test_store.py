@@ -17,10 +17,10 @@ def test_store_dataset_carries_levels_catalog_rows_and_profiles(
     database: Database, settings: Settings
 ) -> None:
     with session_scope(database.sessions) as session:
-        load_demo(session, ensure_tenant(session, settings.default_tenant).id)
+        load_demo(session, ensure_tenant(session, settings.store.default_tenant).id)
         titles = {item.id: item.title for item in session.query(Item)}
         interests = {user.id: user.interests for user in session.query(User)}
-    data = load_store_dataset(settings, settings.default_tenant, threshold=4.0, min_positives=5)
+    data = load_store_dataset(settings, settings.store.default_tenant, threshold=4.0, min_positives=5)
     assert data.n_users > 100 and data.matrix.nnz > 1000
     assert data.item_rows is not None and len(data.item_rows) == data.n_items
     assert [row["title"] for row in data.item_rows] == [titles[int(pk)] for pk in data.item_ids]

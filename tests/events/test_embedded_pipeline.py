@@ -59,7 +59,7 @@ def test_events_a_restarted_process_lost_are_applied_once(database: Database, se
     """The embedded bus lives in the API process: a process that published events and died before its
     worker applied them took them along. The next process re-publishes them from the outbox."""
     with session_scope(database.sessions) as session:
-        tenant_id = ensure_tenant(session, settings.default_tenant).id
+        tenant_id = ensure_tenant(session, settings.store.default_tenant).id
         upsert_items(session, tenant_id, [ItemIn(id=f"bk-{n}", title=f"Book {n}") for n in range(3)])
         rows = [InteractionIn(user_id=f"u-{n}", item_id=f"bk-{n % 3}", type="checkout") for n in range(50)]
         write_interactions(session, tenant_id, rows)

@@ -207,7 +207,7 @@ def test_answers_are_cached_on_disk_including_not_found(api: TestClient, enabled
     assert set(again["filled"]) == {"page_count", "description"} and again["requests"] == 0
     assert _enrich(api, "dragons")["requests"] == 0
     assert len(OpenLibraryStub.requests) == made
-    assert list((enabled.data_dir / "cache" / "openlibrary").glob("*.json"))
+    assert list((enabled.store.data_dir / "cache" / "openlibrary").glob("*.json"))
 
 
 def test_malformed_json_is_reported_and_not_cached(api: TestClient) -> None:
@@ -242,7 +242,7 @@ def test_endpoint_rules(api: TestClient, settings: Settings) -> None:
 def test_function_is_off_by_default_and_tenant_scoped(
     database: Database, settings: Settings, enabled: Settings
 ) -> None:
-    assert settings.openlibrary_enabled is False
+    assert settings.openlibrary.openlibrary_enabled is False
     with session_scope(database.sessions) as session:
         ours = ensure_tenant(session, "ours").id
         theirs = ensure_tenant(session, "theirs").id
@@ -282,10 +282,10 @@ def test_cli_enriches_with_a_limit(
     enabled: Settings, monkeypatch: pytest.MonkeyPatch, api: TestClient
 ) -> None:
     for name, value in {
-        "NEXTREAD_DATA_DIR": str(enabled.data_dir),
-        "NEXTREAD_DATABASE_URL": enabled.database_url,
+        "NEXTREAD_DATA_DIR": str(enabled.store.data_dir),
+        "NEXTREAD_DATABASE_URL": enabled.store.database_url,
         "NEXTREAD_OPENLIBRARY_ENABLED": "true",
-        "NEXTREAD_OPENLIBRARY_URL": enabled.openlibrary_url,
+        "NEXTREAD_OPENLIBRARY_URL": enabled.openlibrary.openlibrary_url,
         "NEXTREAD_OPENLIBRARY_REQUESTS_PER_SECOND": "1000",
         "NEXTREAD_OPENLIBRARY_TIMEOUT_SECONDS": str(TIMEOUT),
         "NEXTREAD_LOG_LEVEL": "WARNING",

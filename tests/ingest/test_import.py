@@ -220,12 +220,12 @@ def test_a_huge_field_is_rejected_naming_the_field(
     database: Database, settings: Settings, tenant_id: int, tmp_path: Path
 ) -> None:
     path = tmp_path / "items.csv"
-    huge = "x" * (settings.max_field_chars + 1)
+    huge = "x" * (settings.intake.max_field_chars + 1)
     path.write_text(f"id,title,description\nb1,Fine,short\nb2,Huge,{huge}\nb3,Also fine,\n", encoding="utf-8")
     report = run(database, settings, tenant_id, path, "items")
     assert (report.written, report.rejected) == (2, 1)
     assert (report.errors[0].line, report.errors[0].field) == (3, "description")
-    assert str(settings.max_field_chars) in report.errors[0].reason
+    assert str(settings.intake.max_field_chars) in report.errors[0].reason
 
 
 def test_latin1_bytes_are_reported_with_their_line(

@@ -205,7 +205,7 @@ def test_levels_estimate_command(tmp_path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("NEXTREAD_LOG_LEVEL", "WARNING")
     get_settings.cache_clear()
     try:
-        engine = make_engine(get_settings().database_url)
+        engine = make_engine(get_settings().store.database_url)
         upgrade(engine)
         with make_session_factory(engine)() as session:
             tenant_id = ensure_tenant(session, "default").id

@@ -20,8 +20,8 @@ from tests.school import DRAGONS, FAN
 def _command(settings: Settings, *options: str) -> StdioServerParameters:
     env = {
         **os.environ,
-        "NEXTREAD_DATABASE_URL": settings.database_url,
-        "NEXTREAD_DATA_DIR": str(settings.data_dir),
+        "NEXTREAD_DATABASE_URL": settings.store.database_url,
+        "NEXTREAD_DATA_DIR": str(settings.store.data_dir),
         "NEXTREAD_LOG_LEVEL": "WARNING",
     }
     return StdioServerParameters(command=sys.executable, args=["-m", "nextread", "mcp", *options], env=env)
@@ -32,7 +32,7 @@ async def test_the_stdio_server_answers_for_its_tenant_and_role(
     school: TestClient, settings: Settings
 ) -> None:
     async with Client(
-        _command(settings, "--tenant", settings.default_tenant), read_timeout_seconds=120
+        _command(settings, "--tenant", settings.store.default_tenant), read_timeout_seconds=120
     ) as client:
         out = data(await client.call_tool("get_recommendations_for_student", {"student_id": FAN, "n": 2}))
         assert out["books"] and out["student_id"] == FAN

@@ -71,7 +71,7 @@ def test_filter_only_query_browses_the_matching_books(catalog: TestClient) -> No
 
 
 def test_levels_are_shown_in_the_schools_scale(catalog: TestClient) -> None:
-    catalog.app.state.settings.level_scale = "lexile"
+    catalog.app.state.settings.serving.level_scale = "lexile"
     hit = catalog.get("/v1/search", params={"q": "rocket"}).json()["data"][0]
     assert hit["level_shown"] == {"scale": "lexile", "value": 620, "label": "620L"}
     assert hit["level_estimated"] is False

@@ -38,9 +38,9 @@ def demo_school(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data_dir = tmp_path_factory.mktemp("demo-school")
     settings = demo_settings(data_dir)
     prepare_demo(settings)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.store.database_url)
     with session_scope(make_session_factory(engine)) as session:
-        tenant = ensure_tenant(session, settings.default_tenant)
+        tenant = ensure_tenant(session, settings.store.default_tenant)
         create_account(session, tenant.id, LIBRARIAN[0], LIBRARIAN[1], "librarian")
         create_account(session, tenant.id, STUDENT[0], STUDENT[1], "student", STUDENT[2])
     engine.dispose()

@@ -332,7 +332,7 @@ def train_model(request: Request, principal: AdminDep, after: BackgroundTasks) -
     """With ``NEXTREAD_PRECOMPUTE_AFTER_TRAIN`` this process then writes every reader's list for the
     new version into the shared cache, after the response (it takes minutes for a large school)."""
     version = answers.train_model(service(request), principal)
-    if request.app.state.settings.precompute_after_train:
+    if request.app.state.settings.cache.precompute_after_train:
         after.add_task(_precompute, request.app.state, principal.tenant_id)
     return version
 

@@ -6,7 +6,7 @@ from nextread.config import get_settings
 from nextread.store.db import include_in_autogenerate, make_engine
 from nextread.store.models import Base
 
-engine = context.config.attributes.get("engine") or make_engine(get_settings().database_url)
+engine = context.config.attributes.get("engine") or make_engine(get_settings().store.database_url)
 
 with engine.begin() as connection:
     context.configure(

@@ -126,7 +126,7 @@ def import_page() -> Response | None:
 
     async def uploaded(path: Path, name: str) -> None:
         try:
-            await run.io_bound(forget_old_uploads, settings().data_dir / UPLOADS)
+            await run.io_bound(forget_old_uploads, settings().store.data_dir / UPLOADS)
             job = Job(path, kind.value, mapping.value, await run.io_bound(count_rows, path), name)
             state["job"] = job
             progress.visible = True
@@ -175,7 +175,7 @@ def import_page() -> Response | None:
                 on_click=lambda: ui.download(job.rejected_path, job.rejected_path.name),
             )
 
-    limit = settings().max_upload_bytes
+    limit = settings().intake.max_upload_bytes
     upload = (
         ui.upload(
             label="Choose a file",
@@ -186,6 +186,6 @@ def import_page() -> Response | None:
         .props('accept=".csv,.jsonl,.ndjson,.parquet" data-testid="import-upload"')
         .classes("w-full max-w-xl")
     )
-    stream_to_disk(upload, settings().data_dir, uploaded, refused)
+    stream_to_disk(upload, settings().store.data_dir, uploaded, refused)
     ui.timer(0.3, tick)
     return None
