@@ -109,8 +109,9 @@ def require_configurer(principal: Principal) -> None:
 
 def require_recorder(principal: Principal, user_id: str) -> None:
     """A reader's interactions are recorded by a writer, or by the reader themself (a student's own
-    dashboard account)."""
-    require(principal, WRITE, student_id=user_id)
+    dashboard account); the refusal names the student, as the student page's buttons are pressed."""
+    if not may(principal, WRITE, student_id=user_id):
+        raise AccessDenied("this account may not record choices for this student")
 
 
 def role_label(principal: Principal) -> str:
