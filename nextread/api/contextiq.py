@@ -27,14 +27,8 @@ from nextread.cache import invalidate_after_commit
 from nextread.schemas import ExternalId, InteractionIn, JsonObject, ShortText, Strict
 from nextread.services.event_pipeline import EventPipeline
 from nextread.services.recommend import RecommendationRequest, Served
-from nextread.store.browse import (
-    database_answers,
-    find_user,
-    item_tags,
-    items_in_category,
-    user_activity,
-)
-from nextread.store.models import Item, User
+from nextread.store.browse import Content, find_user, item_tags, items_in_category, user_activity
+from nextread.store.db import database_answers
 from nextread.store.unknown import unknown
 from nextread.store.writes import write_interactions
 
@@ -194,7 +188,9 @@ async def recommendations(
 def _recommendations(
     request: Request, session: Session, tenant_id: int, user_id: str, limit: int
 ) -> RecommendationsOut:
-    user = _user(session, tenant_id, user_id)
+    user = find_user(session, tenant_id, user_id)
+    if user is None:
+        raise _unknown_user(user_id)
     served = request.app.state.recommendations.for_user(
         session, tenant_id, user, RecommendationRequest(n=limit, diversity=0.0)
     )
@@ -240,7 +236,9 @@ def _unit_score(score: float) -> float:
     summary="Context IQ: a user's interaction statistics",
 )
 def user_profile(user_id: str, session: SessionDep, principal: ReaderDep) -> UserProfileOut:
-    user = _user(session, principal.tenant_id, user_id)
+    user = find_user(session, principal.tenant_id, user_id)
+    if user is None:
+        raise _unknown_user(user_id)
     activity = user_activity(session, principal.tenant_id, user.id, CONTEXT_IQ_TYPES)
     top = sorted(activity.tag_counts.items(), key=lambda pair: (-pair[1], pair[0]))[:TOP_CATEGORIES]
     return UserProfileOut(
@@ -267,8 +265,8 @@ def content(
     return ContentListOut(content=listed, count=len(listed))
 
 
-def _content(item: Item, category: str | None) -> ContentOut:
-    tags = list(item.tags or [])
+def _content(item: Content, category: str | None) -> ContentOut:
+    tags = item.tags
     wanted = category.lower() if category else None
     return ContentOut(
         content_id=item.external_id,
@@ -280,8 +278,5 @@ def _content(item: Item, category: str | None) -> ContentOut:
     )
 
 
-def _user(session: Session, tenant_id: int, user_id: str) -> User:
-    user = find_user(session, tenant_id, user_id)
-    if user is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"user_id: {unknown('user', user_id)}")
-    return user
+def _unknown_user(user_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"user_id: {unknown('user', user_id)}")

@@ -1,6 +1,6 @@
 """Plain read-only views of a tenant's data for clients that think in "content" and "categories"
 rather than books and tags (the Context IQ-compatible API): items by tag, the tags of a few items,
-one user's activity summed up, and whether the database answers at all.
+and one user's activity summed up.
 
 A category is a tag: an item belongs to every category one of its tags names. Tags are compared
 case-insensitively, as the recommender's tag filters compare them.
@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine, Exists, exists, func, select, text
+from sqlalchemy import Exists, exists, func, select
 from sqlalchemy.orm import Session
 
 from nextread.schemas import is_external_id
@@ -82,7 +82,18 @@ def item_tags(session: Session, item_pks: Iterable[int]) -> dict[int, list[str]]
     return {row.id: list(row.tags or []) for row in rows}
 
 
-def items_in_category(session: Session, tenant_id: int, category: str | None, limit: int) -> list[Item]:
+@dataclass(frozen=True)
+class Content:
+    """An item as a content listing shows it: its tags in their stored order."""
+
+    external_id: str
+    title: str
+    description: str | None
+    tags: list[str]
+    created_at: datetime
+
+
+def items_in_category(session: Session, tenant_id: int, category: str | None, limit: int) -> list[Content]:
     """The newest ``limit`` items (all of them, or those with ``category`` among their tags).
 
     The tag test runs in the database: ``jsonb_array_elements_text`` on PostgreSQL, ``json_each`` on
@@ -90,7 +101,11 @@ def items_in_category(session: Session, tenant_id: int, category: str | None, li
     statement = select(Item).where(Item.tenant_id == tenant_id)
     if category:
         statement = statement.where(_has_tag(session, category))
-    return list(session.scalars(statement.order_by(Item.created_at.desc(), Item.id.desc()).limit(limit)))
+    items = session.scalars(statement.order_by(Item.created_at.desc(), Item.id.desc()).limit(limit))
+    return [
+        Content(item.external_id, item.title, item.description, list(item.tags or []), item.created_at)
+        for item in items
+    ]
 
 
 def _has_tag(session: Session, tag: str) -> Exists:
@@ -98,13 +113,3 @@ def _has_tag(session: Session, tag: str) -> Exists:
     expand = func.jsonb_array_elements_text if postgresql else func.json_each
     elements = expand(Item.tags).table_valued("value")
     return exists(select(1).select_from(elements).where(func.lower(elements.c.value) == tag.lower()))
-
-
-def database_answers(engine: Engine) -> bool:
-    """Whether the database runs a trivial query; any driver error means no."""
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - unreachable, refused, timed out: all the same answer
-        return False
-    return True

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -56,6 +56,21 @@ def make_engine(url: str) -> Engine:
         return engine
     # A PostgreSQL server allows ~100 connections in all; several API and worker processes share them.
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def ping(engine: Engine) -> None:
+    """Run a trivial query; the driver's error, if any, says why the database does not answer."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def database_answers(engine: Engine) -> bool:
+    """Whether the database runs a trivial query; any driver error means no."""
+    try:
+        ping(engine)
+    except Exception:  # noqa: BLE001 - unreachable, refused, timed out: all the same answer
+        return False
+    return True
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

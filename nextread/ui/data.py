@@ -1,163 +1,28 @@
-"""What the pages show, computed by the service functions the API's endpoints call.
+"""What the pages show that needs the dashboard's own context (the recommendation service, the LLM,
+the cache, the settings), computed by the service functions the API's endpoints call.
 
-Only questions no API endpoint answers live here as queries (dashboard counts, a student name search,
-aggregate readers of a book); everything a client could also ask over HTTP goes through the service the
-HTTP endpoint uses, so the dashboard and the API cannot disagree. Writes go through the same services
+Everything a client could also ask over HTTP goes through the service the HTTP endpoint uses, so the
+dashboard and the API cannot disagree; the questions no endpoint answers (counts, a name search,
+readers of a book) are in :mod:`nextread.services.dashboard`. Writes go through the same services
 with the signed-in account's own role."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from nextread.engine.hybrid import Weights
-from nextread.levels import item_level
 from nextread.schemas import BatchResult, InteractionIn
 from nextread.services import answers, readers
 from nextread.services.access import Principal
 from nextread.services.errors import NoCatalogError
 from nextread.services.interactions import record_interaction
-from nextread.services.records import find_item, find_user
-from nextread.store.models import Group, GroupMember, Interaction, Item, ModelVersion, User
 from nextread.ui.context import cache, llm, service, settings
-
-ACTIVE_DAYS = 30
-
-
-@dataclass
-class Overview:
-    counts: dict[str, int]
-    per_day: list[tuple[str, int]]
-    active_students: int
-    top_books: list[dict[str, Any]]
-    top_window_days: int | None
-    model: dict[str, Any] | None
-    training: dict[str, Any] | None = None
-    """A training running (stage, progress) or failed since the newest model, as ``GET /v1/models``."""
-
-
-def _count(session: Session, model: type, tenant_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(model).where(model.tenant_id == tenant_id)) or 0
-
-
-def overview(session: Session, identity: Principal) -> Overview:
-    """Activity is counted back from the newest event, so an imported past school year still shows."""
-    tenant_id = identity.tenant_id
-    counts = {name: _count(session, model, tenant_id) for name, model in _COUNTED.items()}
-    newest = session.scalar(
-        select(func.max(Interaction.occurred_at)).where(Interaction.tenant_id == tenant_id)
-    )
-    per_day: list[tuple[str, int]] = []
-    active = 0
-    if newest is not None:
-        since = newest - timedelta(days=90)
-        day = func.date(Interaction.occurred_at)
-        rows = session.execute(
-            select(day, func.count())
-            .where(Interaction.tenant_id == tenant_id, Interaction.occurred_at >= since)
-            .group_by(day)
-            .order_by(day)
-        )
-        per_day = [(str(row[0]), int(row[1])) for row in rows]
-        active = (
-            session.scalar(
-                select(func.count(func.distinct(Interaction.user_id))).where(
-                    Interaction.tenant_id == tenant_id,
-                    Interaction.occurred_at >= newest - timedelta(days=ACTIVE_DAYS),
-                )
-            )
-            or 0
-        )
-    top, window = _top_books(session, identity)
-    model = session.scalar(
-        select(ModelVersion).where(ModelVersion.tenant_id == tenant_id).order_by(ModelVersion.version.desc())
-    )
-    model_info = (
-        {
-            "version": model.version,
-            "created_at": model.created_at,
-            "metrics": model.metrics,
-            "n_items": model.n_items,
-            "n_users": model.n_users,
-            "params": model.params,
-        }
-        if model is not None
-        else None
-    )
-    versions = answers.model_versions(session, tenant_id)
-    training = versions[0].model_dump() if versions and versions[0].status != "ready" else None
-    return Overview(counts, per_day, active, top, window, model_info, training)
-
-
-_COUNTED = {"books": Item, "students": User, "classes": Group, "interactions": Interaction}
-
-
-def _top_books(session: Session, identity: Principal) -> tuple[list[dict[str, Any]], int | None]:
-    """This month's most read books (the API's popularity), or all-time when the month was quiet."""
-    for window in (ACTIVE_DAYS, None):
-        answer = answers.popular_items(session, identity.tenant_id, n=10, window_days=window)
-        if answer.data:
-            return [row.model_dump() for row in answer.data], window
-    return [], None
-
-
-def search_students(
-    session: Session, tenant_id: int, text: str = "", limit: int = 500
-) -> list[dict[str, Any]]:
-    statement = (
-        select(User, Group.name.label("class_name"))
-        .outerjoin(GroupMember, GroupMember.user_id == User.id)
-        .outerjoin(Group, Group.id == GroupMember.group_id)
-        .where(User.tenant_id == tenant_id)
-        .order_by(User.display_name, User.external_id)
-        .limit(limit)
-    )
-    if text.strip():
-        pattern = f"%{text.strip().lower()}%"
-        statement = statement.where(
-            or_(func.lower(User.display_name).like(pattern), func.lower(User.external_id).like(pattern))
-        )
-    seen: dict[str, dict[str, Any]] = {}
-    for row in session.execute(statement):
-        user = row.User
-        seen.setdefault(
-            user.external_id,
-            {
-                "id": user.external_id,
-                "name": user.display_name or user.external_id,
-                "grade": _grade_label(user.grade),
-                "class": row.class_name or "",
-            },
-        )
-    return list(seen.values())
-
-
-def _grade_label(grade: int | None) -> str:
-    return "" if grade is None else ("K" if grade == 0 else str(grade))
-
-
-def find_student(session: Session, identity: Principal, student_id: str) -> User:
-    return find_user(session, identity.tenant_id, student_id)
 
 
 def profile(session: Session, identity: Principal, student_id: str) -> dict[str, Any]:
     return readers.user_profile(session, identity.tenant_id, student_id).model_dump()
-
-
-def history(session: Session, identity: Principal, student_id: str, limit: int = 40) -> list[dict[str, Any]]:
-    page = readers.user_history(session, identity.tenant_id, student_id, limit)
-    titles = dict(
-        session.execute(
-            select(Item.external_id, Item.title).where(
-                Item.tenant_id == identity.tenant_id, Item.external_id.in_({e.item_id for e in page.data})
-            )
-        ).all()
-    )
-    return [{**event.model_dump(), "title": titles.get(event.item_id, event.item_id)} for event in page.data]
 
 
 def recommendations(
@@ -191,80 +56,3 @@ def log_interaction(
 def similar(session: Session, identity: Principal, item_id: str, n: int = 8) -> list[dict[str, Any]]:
     answer = answers.similar_items(service(), session, identity.tenant_id, item_id, n)
     return [row.model_dump() for row in answer.data]
-
-
-def book(session: Session, identity: Principal, item_id: str) -> Item:
-    return find_item(session, identity.tenant_id, item_id)
-
-
-def book_level(item: Item) -> float | None:
-    return item_level(
-        item.lexile, item.guided_reading_level, item.grade_min, item.grade_max, item.age_min, item.age_max
-    )
-
-
-def readers_of(session: Session, tenant_id: int, item_pk: int) -> dict[str, Any]:
-    """Who reads a book, in aggregate only (counts by interaction type and by class), never names."""
-    by_type = dict(
-        session.execute(
-            select(Interaction.type, func.count(func.distinct(Interaction.user_id)))
-            .where(Interaction.tenant_id == tenant_id, Interaction.item_id == item_pk)
-            .group_by(Interaction.type)
-        ).all()
-    )
-    by_class = dict(
-        session.execute(
-            select(Group.name, func.count(func.distinct(Interaction.user_id)))
-            .join(GroupMember, GroupMember.user_id == Interaction.user_id)
-            .join(Group, Group.id == GroupMember.group_id)
-            .where(Interaction.tenant_id == tenant_id, Interaction.item_id == item_pk)
-            .group_by(Group.name)
-            .order_by(Group.name)
-        ).all()
-    )
-    return {"by_type": by_type, "by_class": by_class}
-
-
-def catalog_page(
-    session: Session,
-    tenant_id: int,
-    text: str = "",
-    tag: str = "",
-    level_min: float | None = None,
-    level_max: float | None = None,
-    limit: int = 60,
-) -> list[dict[str, Any]]:
-    """Title / author / tag match over the catalog, with a level range on the engine's grade scale."""
-    statement = select(Item).where(Item.tenant_id == tenant_id).order_by(Item.title)
-    if text.strip():
-        pattern = f"%{text.strip().lower()}%"
-        statement = statement.where(
-            or_(func.lower(Item.title).like(pattern), func.lower(Item.description).like(pattern))
-        )
-    rows = []
-    for item in session.scalars(statement):
-        if tag and tag not in (item.tags or []):
-            continue
-        level = book_level(item)
-        if (level_min is not None or level_max is not None) and (
-            level is None
-            or (level_min is not None and level < level_min)
-            or (level_max is not None and level > level_max)
-        ):
-            continue
-        rows.append(book_row(item, level))
-        if len(rows) >= limit:
-            break
-    return rows
-
-
-def book_row(item: Item, level: float | None) -> dict[str, Any]:
-    return {
-        "id": item.external_id,
-        "title": item.title,
-        "authors": ", ".join(item.authors or []),
-        "level": None if level is None else round(level, 1),
-        "tags": ", ".join((item.tags or [])[:4]),
-        "staff_pick": "★" if item.staff_pick else "",
-        "copies": item.available_copies,
-    }

@@ -7,7 +7,8 @@ import asyncio
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import Engine, text
+
+from nextread.store.db import ping
 
 router = APIRouter(tags=["operations"])
 
@@ -30,7 +31,7 @@ def healthz() -> dict[str, str]:
 )
 async def readyz(request: Request) -> JSONResponse:
     try:
-        await asyncio.to_thread(_ping_database, request.app.state.engine)
+        await asyncio.to_thread(ping, request.app.state.engine)
         body: dict[str, object] = {"status": "ok", "database": "ok"}
         pipeline = getattr(request.app.state, "events", None)
         if pipeline is not None:
@@ -45,11 +46,6 @@ async def readyz(request: Request) -> JSONResponse:
     except Exception as exc:  # any driver error means "not ready", never a crash
         return JSONResponse({"status": "unavailable", "database": f"unreachable: {type(exc).__name__}"}, 503)
     return JSONResponse(body)
-
-
-def _ping_database(engine: Engine) -> None:
-    with engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

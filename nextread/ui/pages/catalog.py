@@ -8,15 +8,13 @@ from typing import Any
 from fastapi.responses import Response
 from nicegui import ui
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nextread.schemas import ItemPatch
-from nextread.services import lookups
+from nextread.services import dashboard, lookups
 from nextread.services.access import READ, WRITE, Principal, may
 from nextread.services.errors import InvalidError
 from nextread.services.records import ITEMS
-from nextread.store.models import Item
 from nextread.ui import data, levels
 from nextread.ui.auth import guard
 from nextread.ui.context import llm, service, settings, url
@@ -51,7 +49,7 @@ def find_books(
     matched; when the level filter removed every match, its matches without it are listed); with none,
     the catalog by title."""
     if not query["q"].strip():
-        rows = data.catalog_page(
+        rows = dashboard.catalog_page(
             session, identity.tenant_id, query["q"], query["tag"], query["level_min"], query["level_max"]
         )
         return rows, []
@@ -65,15 +63,7 @@ def find_books(
         service(), llm(), settings(), session, identity.tenant_id, query["q"], filters
     )
     hits = answer.data or answer.without_level_filter
-    picks = set(
-        session.scalars(
-            select(Item.external_id).where(
-                Item.tenant_id == identity.tenant_id,
-                Item.staff_pick.is_(True),
-                Item.external_id.in_([hit.id for hit in hits]),
-            )
-        )
-    )
+    picks = dashboard.staff_picks(session, identity.tenant_id, [hit.id for hit in hits])
     rows = [
         {
             "id": hit.id,
@@ -123,9 +113,9 @@ async def catalog_page(q: str = "") -> Response | None:
 
 
 def book_details(session: Session, identity: Principal, item_id: str) -> dict[str, Any]:
-    item = data.book(session, identity, item_id)
+    item = dashboard.book(session, identity, item_id)
     scale = levels.school_scale(session, identity.tenant_id)
-    given = data.book_level(item)
+    given = dashboard.book_level(item)
     return {
         "item": {column.name: getattr(item, column.name) for column in item.__table__.c},
         "given": None if given is None else levels.shown(given, scale),
@@ -133,7 +123,7 @@ def book_details(session: Session, identity: Principal, item_id: str) -> dict[st
         if getattr(item, "estimated_level", None) is None
         else levels.shown(item.estimated_level, scale),
         "confidence": getattr(item, "estimated_level_confidence", None),
-        "readers": data.readers_of(session, identity.tenant_id, item.id),
+        "readers": dashboard.readers_of(session, identity.tenant_id, item.id),
     }
 
 

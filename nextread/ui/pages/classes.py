@@ -3,19 +3,14 @@ list built from them."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi.responses import Response
 from nicegui import ui
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nextread.services import lookups
+from nextread.services import dashboard, lookups
 from nextread.services.access import READ, Principal
 from nextread.services.groups import GroupRecommendations
 from nextread.store.history import CheckoutHistory
-from nextread.store.models import Group, GroupMember, Item
-from nextread.ui import data
 from nextread.ui.auth import guard
 from nextread.ui.context import go, service, url
 from nextread.ui.layout import connected, frame, link_cell, load
@@ -27,30 +22,6 @@ CLASS_COLUMNS = [
     {"name": "grade", "label": "Grade", "field": "grade", "sortable": True},
     {"name": "students", "label": "Students", "field": "students", "sortable": True},
 ]
-
-
-def list_classes(session: Session, tenant_id: int) -> list[dict[str, Any]]:
-    sizes = dict(
-        session.execute(
-            select(GroupMember.group_id, func.count())
-            .join(Group)
-            .where(Group.tenant_id == tenant_id)
-            .group_by(GroupMember.group_id)
-        ).all()
-    )
-    groups = session.scalars(
-        select(Group).where(Group.tenant_id == tenant_id).order_by(Group.grade, Group.name)
-    )
-    return [
-        {
-            "id": group.external_id,
-            "name": group.name,
-            "teacher": group.teacher or "",
-            "grade": data._grade_label(group.grade),
-            "students": sizes.get(group.id, 0),
-        }
-        for group in groups
-    ]
 
 
 def class_recommendations(session: Session, identity: Principal, group_id: str) -> GroupRecommendations:
@@ -67,29 +38,13 @@ def class_history(session: Session, identity: Principal, group_id: str) -> Check
     )
 
 
-def class_name(session: Session, tenant_id: int, group_id: str) -> str | None:
-    return session.scalar(
-        select(Group.name).where(Group.tenant_id == tenant_id, Group.external_id == group_id)
-    )
-
-
-def books_by_id(session: Session, tenant_id: int, ids: list[str]) -> list[dict[str, Any]]:
-    items = {
-        item.external_id: item
-        for item in session.scalars(
-            select(Item).where(Item.tenant_id == tenant_id, Item.external_id.in_(ids))
-        )
-    }
-    return [data.book_row(items[i], data.book_level(items[i])) for i in ids if i in items]
-
-
 @ui.page("/classes")
 async def classes_page() -> Response | None:
     identity = guard(READ)
     if not isinstance(identity, Principal):
         return identity
     frame(identity, "Classes")
-    rows = await load(list_classes, identity.tenant_id) or []
+    rows = await load(dashboard.list_classes, identity.tenant_id) or []
     table = ui.table(columns=CLASS_COLUMNS, rows=rows, row_key="id").classes("w-full")
     link_cell(table, "name", "/classes/", "class-link")
     return None
@@ -100,7 +55,7 @@ async def class_page(group_id: str) -> Response | None:
     identity = guard(READ)
     if not isinstance(identity, Principal):
         return identity
-    name = await load(class_name, identity.tenant_id, group_id)
+    name = await load(dashboard.class_name, identity.tenant_id, group_id)
     frame(identity, name or "Class not found")
     if name is None:
         return None
@@ -164,9 +119,9 @@ async def print_page(group_id: str, items: str = "") -> Response | None:
     identity = guard(READ)
     if not isinstance(identity, Principal):
         return identity
-    name = await load(class_name, identity.tenant_id, group_id)
+    name = await load(dashboard.class_name, identity.tenant_id, group_id)
     frame(identity, f"Reading list · {name or group_id}")
-    books = await load(books_by_id, identity.tenant_id, [i for i in items.split(",") if i]) or []
+    books = await load(dashboard.books_by_id, identity.tenant_id, [i for i in items.split(",") if i]) or []
     ui.button("Print", icon="print", on_click=lambda: ui.run_javascript("window.print()")).classes("no-print")
     if not books:
         ui.label("No books chosen: go back and tick some.")

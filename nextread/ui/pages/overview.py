@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi.responses import Response
 from nicegui import ui
 
+from nextread.services import dashboard
 from nextread.services.access import READ, Principal
-from nextread.ui import data, health
+from nextread.ui import health
 from nextread.ui.auth import guard
 from nextread.ui.context import settings, url
 from nextread.ui.layout import connected, frame, load, unavailable
@@ -19,7 +20,7 @@ async def overview_page() -> Response | None:
         return identity
     frame(identity, "Overview")
     await connected()
-    info = await load(data.overview, identity)
+    info = await load(dashboard.overview, identity)
     if info is None:
         return None
     with ui.row().classes("flex-wrap gap-4"):

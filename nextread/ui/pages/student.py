@@ -10,6 +10,7 @@ from typing import Any
 from fastapi.responses import Response
 from nicegui import ui
 
+from nextread.services import dashboard
 from nextread.services.access import READ, Principal, may
 from nextread.ui import data
 from nextread.ui.auth import guard
@@ -49,7 +50,7 @@ async def student_page(student_id: str) -> Response | None:
     identity = guard(READ, student_id=student_id)
     if not isinstance(identity, Principal):
         return identity
-    user = await load(data.find_student, identity, student_id)
+    user = await load(dashboard.find_student, identity, student_id)
     if user is None:
         ui.label("We could not find this reader.")
         return None

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from nicegui import ui
 
 from nextread.engine.hybrid import Weights
+from nextread.services import dashboard
 from nextread.services.access import READ, Principal
 from nextread.ui import data, levels
 from nextread.ui.auth import guard
@@ -31,7 +32,7 @@ async def students_page() -> Response | None:
     if not isinstance(identity, Principal):
         return identity
     frame(identity, "Students")
-    rows = await load(data.search_students, identity.tenant_id) or []
+    rows = await load(dashboard.search_students, identity.tenant_id) or []
     search = (
         ui.input("Search by name or id")
         .props("clearable aria-label='Search students'")
@@ -43,7 +44,7 @@ async def students_page() -> Response | None:
 
     async def refine() -> None:
         """Searched in the database, so a school of any size finds every student."""
-        table.rows = await load(data.search_students, identity.tenant_id, search.value or "") or []
+        table.rows = await load(dashboard.search_students, identity.tenant_id, search.value or "") or []
 
     search.on_value_change(refine)
     return None
@@ -54,7 +55,7 @@ async def student_detail(student_id: str) -> Response | None:
     identity = guard(READ)
     if not isinstance(identity, Principal):
         return identity
-    user = await load(data.find_student, identity, student_id)
+    user = await load(dashboard.find_student, identity, student_id)
     if user is None:
         frame(identity, "Student not found")
         return None
@@ -78,7 +79,7 @@ async def student_detail(student_id: str) -> Response | None:
             await _recommendations(identity, student_id)
         with ui.card().classes("min-w-[280px] max-w-md"):
             ui.label("History").classes("font-semibold")
-            events = await load(data.history, identity, student_id) or []
+            events = await load(dashboard.history, identity, student_id) or []
             with ui.timeline(side="right").classes("w-full"):
                 for event in events:
                     ui.timeline_entry(
