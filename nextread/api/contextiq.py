@@ -23,14 +23,13 @@ from sqlalchemy.orm import Session
 from nextread import __version__
 from nextread.api.deps import AdminDep, ReaderDep, SessionDep, SettingsDep, on_ranking_thread
 from nextread.api.errors import problems
-from nextread.cache import invalidate_after_commit
 from nextread.schemas import ExternalId, InteractionIn, JsonObject, ShortText, Strict
 from nextread.services.event_pipeline import EventPipeline
+from nextread.services.interactions import record_interaction
 from nextread.services.recommend import RecommendationRequest, Served
 from nextread.store.browse import Content, find_user, item_tags, items_in_category, user_activity
 from nextread.store.db import database_answers
-from nextread.store.unknown import unknown
-from nextread.store.writes import write_interactions
+from nextread.store.unknown import UnknownIdError, unknown
 
 router = APIRouter(prefix="/api/v1", tags=["context-iq"])
 
@@ -40,7 +39,7 @@ CONTEXT_IQ_TYPES: tuple[str, ...] = ("view", "like", "save", "share")
 # often than a real one.
 MAX_DURATION_SECONDS = 86_400
 TOP_CATEGORIES = 5
-# write_interactions names nextread's fields; this API calls the item a content.
+# The interactions service names nextread's fields; this API calls the item a content.
 FIELD_NAMES = {"item_id": "content_id", "user_id": "user_id"}
 
 
@@ -157,11 +156,10 @@ def interact(
         value=body.duration_seconds,
         event_id=uuid.uuid4().hex,  # every call is a new interaction, as in Context IQ
     )
-    result = write_interactions(session, principal.tenant_id, [event], settings.intake.auto_create_users)
-    invalidate_after_commit(session, request.app.state.cache, principal.tenant_id, [body.user_id])
-    if result.errors:
-        field, reason = result.errors[0]
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{FIELD_NAMES[field]}: {reason}")
+    try:
+        record_interaction(session, request.app.state.cache, settings, principal, event)
+    except UnknownIdError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{FIELD_NAMES[exc.field]}: {exc.reason}") from None
     return InteractOut(message="interaction recorded", interaction_id=event.event_id)
 
 

@@ -23,3 +23,4 @@ class UnknownIdError(LookupError):
         """``reason``: :func:`unknown` or :func:`unknown_many` of the ids."""
         super().__init__(f"{field}: {reason}")
         self.field = field
+        self.reason = reason
