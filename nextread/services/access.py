@@ -94,6 +94,8 @@ def require(principal: Principal, action: str, student_id: str | None = None) ->
         return principal
     if principal.via == BY_API_KEY and action == WRITE:
         raise AccessDenied("this API key is read-only; writes need an admin key")
+    if principal.via == BY_OPERATOR and action == WRITE:
+        raise AccessDenied("this MCP session is read-only; start `nextread mcp --role admin` to write")
     raise AccessDenied(f"the {principal.role} role may not {action} here")
 
 
