@@ -27,9 +27,10 @@ from nextread.schemas import ExternalId, InteractionIn, JsonObject, ShortText, S
 from nextread.services.event_pipeline import EventPipeline
 from nextread.services.interactions import record_interaction
 from nextread.services.recommend import RecommendationRequest, Served
-from nextread.store.browse import Content, find_user, item_tags, items_in_category, user_activity
+from nextread.services.records import find_user
+from nextread.store.browse import Content, item_tags, items_in_category, user_activity
 from nextread.store.db import database_answers
-from nextread.store.unknown import UnknownIdError, unknown
+from nextread.store.unknown import UnknownIdError
 
 router = APIRouter(prefix="/api/v1", tags=["context-iq"])
 
@@ -187,8 +188,6 @@ def _recommendations(
     request: Request, session: Session, tenant_id: int, user_id: str, limit: int
 ) -> RecommendationsOut:
     user = find_user(session, tenant_id, user_id)
-    if user is None:
-        raise _unknown_user(user_id)
     served = request.app.state.recommendations.for_user(
         session, tenant_id, user, RecommendationRequest(n=limit, diversity=0.0)
     )
@@ -235,8 +234,6 @@ def _unit_score(score: float) -> float:
 )
 def user_profile(user_id: str, session: SessionDep, principal: ReaderDep) -> UserProfileOut:
     user = find_user(session, principal.tenant_id, user_id)
-    if user is None:
-        raise _unknown_user(user_id)
     activity = user_activity(session, principal.tenant_id, user.id, CONTEXT_IQ_TYPES)
     top = sorted(activity.tag_counts.items(), key=lambda pair: (-pair[1], pair[0]))[:TOP_CATEGORIES]
     return UserProfileOut(
@@ -274,7 +271,3 @@ def _content(item: Content, category: str | None) -> ContentOut:
         tags=tags,
         created_at=item.created_at,
     )
-
-
-def _unknown_user(user_id: str) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, f"user_id: {unknown('user', user_id)}")

@@ -16,8 +16,7 @@ from datetime import datetime
 from sqlalchemy import Exists, exists, func, select
 from sqlalchemy.orm import Session
 
-from nextread.schemas import is_external_id
-from nextread.store.models import Interaction, Item, User
+from nextread.store.models import Interaction, Item
 
 
 @dataclass
@@ -35,13 +34,6 @@ class UserActivity:
     @property
     def total(self) -> int:
         return sum(self.counts_by_type.values())
-
-
-def find_user(session: Session, tenant_id: int, external_id: str) -> User | None:
-    """The tenant's user with this id; None for an unknown id or one no stored id could be."""
-    if not is_external_id(external_id):
-        return None
-    return session.scalar(select(User).where(User.tenant_id == tenant_id, User.external_id == external_id))
 
 
 def user_activity(
