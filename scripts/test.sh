@@ -10,6 +10,8 @@ if [ ! -x /usr/bin/chromium ]; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+# axe-core, the accessibility checker the browser tests inject into every page, from the npm registry.
+npm ci --prefix tests/ui/axe --no-audit --no-fund --silent
 export OPENBLAS_NUM_THREADS=1 HF_HUB_OFFLINE=1
 .venv/bin/ruff check nextread tests bench
 .venv/bin/lint-imports --no-cache  # the layers of docs/architecture.md, from pyproject.toml

@@ -53,11 +53,14 @@ def db() -> Iterator[Session]:
 
 
 def url(path: str) -> str:
+    """The full address of a dashboard page, for redirects and raw HTML links. ``ui.link`` and
+    ``ui.navigate`` take the page's own path (``/overview``): NiceGUI's browser side adds the mount
+    prefix to those, so passing ``url(...)`` there would lead to ``/ui/ui/...``."""
     return MOUNT_PATH + path
 
 
 def go(path: str) -> None:
-    """Navigate to a ``/ui/...`` path: the browser side of NiceGUI adds the mount prefix itself."""
+    """Navigate to a page's own path or full address (the browser adds the mount prefix itself)."""
     from nicegui import ui
 
     ui.navigate.to(path.removeprefix(MOUNT_PATH) or "/")

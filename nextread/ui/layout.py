@@ -35,7 +35,7 @@ def frame(identity: Principal, title: str) -> None:
     ui.add_css(PRINT_CSS)
     ui.page_title(f"{title} · nextread")
     with ui.header().classes("items-center flex-wrap gap-x-4 gap-y-1 bg-indigo-700 px-4 py-2"):
-        with ui.link(target=url("/overview")).classes(
+        with ui.link(target="/overview").classes(
             "text-white text-lg font-bold no-underline flex items-center"
         ):
             ui.icon("auto_stories").props('aria-hidden="true"')
@@ -43,10 +43,10 @@ def frame(identity: Principal, title: str) -> None:
         with ui.row().classes("flex-wrap gap-x-3 gap-y-0").props('role="navigation" aria-label="Main"'):
             for label, path, action in NAV:
                 if may(identity, action):
-                    ui.link(label, url(path)).classes("text-white no-underline hover:underline")
+                    ui.link(label, path).classes("text-white no-underline hover:underline")
         ui.space()
         ui.label(f"{identity.name} ({role_label(identity)})").classes("text-indigo-100 text-sm")
-        ui.link("Sign out", url("/logout")).classes("text-white text-sm")
+        ui.link("Sign out", "/logout").classes("text-white text-sm")
     ui.label(title).classes("text-2xl font-semibold").props('role="heading" aria-level="1"')
 
 

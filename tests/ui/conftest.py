@@ -1,9 +1,12 @@
-"""A demo school prepared once per run (loaded and trained), copied for each test module."""
+"""A demo school prepared once per run (loaded and trained), copied for each test module; a served copy
+and Debian's Chromium for the browser tests (helpers: :mod:`tests.ui.browser_kit`)."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,3 +55,28 @@ def school_copy(demo_school: Path, tmp_path: Path) -> Path:
     target = tmp_path / "school"
     shutil.copytree(demo_school, target)
     return target
+
+
+@pytest.fixture(scope="module")
+def server(demo_school: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The demo school served by a real ``nextread serve``, one per test module."""
+    from tests.ui.browser_kit import serve
+
+    with serve(demo_school, tmp_path_factory.mktemp("browser")) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium (never a browser Playwright downloads); missing, it skips locally, fails in CI."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.conftest import require_service
+    from tests.ui.browser_kit import CHROMIUM, CHROMIUM_ARGS
+
+    if not CHROMIUM.exists():
+        require_service("Chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -5,124 +5,17 @@ Screenshots of every page at desktop and 390-px phone width go to ``artifacts/sc
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import require_service
-from tests.ui.conftest import ADMIN_KEY, STUDENT
+from tests.ui.browser_kit import PHONE, WAIT_MS, open_page, shoot, sign_in
+from tests.ui.conftest import STUDENT
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-DESKTOP, PHONE = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
-WAIT_MS = 20_000
 # The goal is under a second; the bound leaves room for a loaded shared CI machine.
 UPDATE_SECONDS = 3.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(demo_school: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data_dir = tmp_path_factory.mktemp("browser") / "school"
-    import shutil
-
-    shutil.copytree(demo_school, data_dir)
-    port = _free_port()
-    env = {
-        **os.environ,
-        "NEXTREAD_DATA_DIR": str(data_dir),
-        "NEXTREAD_ADMIN_API_KEY": ADMIN_KEY,
-        "NEXTREAD_LOG_LEVEL": "WARNING",
-        "NEXTREAD_SCHEDULER_ENABLED": "false",
-        "OPENBLAS_NUM_THREADS": "1",
-        "HF_HUB_OFFLINE": "1",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "nextread", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(base, process)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def _wait_ready(base: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"nextread serve exited: {process.stderr.read().decode()[-2000:]}")
-        try:
-            if httpx.get(base + "/ui/login", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError("nextread serve did not become ready in 120 s")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        require_service("Chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def _page(browser: object, base: str, viewport: dict[str, int] = DESKTOP):  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport=viewport, base_url=base)  # type: ignore[attr-defined]
-    page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    return page
-
-
-def _sign_in(page, username: str | None = None, password: str | None = None) -> None:  # type: ignore[no-untyped-def]
-    page.goto("/ui/login")
-    if username is None:
-        page.get_by_role("tab", name="API key").click()
-        page.get_by_label("API key").fill(ADMIN_KEY)
-        page.get_by_role("button", name="Sign in with key").click()
-    else:
-        page.get_by_label("Username").fill(username)
-        page.get_by_label("Password").fill(password or "")
-        page.get_by_role("button", name="Sign in", exact=True).click()
-
-
-def _shoot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.wait_for_timeout(300)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def _titles(page, selector: str) -> list[str]:  # type: ignore[no-untyped-def]
@@ -130,11 +23,11 @@ def _titles(page, selector: str) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def test_librarian_journey(server: str, browser: object, tmp_path: Path) -> None:
-    page = _page(browser, server)
-    _sign_in(page)
+    page = open_page(browser, server)
+    sign_in(page)
     page.wait_for_url("**/ui/overview")
     page.get_by_text("Active students (30 days)").wait_for()
-    _shoot(page, "overview-desktop")
+    shoot(page, "overview-desktop")
 
     page.goto("/ui/catalog")
     page.locator(".catalog-hit").first.wait_for()  # the catalog by title, before any search
@@ -143,11 +36,11 @@ def test_librarian_journey(server: str, browser: object, tmp_path: Path) -> None
     # A title far down the alphabet: only the search itself can put it first. The first search loads
     # the embedding model, which under a full test run's load takes longer than expect's 5 s default.
     expect(page.locator(".catalog-hit").first).to_have_text("Where Is the Glass Slipper?", timeout=WAIT_MS)
-    _shoot(page, "catalog-desktop")
+    shoot(page, "catalog-desktop")
     page.locator(".catalog-hit").first.click()
     page.get_by_text("Similar books").wait_for()
     page.locator(".similar-book").first.wait_for()
-    _shoot(page, "book-desktop")
+    shoot(page, "book-desktop")
 
     page.goto("/ui/students")
     page.get_by_label("Search students").fill("Ethan")
@@ -172,7 +65,7 @@ def test_librarian_journey(server: str, browser: object, tmp_path: Path) -> None
         arg=before,
     )
     assert _titles(page, ".rec-title") != before
-    _shoot(page, "student-staff-desktop")
+    shoot(page, "student-staff-desktop")
 
     page.goto("/ui/classes")
     page.locator(".class-link").first.click()
@@ -181,7 +74,7 @@ def test_librarian_journey(server: str, browser: object, tmp_path: Path) -> None
     checks.nth(0).click()
     checks.nth(1).click()
     chosen = _titles(page, ".class-book")[:2]
-    _shoot(page, "class-desktop")
+    shoot(page, "class-desktop")
     page.get_by_test_id("print-list").click()
     page.get_by_test_id("reading-list").wait_for()
     listed = " ".join(_titles(page, ".reading-list-item"))
@@ -189,7 +82,7 @@ def test_librarian_journey(server: str, browser: object, tmp_path: Path) -> None
     page.emulate_media(media="print")
     assert not page.locator(".q-header").is_visible()
     page.emulate_media(media="screen")
-    _shoot(page, "reading-list-desktop")
+    shoot(page, "reading-list-desktop")
 
     bad = tmp_path / "books.csv"
     bad.write_text(
@@ -203,22 +96,22 @@ def test_librarian_journey(server: str, browser: object, tmp_path: Path) -> None
     assert "imported 1" in status and "rejected 2" in status
     report = page.get_by_test_id("import-errors").inner_text()
     assert "title" in report and "lexile" in report
-    _shoot(page, "import-desktop")
+    shoot(page, "import-desktop")
 
     page.goto("/ui/settings")
     page.get_by_test_id("save-settings").wait_for()
-    _shoot(page, "settings-desktop")
+    shoot(page, "settings-desktop")
 
 
 def test_student_likes_a_book_and_the_list_updates(server: str, browser: object) -> None:
-    page = _page(browser, server)
-    _sign_in(page, STUDENT[0], STUDENT[1])
+    page = open_page(browser, server)
+    sign_in(page, STUDENT[0], STUDENT[1])
     page.wait_for_url(f"**/ui/read/{STUDENT[2]}")
     cards = page.locator("[data-item]")
     cards.first.wait_for()
     first = cards.first.get_attribute("data-item")
     assert page.locator("img:not([alt])").count() == 0
-    _shoot(page, "student-page-desktop")
+    shoot(page, "student-page-desktop")
     started = time.monotonic()
     cards.first.locator("[data-action=like]").click()
     page.wait_for_function("id => !document.querySelector(`[data-item='${id}']`)", arg=first)
@@ -239,8 +132,8 @@ def test_student_likes_a_book_and_the_list_updates(server: str, browser: object)
 @pytest.fixture(scope="module")
 def phone(server: str, browser: object):  # type: ignore[no-untyped-def]
     """One signed-in phone-sized page for all the phone screenshots (sign-in is not what they test)."""
-    page = _page(browser, server, PHONE)
-    _sign_in(page)
+    page = open_page(browser, server, PHONE)
+    sign_in(page)
     page.wait_for_url("**/ui/overview")
     yield page
     page.context.close()
@@ -264,13 +157,13 @@ def test_phone_width_screenshots(phone, path: str) -> None:  # type: ignore[no-u
     phone.wait_for_load_state("networkidle")
     phone.wait_for_timeout(1000)
     width = phone.evaluate("document.documentElement.scrollWidth")
-    _shoot(phone, "phone" + path.replace("/", "-"))
+    shoot(phone, "phone" + path.replace("/", "-"))
     assert width <= PHONE["width"] + 40, f"{path} scrolls sideways on a phone ({width}px)"
 
 
 def test_api_docs_render_with_no_network(server: str, browser: object) -> None:
     """Every request the docs page makes outside this server is refused, as it would fail offline."""
-    page = _page(browser, server)
+    page = open_page(browser, server)
     elsewhere: list[str] = []
 
     def this_server_only(route) -> None:  # type: ignore[no-untyped-def]
@@ -285,6 +178,6 @@ def test_api_docs_render_with_no_network(server: str, browser: object) -> None:
     page.locator(".opblock").first.wait_for()
     assert page.locator(".opblock").count() >= 20, "the API's operations are listed"
     expect(page.get_by_text("/v1/items/{item_id}").first).to_be_visible()
-    _shoot(page, "api-docs")
+    shoot(page, "api-docs")
     assert elsewhere == []
     page.context.close()

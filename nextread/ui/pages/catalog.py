@@ -17,7 +17,7 @@ from nextread.services.errors import InvalidError
 from nextread.services.records import ITEMS
 from nextread.ui import data, levels
 from nextread.ui.auth import guard
-from nextread.ui.context import llm, service, settings, url
+from nextread.ui.context import llm, service, settings
 from nextread.ui.layout import connected, frame, link_cell, load
 
 RESULT_COLUMNS = [
@@ -183,7 +183,7 @@ async def book_page(item_id: str) -> Response | None:
     similar = await load(data.similar, identity, item_id)
     with ui.row().classes("flex-wrap gap-2"):
         for row in similar or []:
-            ui.link(row["title"], url(f"/catalog/{row['id']}")).classes(
+            ui.link(row["title"], f"/catalog/{row['id']}").classes(
                 "similar-book border rounded px-2 py-1"
             )
     return None

@@ -12,7 +12,7 @@ from nextread.services.access import READ, Principal
 from nextread.services.groups import GroupRecommendations
 from nextread.store.history import CheckoutHistory
 from nextread.ui.auth import guard
-from nextread.ui.context import go, service, url
+from nextread.ui.context import go, service
 from nextread.ui.layout import connected, frame, link_cell, load
 
 CLASS_LIST_SIZE = 15
@@ -75,7 +75,7 @@ async def class_page(group_id: str) -> Response | None:
         ui.label("Tick books, then print them as a reading list.")
         print_button = ui.button("Print reading list", icon="print")
         print_button.props('data-testid="print-list"')
-    print_button.on_click(lambda: go(url(f"/classes/{group_id}/print?items={','.join(sorted(chosen))}")))
+    print_button.on_click(lambda: go(f"/classes/{group_id}/print?items={','.join(sorted(chosen))}"))
     for book in answer.data:
         with ui.card().classes("w-full"):
             with ui.row().classes("items-center gap-2 w-full"):
@@ -84,7 +84,7 @@ async def class_page(group_id: str) -> Response | None:
                         chosen.add(book_id) if event.value else chosen.discard(book_id)
                     )
                 ).props(f'aria-label="Add {book.title.replace(chr(34), chr(39))} to the reading list"')
-                ui.link(book.title, url(f"/catalog/{book.id}")).classes("font-semibold class-book")
+                ui.link(book.title, f"/catalog/{book.id}").classes("font-semibold class-book")
                 ui.label(", ".join(book.authors)).classes("text-gray-600")
                 ui.space()
                 ui.label(f"fits {len(book.fits)} · read by {book.read_by}").classes("text-sm")

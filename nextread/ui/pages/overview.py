@@ -9,7 +9,7 @@ from nextread.services import dashboard
 from nextread.services.access import READ, Principal
 from nextread.ui import health
 from nextread.ui.auth import guard
-from nextread.ui.context import settings, url
+from nextread.ui.context import settings
 from nextread.ui.layout import connected, frame, load, unavailable
 
 
@@ -43,7 +43,7 @@ async def overview_page() -> Response | None:
             ui.label(f"Top books ({window})").classes("font-semibold")
             for row in info.top_books:
                 with ui.row().classes("gap-2"):
-                    ui.link(row["title"], url(f"/catalog/{row['id']}"))
+                    ui.link(row["title"], f"/catalog/{row['id']}")
                     ui.label(f"{row['readers']} readers").classes("text-gray-500 text-sm")
     with ui.row().classes("w-full flex-wrap gap-4 items-start"):
         _model_card(info.model, info.training)

@@ -14,7 +14,6 @@ from nextread.services import dashboard
 from nextread.services.access import READ, Principal, may
 from nextread.ui import data
 from nextread.ui.auth import guard
-from nextread.ui.context import url
 from nextread.ui.layout import connected, load
 
 CARDS = 8
@@ -65,8 +64,8 @@ async def student_page(student_id: str) -> Response | None:
         )
         ui.space()
         if may(identity, READ):
-            ui.link("Back to staff page", url(f"/students/{student_id}"))
-        ui.link("Sign out", url("/logout"))
+            ui.link("Back to staff page", f"/students/{student_id}")
+        ui.link("Sign out", "/logout")
     await connected()
     status = ui.label("").props('role="status" aria-live="polite"').classes("px-4 text-lg text-indigo-700")
 

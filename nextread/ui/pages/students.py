@@ -14,7 +14,6 @@ from nextread.services import dashboard
 from nextread.services.access import READ, Principal
 from nextread.ui import data, levels
 from nextread.ui.auth import guard
-from nextread.ui.context import url
 from nextread.ui.layout import connected, frame, link_cell, load
 
 COLUMNS = [
@@ -60,7 +59,7 @@ async def student_detail(student_id: str) -> Response | None:
         frame(identity, "Student not found")
         return None
     frame(identity, user.display_name or student_id)
-    ui.link("Open the student's own page", url(f"/read/{student_id}"))
+    ui.link("Open the student's own page", f"/read/{student_id}")
     await connected()
     profile = await load(data.profile, identity, student_id) or {}
     reading = await load(levels.student_level, identity, student_id)
@@ -102,7 +101,7 @@ async def _recommendations(identity: Principal, student_id: str) -> None:
                 with ui.row().classes("w-full items-baseline gap-2 border-b py-1"):
                     ui.label(f"{rank}.").classes("w-6")
                     with ui.column().classes("gap-0 grow"):
-                        ui.link(row["title"], url(f"/catalog/{row['id']}")).classes("rec-title font-medium")
+                        ui.link(row["title"], f"/catalog/{row['id']}").classes("rec-title font-medium")
                         ui.label(row.get("explanation") or "").classes("text-sm text-gray-600")
                         parts = ", ".join(f"{k} {v:.2f}" for k, v in (row.get("components") or {}).items())
                         ui.label(parts).classes("text-xs text-gray-500")
