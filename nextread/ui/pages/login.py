@@ -8,6 +8,7 @@ from nicegui import run, ui
 from nextread.services.access import Principal
 from nextread.ui.auth import Pointer, check_key, check_password, current_identity, home_of, remember, sign_out
 from nextread.ui.context import go, url
+from nextread.ui.layout import theme
 
 
 @ui.page("/")
@@ -25,6 +26,7 @@ def logout() -> Response:
 @ui.page("/login")
 def login() -> None:
     ui.page_title("Sign in · nextread")
+    theme()
 
     async def with_password() -> None:
         _finish(await run.io_bound(check_password, username.value or "", password.value or ""))

@@ -14,7 +14,7 @@ from nextread.services import dashboard
 from nextread.services.access import READ, Principal, may
 from nextread.ui import data
 from nextread.ui.auth import guard
-from nextread.ui.layout import connected, load
+from nextread.ui.layout import connected, load, theme
 
 CARDS = 8
 ACTIONS = [
@@ -55,6 +55,7 @@ async def student_page(student_id: str) -> Response | None:
         return None
     ui.add_css(STUDENT_CSS)
     ui.page_title("My books · nextread")
+    theme()
     marks: dict[str, str] = {}
 
     with ui.row().classes("w-full items-center px-4 pt-4"):
