@@ -219,7 +219,7 @@ class ImportPreview:
     columns: list[tuple[str, str]]
     """(the file's column, our field), in the file's order; extra columns map to ``extra.<name>``."""
     sample: list[tuple[int, dict[str, Any]]]
-    """(line, record) of the first valid rows, blank fields left out."""
+    """(line, record) of the first valid rows: the fields the file fills (its id first), not defaults."""
     suggested_mapping: str | None = None
 
     @property
@@ -377,7 +377,10 @@ class _Run:
 
     def _keep(self, pending: _Pending) -> None:
         if len(self.sample) < self.sample_rows:
-            self.sample.append((pending.line, pending.model.model_dump(exclude_none=True, mode="json")))
+            record = pending.model.model_dump(exclude_unset=True, exclude_none=True, mode="json")
+            self.sample.append(
+                (pending.line, {"id": record.pop("id")} | record if "id" in record else record)
+            )
 
 
 def _bind(spec: Mapping, kind: str, columns: list[str], path: Path) -> BoundMapping:

@@ -173,12 +173,12 @@ def test_a_cancelled_preview_stores_nothing_and_deletes_the_upload(school_copy: 
         before = items_snapshot(app)
         body, headers = multipart("one book.csv", content)
         assert (await user.http_client.post(url, content=body, headers=headers)).status_code == 200
-        await user.should_see("Import 1 records", retries=100)
+        await user.should_see("Import 1 record", retries=100)
         await user.should_see("1 new")
         await user.should_see("id → id")
         user.find("Cancel").click()
         await user.should_see("Cancelled: nothing from one book.csv was stored.")
-        await user.should_not_see("Import 1 records")
+        await user.should_not_see("Import 1 record")
         assert items_snapshot(app) == before
         uploads = school_copy / UPLOADS
         assert not any(path.is_file() for path in uploads.rglob("*"))

@@ -142,14 +142,23 @@ def refused_type(name: str) -> str:
 
 
 def cell(value: Any) -> str:
-    text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    if isinstance(value, dict):
+        text = ", ".join(f"{key}={item}" for key, item in value.items())
+    else:
+        text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
     return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
 def error_list(errors: list[RowError], total: int) -> None:
     """Rejected rows as a list rather than a table: a reason is long, and a table wider than a phone
     scrolls sideways."""
-    ui.label(f"Rejected rows ({total:,})").classes("text-lg font-semibold")
+    ui.label(f"Rejected rows ({total:,})").classes("text-lg font-semibold").props(
+        'role="heading" aria-level="3"'
+    )
     with ui.element("ul").classes("w-full list-none pl-0").props('data-testid="import-errors"'):
         for error in errors[:SHOWN_ERRORS]:
             with ui.element("li").classes("py-1 border-b border-gray-200 break-words"):
@@ -270,7 +279,7 @@ def import_page() -> Response | None:
                 error_list(report.errors, report.rejected)
             with ui.row().classes("gap-2 flex-wrap"):
                 confirm = ui.button(
-                    f"Import {result.records:,} records" if result.records else "Nothing to import",
+                    f"Import {plural(result.records, 'record')}" if result.records else "Nothing to import",
                     on_click=lambda: start_import(upload, result),
                 ).props('data-testid="import-confirm"')
                 confirm.enabled = result.records > 0
@@ -357,9 +366,12 @@ def import_page() -> Response | None:
         label = ui.element("label").classes("font-semibold")
         label._text = "File to import"
         picker = FileInput(ACCEPTED_SUFFIXES, limit, data_dir, picked, saved, refused)
-        picker.classes("w-full max-w-full").props('data-testid="import-file" aria-describedby="import-types"')
+        picker.classes(
+            "w-full max-w-full file:mr-3 file:rounded file:border-0 file:bg-indigo-700 file:px-4 file:py-2"
+            " file:text-white file:cursor-pointer"
+        ).props('data-testid="import-file" aria-describedby="import-types"')
         label.props(f'for="c{picker.id}"')
-        ui.label(f"Accepted: {ACCEPTED_TEXT}; up to {limit / 1e6:,.0f} MB.").classes(
+        ui.label(f"Accepted: {ACCEPTED_TEXT}; up to {limit / 2**20:,.0f} MB.").classes(
             "text-sm text-gray-700"
         ).props('id="import-types"')
     progress = ui.linear_progress(value=0, show_value=False).props('aria-label="import progress"')
