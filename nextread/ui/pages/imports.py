@@ -342,7 +342,7 @@ def import_page() -> Response | None:
             status.set_text(f"Importing {job.upload.name}: {job.read:,} of {job.total:,} rows")
 
     def show_report(job: Job) -> None:
-        progress.set_value(1.0)
+        progress.visible = False  # the status line says how it ended; a bar mid-animation looked unfinished
         if job.error or job.report is None:
             show_error(f"Could not import {job.upload.name}: {job.error}")
             return
