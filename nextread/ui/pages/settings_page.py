@@ -150,7 +150,8 @@ async def _accounts_section(identity: Principal) -> None:
         ui.label("New account").classes("font-semibold pt-4").props('role="heading" aria-level="3"')
         with ui.row().classes("flex-wrap items-end gap-2"):
             username = ui.input("Username").mark("account-username")
-            password = ui.input("Password (8+ characters)", password=True).mark("account-password")
+            password = ui.input("Password (8+ characters)", password=True).classes("w-56")
+            password.mark("account-password")
             role = ui.select(list(ACCOUNT_ROLES), value="librarian", label="Role").classes("w-36")
             role.mark("account-role")
             student = ui.input("Student id").mark("account-student")
@@ -163,7 +164,8 @@ async def _accounts_section(identity: Principal) -> None:
             fields |= {"student": student.value, "classes": list(classes.value or [])}
             if await load(add_account, identity, fields):
                 ui.notify(f"Account {username.value} created", type="positive")
-                password.set_value("")
+                for field, empty in ((username, ""), (password, ""), (student, ""), (classes, [])):
+                    field.set_value(empty)
                 await refresh()
 
         ui.button("Create account", icon="person_add", on_click=create).mark("create-account")
@@ -177,7 +179,7 @@ def _account_row(
     identity: Principal, row: dict[str, Any], choices: dict[str, str], refresh: Callable[[], Awaitable[None]]
 ) -> None:
     name = row["username"]
-    spoken = name.replace('"', "'")  # inside an attribute
+    spoken = _spoken(name)
     active = row["status"] == "active"
     with (
         ui.element("div")
@@ -204,12 +206,18 @@ def _account_row(
         ).mark(f"{verb.lower()}-{name}")
 
 
+def _spoken(text: str) -> str:
+    """Text for an attribute value (a username may hold any character)."""
+    return text.replace('"', "'")
+
+
 def _confirm(identity: Principal, name: str, active: bool, refresh: Callable[[], Awaitable[None]]) -> None:
     verb = "Disable" if active else "Enable"
     effect = "It is signed out on its next click." if active else "Its password signs in again."
     change = school_settings.remove_account if active else school_settings.restore_account
-    with ui.dialog() as dialog, ui.card().props('role="alertdialog"'):
-        ui.label(f"{verb} the account {name}?").classes("font-semibold")
+    question = f"{verb} the account {name}?"
+    with ui.dialog().props(f'aria-label="{_spoken(question)}"') as dialog, ui.card():
+        ui.label(question).classes("font-semibold")
         ui.label(effect)
 
         async def confirmed() -> None:
@@ -228,8 +236,9 @@ def _classes_dialog(
     identity: Principal, row: dict[str, Any], choices: dict[str, str], refresh: Callable[[], Awaitable[None]]
 ) -> None:
     name = row["username"]
-    with ui.dialog() as dialog, ui.card().classes("min-w-[18rem]"):
-        ui.label(f"Classes {name} teaches").classes("font-semibold")
+    title = f"Classes {name} teaches"
+    with ui.dialog().props(f'aria-label="{_spoken(title)}"') as dialog, ui.card().classes("min-w-[18rem]"):
+        ui.label(title).classes("font-semibold")
         picker = _class_picker(choices, row["classes"]).classes("w-full").mark("assign-classes")
 
         async def save_classes() -> None:
