@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 
 from nextread.levels import item_level
 from nextread.services import answers, readers
-from nextread.services.access import Principal
+from nextread.services.access import READ, Principal, require
 from nextread.services.records import find_item, find_user
+from nextread.store.accounts import NON_READER_ROLES
 from nextread.store.models import Group, GroupMember, Interaction, Item, ModelVersion, User
 
 ACTIVE_DAYS = 30
@@ -102,8 +103,10 @@ def _top_books(session: Session, identity: Principal) -> tuple[list[dict[str, An
 
 
 def search_students(
-    session: Session, tenant_id: int, text: str = "", limit: int = 500
+    session: Session, tenant_id: int, text: str = "", classes: Collection[int] | None = None, limit: int = 500
 ) -> list[dict[str, Any]]:
+    """``classes``: only the readers of these classes (a teacher's, :attr:`Principal.classes`); None:
+    every student of the school."""
     statement = (
         select(User, Group.name.label("class_name"))
         .outerjoin(GroupMember, GroupMember.user_id == User.id)
@@ -112,6 +115,10 @@ def search_students(
         .order_by(User.display_name, User.external_id)
         .limit(limit)
     )
+    if classes is not None:
+        statement = statement.where(
+            GroupMember.group_id.in_(list(classes)), GroupMember.role.not_in(NON_READER_ROLES)
+        )
     if text.strip():
         pattern = f"%{text.strip().lower()}%"
         statement = statement.where(
@@ -137,11 +144,14 @@ def grade_label(grade: int | None) -> str:
 
 
 def find_student(session: Session, identity: Principal, student_id: str) -> User:
+    """Refused for a student outside a teacher's classes, whichever page asks."""
+    require(identity, READ, student_id=student_id)
     return find_user(session, identity.tenant_id, student_id)
 
 
 def history(session: Session, identity: Principal, student_id: str, limit: int = 40) -> list[dict[str, Any]]:
     """The student's events as ``GET /v1/users/{id}/history`` lists them, each with its book's title."""
+    require(identity, READ, student_id=student_id)
     page = readers.user_history(session, identity.tenant_id, student_id, limit)
     titles = dict(
         session.execute(
@@ -254,7 +264,10 @@ def staff_picks(session: Session, tenant_id: int, item_ids: Collection[str]) -> 
     )
 
 
-def list_classes(session: Session, tenant_id: int) -> list[dict[str, Any]]:
+def list_classes(
+    session: Session, tenant_id: int, classes: Collection[int] | None = None
+) -> list[dict[str, Any]]:
+    """``classes``: only these (a teacher's); None: every class of the school."""
     sizes = dict(
         session.execute(
             select(GroupMember.group_id, func.count())
@@ -263,9 +276,10 @@ def list_classes(session: Session, tenant_id: int) -> list[dict[str, Any]]:
             .group_by(GroupMember.group_id)
         ).all()
     )
-    groups = session.scalars(
-        select(Group).where(Group.tenant_id == tenant_id).order_by(Group.grade, Group.name)
-    )
+    statement = select(Group).where(Group.tenant_id == tenant_id).order_by(Group.grade, Group.name)
+    if classes is not None:
+        statement = statement.where(Group.id.in_(list(classes)))
+    groups = session.scalars(statement)
     return [
         {
             "id": group.external_id,
@@ -278,7 +292,11 @@ def list_classes(session: Session, tenant_id: int) -> list[dict[str, Any]]:
     ]
 
 
-def class_name(session: Session, tenant_id: int, group_id: str) -> str | None:
-    return session.scalar(
-        select(Group.name).where(Group.tenant_id == tenant_id, Group.external_id == group_id)
-    )
+def class_name(
+    session: Session, tenant_id: int, group_id: str, classes: Collection[int] | None = None
+) -> str | None:
+    """None for an unknown class, and for one outside ``classes`` (a teacher's) when given."""
+    statement = select(Group.name).where(Group.tenant_id == tenant_id, Group.external_id == group_id)
+    if classes is not None:
+        statement = statement.where(Group.id.in_(list(classes)))
+    return session.scalar(statement)

@@ -44,7 +44,7 @@ async def classes_page() -> Response | None:
     if not isinstance(identity, Principal):
         return identity
     frame(identity, "Classes")
-    rows = await load(dashboard.list_classes, identity.tenant_id) or []
+    rows = await load(dashboard.list_classes, identity.tenant_id, identity.classes) or []
     table = ui.table(columns=CLASS_COLUMNS, rows=rows, row_key="id").classes("w-full")
     link_cell(table, "name", "/classes/", "class-link")
     return None
@@ -55,7 +55,7 @@ async def class_page(group_id: str) -> Response | None:
     identity = guard(READ)
     if not isinstance(identity, Principal):
         return identity
-    name = await load(dashboard.class_name, identity.tenant_id, group_id)
+    name = await load(dashboard.class_name, identity.tenant_id, group_id, identity.classes)
     frame(identity, name or "Class not found")
     if name is None:
         return None
@@ -119,7 +119,7 @@ async def print_page(group_id: str, items: str = "") -> Response | None:
     identity = guard(READ)
     if not isinstance(identity, Principal):
         return identity
-    name = await load(dashboard.class_name, identity.tenant_id, group_id)
+    name = await load(dashboard.class_name, identity.tenant_id, group_id, identity.classes)
     frame(identity, f"Reading list · {name or group_id}")
     books = await load(dashboard.books_by_id, identity.tenant_id, [i for i in items.split(",") if i]) or []
     ui.button("Print", icon="print", on_click=lambda: ui.run_javascript("window.print()")).classes("no-print")

@@ -31,7 +31,7 @@ async def students_page() -> Response | None:
     if not isinstance(identity, Principal):
         return identity
     frame(identity, "Students")
-    rows = await load(dashboard.search_students, identity.tenant_id) or []
+    rows = await load(dashboard.search_students, identity.tenant_id, "", identity.classes) or []
     search = (
         ui.input("Search by name or id")
         .props("clearable aria-label='Search students'")
@@ -43,7 +43,8 @@ async def students_page() -> Response | None:
 
     async def refine() -> None:
         """Searched in the database, so a school of any size finds every student."""
-        table.rows = await load(dashboard.search_students, identity.tenant_id, search.value or "") or []
+        text = search.value or ""
+        table.rows = await load(dashboard.search_students, identity.tenant_id, text, identity.classes) or []
 
     search.on_value_change(refine)
     return None
@@ -52,6 +53,8 @@ async def students_page() -> Response | None:
 @ui.page("/students/{student_id}")
 async def student_detail(student_id: str) -> Response | None:
     identity = guard(READ)
+    if isinstance(identity, Principal):  # staff only; then, for a teacher, their classes' students only
+        identity = guard(READ, student_id=student_id)
     if not isinstance(identity, Principal):
         return identity
     user = await load(dashboard.find_student, identity, student_id)
