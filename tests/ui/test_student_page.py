@@ -5,6 +5,7 @@ clean for the student and for the staff who open the page. Screenshots go to art
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -44,6 +45,20 @@ MEASURE_BUTTONS = """() => {
             width: Math.round(box.width), height: Math.round(box.height),
             contrast: Math.round(ratio * 100) / 100};
   });
+}"""
+# The colour a button is painted with, read back from a screenshot of it (Quasar lays a translucent
+# layer over a focused or hovered button, which no computed style shows): a pixel left of the icon.
+PAINTED = """async (png) => {
+  const img = new Image();
+  img.src = 'data:image/png;base64,' + png;
+  await img.decode();
+  const canvas = Object.assign(document.createElement('canvas'), {width: img.width, height: img.height});
+  const context = canvas.getContext('2d');
+  context.drawImage(img, 0, 0);
+  const [r, g, b] = context.getImageData(8, Math.floor(img.height / 2), 1, 1).data;
+  const channel = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const l = 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  return Math.round(105 / (l * 100 + 5) * 100) / 100;  // against its white text
 }"""
 FOCUS_RING = """() => {
   const el = document.activeElement, style = getComputedStyle(el);
@@ -165,6 +180,22 @@ def test_buttons_are_big_with_readable_colours(server: str, browser: Any, who: s
     faint = [b for b in measured if b["contrast"] < MIN_CONTRAST]
     assert not small, small
     assert not faint, faint
+    page.context.close()
+
+
+def test_focused_and_hovered_buttons_keep_their_contrast(server: str, browser: Any) -> None:
+    page = _as_student(browser, server)
+    card = page.locator("[data-item]").first
+    painted = {}
+    for action in ("save", "like", "dismiss", "share"):
+        button = card.locator(f"[data-action={action}]")
+        button.hover()
+        button.focus()
+        page.wait_for_timeout(800)  # Quasar fades the layer in
+        png = base64.b64encode(button.screenshot(animations="disabled")).decode()
+        painted[action] = page.evaluate(PAINTED, png)
+    print("focused and hovered buttons:", painted)
+    assert all(ratio >= MIN_CONTRAST for ratio in painted.values()), painted
     page.context.close()
 
 
