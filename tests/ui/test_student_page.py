@@ -223,3 +223,18 @@ def test_read_only_key_sees_no_buttons_that_would_fail(server: str, browser: Any
     shoot(page, "student-page-read-only-desktop")
     assert violations == [], describe(violations)
     page.context.close()
+
+
+def test_on_a_phone_a_tapped_like_is_announced_within_the_screen(server: str, browser: Any) -> None:
+    page = _as_student(browser, server, PHONE)
+    card = page.locator("[data-item]").nth(3)
+    title = card.locator(".book-title").inner_text()
+    card.locator("[data-action=like]").click()
+    status = page.get_by_role("status").filter(has_text="Added to your liked books")
+    expect(status).to_contain_text(title)
+    expect(page.get_by_test_id("liked-books")).to_contain_text(title)
+    box = status.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    assert wider_than_viewport(page) == []
+    shoot(page, "student-liked-phone")
+    page.context.close()
