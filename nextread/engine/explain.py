@@ -19,6 +19,8 @@ AT_LEVEL_TOLERANCE = 0.25
 # 0.8 of the 1–5 scale is 4.2 stars after shrinkage: clearly above the ~4.0 most books average.
 HIGHLY_RATED = 0.8
 FALLBACK = "A good next read for you."
+# A title may end a sentence with its own stop ("Goal!", "Who Stole the Moon?"): no second one after it.
+STOPS = (".", "!", "?", "\u2026")
 
 
 @dataclass(frozen=True)
@@ -131,8 +133,7 @@ def explain(
     if not phrases:
         return FALLBACK
     phrases.sort(key=lambda phrase: not phrase.startswith("because"))
-    sentence = "; ".join(phrases)
-    return sentence[0].upper() + sentence[1:] + "."
+    return sentence_of(phrases)
 
 
 def explain_similar(components: Mapping[str, float], title: str) -> str:
@@ -145,6 +146,17 @@ def explain_similar(components: Mapping[str, float], title: str) -> str:
     if subject >= 0.5 or (subject > 0 and subject > readers):
         phrases.append(f"close in subject to *{title}*")
     if not phrases:
-        return f"Somewhat like *{title}*."
+        return end_sentence(f"Somewhat like *{title}*")
+    return sentence_of(phrases)
+
+
+def sentence_of(phrases: list[str]) -> str:
     sentence = "; ".join(phrases)
-    return sentence[0].upper() + sentence[1:] + "."
+    return end_sentence(sentence[0].upper() + sentence[1:])
+
+
+def end_sentence(text: str) -> str:
+    """``text`` ending in exactly one stop: its own when its last word (a title, maybe in *emphasis*)
+    already ends in one, else a full stop: "Goal!." reads as a typo to a young reader."""
+    text = text.rstrip()
+    return text if text.rstrip("*").endswith(STOPS) else text + "."

@@ -434,11 +434,27 @@ def _most_similar_enjoyed_titles(catalog: Catalog, user: UserContext, items: np.
         similarity = np.array(
             [[_jaccard(catalog.tags[index], catalog.tags[item]) for item in items] for index in enjoyed]
         )
+    similarity[_same_book(catalog, enjoyed, items)] = 0.0
     best = np.argmax(similarity, axis=0)
     return [
         catalog.titles[enjoyed[row]] if similarity[row, column] > 0 else None
         for column, row in enumerate(best.tolist())
     ]
+
+
+def _same_book(catalog: Catalog, enjoyed: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Which (enjoyed, item) pairs are one book, by index or by title (another edition): a saved or
+    shared book stays on the list and counts as enjoyed, yet must never be its own reason."""
+
+    def key(index: int) -> str:
+        return catalog.titles[index].strip().casefold()
+
+    same_index = enjoyed[:, None] == items[None, :]
+    same_title = (
+        np.array([key(i) for i in enjoyed.tolist()])[:, None]
+        == np.array([key(i) for i in items.tolist()])[None, :]
+    )
+    return same_index | same_title
 
 
 def _jaccard(left: frozenset[str], right: frozenset[str]) -> float:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from nextread.engine.hybrid import Weights
 from nextread.schemas import BatchResult, InteractionIn
-from nextread.services import answers, readers
+from nextread.services import answers, dashboard, readers
 from nextread.services.access import Principal
 from nextread.services.errors import NoCatalogError
 from nextread.services.interactions import record_interaction
@@ -51,6 +51,24 @@ def log_interaction(
     any student, a student for themself; a read-only key looks but does not write."""
     event = InteractionIn(user_id=student_id, item_id=item_id, type=kind)
     return record_interaction(session, cache(), settings(), identity, event)
+
+
+MY_BOOKS = 50
+"""Newest liked and saved books a student's page lists (more than a child scrolls through)."""
+
+
+def my_books(session: Session, identity: Principal, student_id: str) -> dict[str, list[dict[str, Any]]]:
+    """The student's own shelf, newest first: books they liked, and books they saved to read and have
+    not liked since (liking a saved book means it was read). From the history ``GET
+    /v1/users/{id}/history`` answers, so the shelf and the API agree."""
+    shelf: dict[str, list[dict[str, Any]]] = {}
+    for kind in ("like", "save"):
+        events = readers.user_history(session, identity.tenant_id, student_id, MY_BOOKS, type=kind).data
+        ids = list(dict.fromkeys(event.item_id for event in events))
+        shelf[kind] = dashboard.books_by_id(session, identity.tenant_id, ids)
+    liked = {row["id"] for row in shelf["like"]}
+    shelf["save"] = [row for row in shelf["save"] if row["id"] not in liked]
+    return shelf
 
 
 def similar(session: Session, identity: Principal, item_id: str, n: int = 8) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 import numpy as np
+import pytest
 
-from nextread.engine.explain import FALLBACK, ExplanationContext, explain
+from nextread.engine.explain import FALLBACK, ExplanationContext, end_sentence, explain, explain_similar
 from nextread.engine.pipeline import Catalog, UserContext, recommend
 
 WEIGHTS = {"cf": 0.5, "semantic": 0.3, "reading_match": 0.4, "rating": 0.3, "social": 0.2, "recency": 0.1}
@@ -73,3 +74,55 @@ def test_tags_stand_in_for_embeddings_when_finding_the_similar_enjoyed_book():
     picks = recommend(Catalog.from_items(rows), reader, cf_scores=cf_scores, now_year=2025.0)
     assert picks[0].explanation.startswith("Because you enjoyed *Owl Moon*")
     assert picks[1].explanation == "A good next read for you."
+
+
+def test_a_book_is_never_its_own_reason():
+    """A saved or shared book stays on the list and counts as enjoyed: the reason must be another book."""
+    rows = [
+        {"title": "The Dragon Egg", "lexile": 500},
+        {"title": "Dragon Rider", "lexile": 520},
+        {"title": "Soccer Stars", "lexile": 500},
+    ]
+    embeddings = np.array([[1.0, 0.0], [0.95, 0.1], [0.0, 1.0]])
+    catalog = Catalog.from_items(rows, embeddings=embeddings)
+    saved = UserContext(level=3.4, enjoyed=np.array([0, 1]))
+    cf_scores = np.array([2.0, 2.0, 0.0])
+    picks = recommend(catalog, saved, cf_scores=cf_scores, n=3, mmr_lambda=1.0, now_year=2025.0)
+    by_item = {pick.item_index: pick.explanation for pick in picks}
+    assert by_item[0].startswith("Because you enjoyed *Dragon Rider*")
+    assert by_item[1].startswith("Because you enjoyed *The Dragon Egg*")
+
+
+def test_another_edition_is_not_a_reason_either():
+    rows = [{"title": "Owl Moon", "tags": ["owls"]}, {"title": "owl moon ", "tags": ["owls"]}]
+    reader = UserContext(enjoyed=np.array([0]))
+    picks = recommend(Catalog.from_items(rows), reader, cf_scores=np.array([0, 1.0]), now_year=2025.0)
+    assert picks and not any("owl moon" in pick.explanation.casefold() for pick in picks)
+
+
+@pytest.mark.parametrize(
+    ("title", "ending"),
+    [
+        ("Goal!", "*Goal!*"),
+        ("Who Stole the Moon?", "*Who Stole the Moon?*"),
+        ("Wait.", "*Wait.*"),
+        ("Frog and Toad", "*Frog and Toad*."),
+    ],
+)
+def test_a_sentence_ends_with_exactly_one_stop(title: str, ending: str):
+    sentence = explain({"cf": 0.9}, ExplanationContext(similar_enjoyed_title=title), WEIGHTS)
+    assert sentence == f"Because you enjoyed {ending}"
+    assert explain_similar({"semantic": 0.9}, title).endswith(ending)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Right at your level", "Right at your level."),
+        ("Like *Goal!*", "Like *Goal!*"),
+        ("Done.", "Done."),
+        ("Like Wait. ", "Like Wait."),
+    ],
+)
+def test_end_sentence(text: str, expected: str):
+    assert end_sentence(text) == expected

@@ -183,9 +183,7 @@ async def book_page(item_id: str) -> Response | None:
     similar = await load(data.similar, identity, item_id)
     with ui.row().classes("flex-wrap gap-2"):
         for row in similar or []:
-            ui.link(row["title"], f"/catalog/{row['id']}").classes(
-                "similar-book border rounded px-2 py-1"
-            )
+            ui.link(row["title"], f"/catalog/{row['id']}").classes("similar-book border rounded px-2 py-1")
     return None
 
 
