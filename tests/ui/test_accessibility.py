@@ -66,12 +66,12 @@ STAFF_READ = [
     Step("overview", _menu("Overview"), "text=Active students (30 days)"),
     Step("students", _menu("Students"), ".student-link"),
     Step("a student", _first(".student-link"), ".rec-title", after="students"),
+    Step("student page", _text("Open the student's own page"), "[data-item]", after="a student", back=True),
     Step("classes", _menu("Classes"), ".class-link"),
     Step("a class", _first(".class-link"), ".class-book", after="classes"),
     Step("printed list", _first("[data-testid=print-list]"), "[data-testid=reading-list]", after="a class"),
     Step("catalog", _menu("Catalog"), ".catalog-hit"),
     Step("a book", _first(".catalog-hit"), ".similar-book", after="catalog"),
-    Step("student page", _text("Open the student's own page"), "[data-item]", after="a student", back=True),
 ]
 IMPORT = Step("import", _menu("Import"), "input[type=file]")
 SETTINGS = Step("settings", _menu("Settings"), "[data-testid=save-settings]")
