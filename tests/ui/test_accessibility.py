@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.ui.browser_kit import (
     DESKTOP,
@@ -180,3 +181,45 @@ def test_every_page_passes_axe(server: str, browser: Any, role: str, width: str)
     finally:
         page.context.close()
     assert not walk.failures, f"{len(walk.failures)} failures:\n" + "\n".join(walk.failures)
+
+
+def _heights(page: Page, selector: str) -> list[float]:
+    return page.eval_on_selector_all(selector, "els => els.map(e => e.getBoundingClientRect().height)")
+
+
+def test_phone_menu_is_one_button_that_opens_by_keyboard(server: str, browser: Any) -> None:
+    """At 390 px the entries wrapped to three lines: now one Menu button (a disclosure), the logo and
+    Sign out in one 24-px-or-taller row; at 1440 px the entries stay a row of links."""
+    page = open_page(browser, server, PHONE)
+    sign_in(page)
+    page.wait_for_url("**/ui/overview")
+    nav = page.get_by_role("navigation", name="Main")
+    button = nav.get_by_role("button", name="Menu")
+    catalog = nav.get_by_role("link", name="Catalog", exact=True)
+    header = page.locator(".q-header")
+    assert header.bounding_box()["height"] < 70, "one line"
+    assert button.get_attribute("aria-expanded") == "false" and not catalog.is_visible()
+    assert page.get_by_role("link", name="Sign out").is_visible()
+    assert page.get_by_role("link", name="nextread").is_visible()
+    button.focus()
+    page.keyboard.press("Enter")
+    expect(catalog).to_be_visible()
+    expect(button).to_have_attribute("aria-expanded", "true")
+    assert min(_heights(page, ".nr-nav-links a")) >= 44
+    shoot(page, "menu-open-390")
+    catalog.focus()
+    page.keyboard.press("Escape")
+    expect(catalog).to_be_hidden()
+    expect(button).to_have_attribute("aria-expanded", "false")
+    button.click()
+    catalog.click()
+    page.locator(".catalog-hit").first.wait_for()
+    page.context.close()
+
+    desk = open_page(browser, server, DESKTOP)
+    sign_in(desk)
+    desk.wait_for_url("**/ui/overview")
+    assert not desk.get_by_role("button", name="Menu").is_visible()
+    assert desk.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").is_visible()
+    assert min(_heights(desk, ".q-header a")) >= 24
+    desk.context.close()
