@@ -68,6 +68,12 @@ def item_cover(
     return stored_cover(settings, cover_url) or fetch_cover(settings, cover_url, http)
 
 
+def known_missing(settings: Settings, cover_url: str) -> bool:
+    """Open Library said it has no such cover (or sent no picture): a page shows its placeholder."""
+    index = _index_file(settings, cover_url)
+    return index.exists() and index.read_text(encoding="utf-8").strip() == NO_COVER
+
+
 def stored_cover(settings: Settings, cover_url: str) -> Cover | None:
     index = _index_file(settings, cover_url)
     if not index.exists():

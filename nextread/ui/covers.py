@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse, Response
 from nicegui import app
 from starlette.requests import Request
 
-from nextread.services.covers import Cover, item_cover, may_fetch
+from nextread.services.covers import Cover, item_cover, known_missing, may_fetch
 from nextread.ui.auth import current_identity
 from nextread.ui.context import db, settings
 
@@ -22,8 +22,8 @@ CACHE_CONTROL = "private, max-age=86400"
 
 def cover_src(item_id: str, cover_url: str | None) -> str | None:
     """The page's own path of book ``item_id``'s cover (``ui.image`` adds ``/ui``), or None: enrichment
-    off, no cover recorded (``cover_url``), or one on a host nextread does not fetch from."""
-    if not may_fetch(settings(), cover_url):
+    off, no cover recorded (``cover_url``), one on a host nextread does not fetch from, or none to have."""
+    if not may_fetch(settings(), cover_url) or known_missing(settings(), str(cover_url)):
         return None
     return f"/covers/{quote(item_id, safe='')}.jpg"
 

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from nextread.app import create_app
 from nextread.config import Settings
-from nextread.services.covers import MAX_COVER_BYTES, covers_dir, item_cover
+from nextread.services.covers import MAX_COVER_BYTES, covers_dir, item_cover, known_missing
 from nextread.store.db import session_scope
 from nextread.store.tenants import ensure_tenant
 from tests.conftest import ADMIN_KEY
@@ -139,6 +139,8 @@ def test_a_missing_cover_is_remembered_and_an_error_is_not(enabled: Settings) ->
     assert cover_of(enabled, "none") is None
     assert cover_of(enabled, "none") is None
     assert sum("404-M" in path for path in CoversStub.requests) == 1
+    assert known_missing(enabled, f"{enabled.openlibrary.openlibrary_covers_url}/b/id/404-M.jpg")
+    assert not known_missing(enabled, f"{enabled.openlibrary.openlibrary_covers_url}/b/id/7-M.jpg")
     assert cover_of(enabled, "flaky") is None
     assert cover_of(enabled, "flaky") is None
     assert sum("500-M" in path for path in CoversStub.requests) == 2, "a server error is tried again"

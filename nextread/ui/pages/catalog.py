@@ -153,7 +153,8 @@ async def book_page(item_id: str) -> Response | None:
     with ui.row().classes("w-full flex-wrap gap-4 items-start"):
         with ui.card().classes("grow min-w-[300px] max-w-2xl"):
             if src := cover_src(item_id, item["cover_url"]):
-                ui.image(src).props(f'alt="Cover of {item["title"].replace(chr(34), chr(39))}"').classes("w-48")
+                alt = item["title"].replace(chr(34), chr(39))
+                ui.image(src).props(f'alt="Cover of {alt}"').classes("w-48")
             ui.label("by " + ", ".join(item["authors"] or ["unknown"])).classes("text-gray-700")
             ui.label(item["description"] or "").classes("text-sm")
             ui.label("Tags: " + ", ".join(item["tags"] or [])).classes("text-sm")
