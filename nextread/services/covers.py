@@ -47,8 +47,11 @@ def may_fetch(settings: Settings, cover_url: str | None) -> bool:
     """Whether ``cover_url`` is one nextread would fetch: enrichment on, and on the covers host."""
     if not cover_url or not settings.openlibrary.openlibrary_enabled:
         return False
-    host = httpx.URL(settings.openlibrary.openlibrary_covers_url)
-    wanted = httpx.URL(cover_url)
+    try:
+        host = httpx.URL(settings.openlibrary.openlibrary_covers_url)
+        wanted = httpx.URL(cover_url)
+    except httpx.InvalidURL:  # an imported catalogue's typo
+        return False
     return (wanted.scheme, wanted.host, wanted.port) == (host.scheme, host.host, host.port) and (
         wanted.path.startswith(host.path.rstrip("/") + "/")
     )

@@ -83,6 +83,7 @@ def books(host: str) -> list[dict[str, str]]:
         {"id": "flaky", "title": "Server error", "cover_url": f"{host}/b/id/500-M.jpg"},
         {"id": "elsewhere", "title": "Other host", "cover_url": "http://127.0.0.2:9/b/id/7-M.jpg"},
         {"id": "plain", "title": "No cover recorded"},
+        {"id": "typo", "title": "Garbled address", "cover_url": "http://[::1/b/id/7-M.jpg"},
     ]
 
 
@@ -155,6 +156,7 @@ def test_what_is_not_a_picture_or_too_big_is_not_kept(enabled: Settings) -> None
 def test_only_the_covers_host_is_ever_asked(enabled: Settings) -> None:
     assert cover_of(enabled, "elsewhere") is None
     assert cover_of(enabled, "plain") is None
+    assert cover_of(enabled, "typo") is None
     assert cover_of(enabled, "no-such-book") is None
     assert CoversStub.requests == []
 
