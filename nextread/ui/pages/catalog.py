@@ -18,6 +18,7 @@ from nextread.services.records import ITEMS
 from nextread.ui import data, levels
 from nextread.ui.auth import guard
 from nextread.ui.context import llm, service, settings
+from nextread.ui.covers import cover_src
 from nextread.ui.layout import connected, frame, link_cell, load
 
 RESULT_COLUMNS = [
@@ -151,8 +152,9 @@ async def book_page(item_id: str) -> Response | None:
     frame(identity, item["title"])
     with ui.row().classes("w-full flex-wrap gap-4 items-start"):
         with ui.card().classes("grow min-w-[300px] max-w-2xl"):
-            if item["cover_url"]:
-                ui.image(item["cover_url"]).props(f'alt="Cover of {item["title"].replace(chr(34), chr(39))}"')
+            if src := cover_src(item_id, item["cover_url"]):
+                alt = item["title"].replace(chr(34), chr(39))
+                ui.image(src).props(f'alt="Cover of {alt}"').classes("w-48")
             ui.label("by " + ", ".join(item["authors"] or ["unknown"])).classes("text-gray-700")
             ui.label(item["description"] or "").classes("text-sm")
             ui.label("Tags: " + ", ".join(item["tags"] or [])).classes("text-sm")

@@ -19,6 +19,7 @@ from nextread.services import dashboard
 from nextread.services.access import READ, WRITE, Principal, may
 from nextread.ui import data
 from nextread.ui.auth import guard
+from nextread.ui.covers import cover_src
 from nextread.ui.layout import connected, load, theme
 
 CARDS = 8
@@ -232,8 +233,8 @@ def _card(
         .classes("book-card w-full shadow-md")
         .props(f'role="article" aria-label="{_attr(row["title"])}" data-item="{_attr(row["id"])}"')
     ):
-        if row.get("cover_url"):
-            ui.image(row["cover_url"]).props(f'alt="Cover of {_attr(row["title"])}"').classes(
+        if src := cover_src(row["id"], row.get("cover_url")):
+            ui.image(src).props(f'alt="Cover of {_attr(row["title"])}"').classes(
                 "h-48 rounded-lg"
             )
         else:
