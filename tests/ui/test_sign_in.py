@@ -24,7 +24,7 @@ def test_a_deep_link_opened_signed_out_is_where_sign_in_lands(server: str, brows
     page.wait_for_url("**/ui/login?next=/ui/students/st-001")
     sign_in(page, *LIBRARIAN)
     page.wait_for_url("**/ui/students/st-001")
-    page.locator(".rec-title").first.wait_for()
+    page.get_by_role("heading", name="Ethan J.").wait_for()
     page.context.close()
 
 
