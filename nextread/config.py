@@ -77,8 +77,10 @@ class LoggingSettings(SettingsGroup):
 
 
 class AccountSettings(SettingsGroup):
-    """Credentials created or used at start-up: bootstrap API keys for the default tenant, and the secret
-    of the dashboard's session cookie. All three are secrets."""
+    """Credentials created or used at start-up (bootstrap API keys for the default tenant and the secret of
+    the dashboard's session cookie: all three are secrets), and how the dashboard's sign-in page slows down
+    password and key guessing. Failed attempts are counted in the serving cache (``NEXTREAD_CACHE_URL``):
+    give every API process the same Redis so a lockout holds across them."""
 
     read_by: ClassVar[str] = "API (`nextread serve`)"
 
@@ -92,6 +94,25 @@ class AccountSettings(SettingsGroup):
         "",
         description="Secret that signs the dashboard's session cookie; empty: generated once and kept in "
         "`<data_dir>/ui-secret` (mode 0600).",
+    )
+    sign_in_max_failures: int = Field(
+        5,
+        gt=0,
+        description="Failed dashboard sign-ins allowed for one username (or, on the API key tab, one client "
+        "address) within sign_in_failure_window_seconds; the next one starts a lockout, during which even "
+        "the right password is refused.",
+    )
+    sign_in_failure_window_seconds: float = Field(
+        900.0, gt=0, description="How long failed sign-ins are counted, from the first one."
+    )
+    sign_in_lockout_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="First lockout; each further lockout of the same username or address within a day "
+        "doubles it, up to sign_in_lockout_max_seconds. A successful sign-in starts again from here.",
+    )
+    sign_in_lockout_max_seconds: float = Field(
+        3600.0, gt=0, description="Longest lockout, however many lockouts came before."
     )
 
 

@@ -39,6 +39,12 @@ class CacheBackend(Protocol):
         (None when the backend could not tell)."""
         ...
 
+    def incr(self, key: str, ttl_seconds: float) -> int | None:
+        """Add one to the counter at ``key`` and return its new value; a new counter expires after
+        ``ttl_seconds`` (later increments keep that expiry, so it counts within a fixed window).
+        None when the backend could not tell."""
+        ...
+
     def delete_many(self, keys: list[str]) -> None: ...
 
     async def get_under_token(
@@ -77,6 +83,9 @@ class NullCache:
         return None
 
     def add(self, key: str, value: bytes, ttl_seconds: float) -> bytes | None:
+        return None
+
+    def incr(self, key: str, ttl_seconds: float) -> int | None:
         return None
 
     def delete_many(self, keys: list[str]) -> None:
@@ -126,6 +135,17 @@ class MemoryCache:
                 return entry[1]
             self._put(key, value, ttl_seconds)
             return value
+
+    def incr(self, key: str, ttl_seconds: float) -> int:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] <= time.monotonic():
+                self._put(key, b"1", ttl_seconds)
+                return 1
+            count = int(entry[1]) + 1
+            self._entries[key] = (entry[0], str(count).encode())
+            self._entries.move_to_end(key)
+            return count
 
     def delete_many(self, keys: list[str]) -> None:
         with self._lock:
@@ -203,6 +223,16 @@ class RedisCache:
         if old is None and self._available():
             return value
         return old
+
+    def incr(self, key: str, ttl_seconds: float) -> int | None:
+        # One MULTI/EXEC: the expiry is set only on the counter's first increment (PEXPIRE NX, Redis ≥ 7.0).
+        def increment() -> int:
+            with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(key)
+                pipe.pexpire(key, _millis(ttl_seconds), nx=True)
+                return int(pipe.execute()[0])
+
+        return self._call("incr", increment)
 
     def delete_many(self, keys: list[str]) -> None:
         if keys:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from nextread.freshness import Freshness
 from nextread.services.errors import NotAllowedError
+from nextread.services.lockout import CLIENT, USERNAME, Lockout
 from nextread.store.accounts import Taught, find_account, sign_in_with_password, taught_by
 from nextread.store.tenants import ROLES as API_KEY_ROLES
 from nextread.store.tenants import find_api_key, hash_key
@@ -182,11 +183,38 @@ def principal_of_account(session: Session, account_id: int) -> Principal | None:
     )
 
 
-def sign_in(session: Session, username: str, password: str) -> tuple[int, Principal] | None:
-    """The account id and principal for a right username and password, else None."""
+def sign_in(
+    session: Session, username: str, password: str, lockout: Lockout | None = None
+) -> tuple[int, Principal] | None:
+    """The account id and principal for a right username and password, else None. With ``lockout``,
+    raises :class:`LockedOut` while the username is locked (the password is not even checked) and on
+    the failure that locks it."""
+    if lockout is not None:
+        lockout.check(USERNAME, username.strip())
     account = sign_in_with_password(session, username, password)
     principal = principal_of_account(session, account.id) if account is not None else None
+    if lockout is not None:
+        if principal is None:
+            lockout.failed(USERNAME, username.strip())
+        else:
+            lockout.succeeded(USERNAME, username.strip())
     return (account.id, principal) if account is not None and principal is not None else None
+
+
+def sign_in_with_key(
+    session: Session, key: str, client: str, lockout: Lockout | None = None
+) -> Principal | None:
+    """The principal of a valid API key typed on the sign-in page; with ``lockout``, wrong keys are
+    counted per client address (a key has no username to count them against)."""
+    if lockout is not None:
+        lockout.check(CLIENT, client)
+    principal = principal_of_key(session, key.strip())
+    if lockout is not None:
+        if principal is None:
+            lockout.failed(CLIENT, client)
+        else:
+            lockout.succeeded(CLIENT, client)
+    return principal
 
 
 def operator_principal(tenant_id: int, tenant_slug: str, role: str) -> Principal:

@@ -6,8 +6,10 @@ locked out on its next click."""
 
 from __future__ import annotations
 
+from urllib.parse import quote, urlsplit
+
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from nicegui import app
+from nicegui import app, ui
 
 from nextread.services.access import (
     STUDENT,
@@ -16,9 +18,10 @@ from nextread.services.access import (
     principal_of_account,
     principal_of_key_hash,
     sign_in,
+    sign_in_with_key,
 )
 from nextread.store.tenants import hash_key
-from nextread.ui.context import db, url
+from nextread.ui.context import MOUNT_PATH, db, lockout, url
 
 AUTH_KEY = "auth"
 
@@ -27,20 +30,21 @@ Pointer = dict[str, object]
 
 
 def check_password(username: str, password: str) -> tuple[Principal, Pointer] | None:
-    """Database work only (safe off the event loop); :func:`remember` then stores the pointer."""
+    """Database work only (safe off the event loop); :func:`remember` then stores the pointer.
+    Raises :class:`~nextread.services.lockout.LockedOut` after too many failures for the username."""
     with db() as session:
-        signed_in = sign_in(session, username, password)
+        signed_in = sign_in(session, username, password, lockout())
     if signed_in is None:
         return None
     account_id, principal = signed_in
     return principal, {"account": account_id}
 
 
-def check_key(key: str) -> tuple[Principal, Pointer] | None:
-    digest = hash_key(key.strip())
+def check_key(key: str, client: str) -> tuple[Principal, Pointer] | None:
+    """Like :func:`check_password`, wrong keys counted per ``client`` address."""
     with db() as session:
-        principal = principal_of_key_hash(session, digest)
-    return (principal, {"key_hash": digest}) if principal is not None else None
+        principal = sign_in_with_key(session, key, client, lockout())
+    return (principal, {"key_hash": hash_key(key.strip())}) if principal is not None else None
 
 
 def remember(pointer: Pointer) -> None:
@@ -72,7 +76,7 @@ def guard(action: str, student_id: str | None = None) -> Principal | Response:
     or a 403. ``student_id``: the page belongs to this student, who may open it (and no other student)."""
     identity = current_identity()
     if identity is None:
-        return RedirectResponse(url("/login"))
+        return RedirectResponse(login_address(_this_page()))
     if may(identity, action, student_id):
         return identity
     return HTMLResponse(
@@ -80,3 +84,29 @@ def guard(action: str, student_id: str | None = None) -> Principal | Response:
         f"<p><a href='{home_of(identity)}'>Go to your page</a></p>",
         status_code=403,
     )
+
+
+def login_address(next_page: str | None) -> str:
+    """The sign-in page, asked to come back to ``next_page`` (a dashboard address) afterwards."""
+    return url("/login") + (f"?next={quote(next_page, safe='/')}" if next_page else "")
+
+
+def safe_next(next_page: str | None) -> str | None:
+    """``next_page`` when it is a dashboard page on this site, else None: a link to the sign-in page must
+    not send a person elsewhere after they sign in (``//evil.example``, ``https://…``, ``/\\evil``)."""
+    if not next_page or "\\" in next_page or any(ord(c) < 32 for c in next_page):
+        return None
+    parts = urlsplit(next_page)
+    if parts.scheme or parts.netloc or not parts.path.startswith(MOUNT_PATH + "/"):
+        return None
+    if parts.path.rstrip("/") in {url("/login"), url("/logout")}:
+        return None
+    return next_page
+
+
+def _this_page() -> str | None:
+    request = ui.context.client.request
+    if request is None:
+        return None
+    query = f"?{request.url.query}" if request.url.query else ""
+    return safe_next(request.url.path + query)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from nextread.cache import ServingCache
 from nextread.config import Settings
 from nextread.llm.client import LLMClient
+from nextread.services.lockout import Lockout, lockout_of
 from nextread.services.recommend import RecommendationService
 from nextread.store.db import session_scope
 
@@ -40,6 +41,14 @@ def service() -> RecommendationService:
 
 def cache() -> ServingCache:
     return api_app().state.cache
+
+
+def lockout() -> Lockout:
+    """The sign-in page's failure counts, kept in the serving cache's backend (shared with Redis)."""
+    state = api_app().state
+    if getattr(state, "sign_in_lockout", None) is None:
+        state.sign_in_lockout = lockout_of(cache().backend, settings())
+    return state.sign_in_lockout
 
 
 def llm() -> LLMClient | None:

@@ -19,6 +19,7 @@ from nextread.store.models import Interaction, Item
 from nextread.store.models import User as Reader
 from nextread.store.tenant_settings import TenantSettings, load_tenant_settings, save_tenant_settings
 from nextread.store.tenants import interaction_weights
+from nextread.ui.auth import safe_next
 from nextread.ui.context import MOUNT_PATH
 from nextread.ui.pages.student import simple_reason
 from tests.ui.conftest import ADMIN_KEY, LIBRARIAN, READ_KEY, STUDENT, demo_settings
@@ -77,13 +78,77 @@ def test_wrong_password_is_refused_and_pages_need_sign_in(school_copy: Path) -> 
     async def scenario(user: User, _app: object) -> None:
         response = await user.http_client.get("/ui/students", follow_redirects=False)
         assert response.status_code in {302, 303, 307}
-        assert response.headers["location"].endswith("/ui/login")
+        assert response.headers["location"].endswith("/ui/login?next=/ui/students")
         await user.open("/ui/login")
         user.find(marker="username").type(LIBRARIAN[0])
         user.find(marker="password").type("not-the-password").trigger("keydown.enter")
         await user.should_see("That did not match an account or key.", retries=40)
 
     run_as_user(school_copy, scenario)
+
+
+async def _try_password(user: User, username: str, password: str, expect: str) -> None:
+    problem = next(iter(user.find(marker="sign-in-problem").elements))
+    problem.text = ""  # so the answer waited for is this attempt's, not the last one's
+    user.find(marker="username").clear().type(username)
+    user.find(marker="password").clear().type(password).trigger("keydown.enter")
+    for _ in range(400):
+        if problem.text == expect:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the sign-in page never said {expect!r}")
+
+
+def test_after_five_wrong_passwords_the_right_one_is_refused_for_real_and_unknown_names(
+    school_copy: Path,
+) -> None:
+    locked = "Too many attempts; try again in 1 minute."
+
+    async def scenario(user: User, _app: object) -> None:
+        await user.open("/ui/login")
+        for username in (LIBRARIAN[0], "no-such-person"):
+            for _ in range(4):
+                await _try_password(user, username, "guess", "That did not match an account or key.")
+            await _try_password(user, username, "guess", locked)
+            await _try_password(user, username, LIBRARIAN[1], locked)
+        assert (
+            (await user.http_client.get("/ui/", follow_redirects=False))
+            .headers["location"]
+            .endswith("/ui/login")
+        )
+        await sign_in(user, STUDENT[0], STUDENT[1])  # another username is not locked
+        assert (await user.http_client.get(f"/ui/read/{STUDENT[2]}")).status_code == 200
+
+    run_as_user(school_copy, scenario)
+
+
+def test_a_deep_link_survives_sign_in_but_never_leads_off_the_dashboard(school_copy: Path) -> None:
+    async def scenario(user: User, _app: object) -> None:
+        response = await user.http_client.get("/ui/students/st-001?tab=x", follow_redirects=False)
+        assert response.headers["location"].endswith("/ui/login?next=/ui/students/st-001%3Ftab%3Dx")
+        await user.open("/ui/login?next=/ui/students/st-001")
+        user.find(marker="username").type(LIBRARIAN[0])
+        user.find(marker="password").type(LIBRARIAN[1]).trigger("keydown.enter")
+        await user.should_see("Open the student's own page", retries=100)
+        assert user.back_history[-1] == "/ui/students/st-001"
+
+    run_as_user(school_copy, scenario)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/ui/x",
+        "//evil.example/ui/x",
+        "/\\evil.example/ui/x",
+        "/ui/logout",
+        "/api/x",
+        "",
+    ],
+)
+def test_safe_next_keeps_only_dashboard_pages(target: str) -> None:
+    assert safe_next(target) is None
+    assert safe_next("/ui/students/st-001?x=1") == "/ui/students/st-001?x=1"
 
 
 def test_student_cannot_open_staff_pages_or_another_students_page(school_copy: Path) -> None:
@@ -351,6 +416,6 @@ def test_admin_creates_and_disables_an_account_that_then_loses_access(school_cop
             admin.find(marker="confirm-disable").click()
             await admin.should_see("Account mr-okafor disabled", retries=40)
             response = await teacher.http_client.get("/ui/students", follow_redirects=False)
-            assert response.headers["location"].endswith("/ui/login")
+            assert response.headers["location"].endswith("/ui/login?next=/ui/students")
 
     run_as_user(school_copy, scenario)
