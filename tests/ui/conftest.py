@@ -12,7 +12,7 @@ import pytest
 
 from nextread.cli import prepare_demo
 from nextread.config import Settings
-from nextread.store.accounts import create_account
+from nextread.store.accounts import create_account, set_account_classes
 from nextread.store.db import make_engine, make_session_factory, session_scope
 from nextread.store.tenants import ensure_tenant
 
@@ -20,6 +20,8 @@ ADMIN_KEY = "ui-admin-key"
 READ_KEY = "ui-read-key"
 LIBRARIAN = ("libby", "shelves-and-stacks")
 STUDENT = ("ethan", "dragons-are-cool", "st-001")
+# Ms. Lee teaches the kindergarten class, which Ethan (st-001) is in.
+TEACHER = ("ms-lee", "kindergarten-stars", "class-0")
 
 
 def demo_settings(data_dir: Path, **overrides: object) -> Settings:
@@ -37,7 +39,7 @@ def demo_settings(data_dir: Path, **overrides: object) -> Settings:
 
 @pytest.fixture(scope="session")
 def demo_school(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled demo (loaded, trained) plus a librarian and a student account."""
+    """The bundled demo (loaded, trained) plus a librarian, a teacher and a student account."""
     data_dir = tmp_path_factory.mktemp("demo-school")
     settings = demo_settings(data_dir)
     prepare_demo(settings)
@@ -46,6 +48,8 @@ def demo_school(tmp_path_factory: pytest.TempPathFactory) -> Path:
         tenant = ensure_tenant(session, settings.store.default_tenant)
         create_account(session, tenant.id, LIBRARIAN[0], LIBRARIAN[1], "librarian")
         create_account(session, tenant.id, STUDENT[0], STUDENT[1], "student", STUDENT[2])
+        create_account(session, tenant.id, TEACHER[0], TEACHER[1], "teacher")
+        set_account_classes(session, tenant.id, TEACHER[0], [TEACHER[2]])
     engine.dispose()
     return data_dir
 

@@ -29,7 +29,7 @@ from tests.ui.browser_kit import (
     sign_in,
     wider_than_viewport,
 )
-from tests.ui.conftest import LIBRARIAN, READ_KEY, STUDENT
+from tests.ui.conftest import LIBRARIAN, READ_KEY, STUDENT, TEACHER
 
 Page = Any
 
@@ -88,6 +88,7 @@ SETTINGS = Step("settings", _menu("Settings"), "[data-testid=save-settings]")
 ROLES: dict[str, tuple[Callable[[Page], None], list[Step]]] = {
     "admin": (lambda page: sign_in(page), [*STAFF_READ, IMPORT, SETTINGS]),
     "librarian": (lambda page: sign_in(page, *LIBRARIAN), [*STAFF_READ, IMPORT]),
+    "teacher": (lambda page: sign_in(page, *TEACHER[:2]), STAFF_READ),
     "read-only": (lambda page: sign_in(page, key=READ_KEY), STAFF_READ),
     "student": (lambda page: sign_in(page, STUDENT[0], STUDENT[1]), []),
 }

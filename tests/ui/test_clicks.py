@@ -2,7 +2,7 @@
 menu, the logo, the links inside pages and Sign out each land on a page that shows its content, pages a
 role may not open are absent from its menu, and after Sign out a protected page asks for sign-in.
 
-Adding a role (a teacher, say) is one :data:`ROLES` entry. The time from each click to its content is
+Each role is one :data:`ROLES` entry. The time from each click to its content is
 printed (run with ``-s``) and screenshots go to ``artifacts/screenshots/click-*.png``."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.ui.browser_kit import open_page, shoot, sign_in
-from tests.ui.conftest import ADMIN_KEY, LIBRARIAN, READ_KEY, STUDENT
+from tests.ui.conftest import ADMIN_KEY, LIBRARIAN, READ_KEY, STUDENT, TEACHER
 
 MENU = ("Overview", "Students", "Classes", "Catalog", "Import", "Settings")
 # What shows that each page has its content, not just its frame (every page has the header and a title).
@@ -58,6 +58,7 @@ def _with_password(username: str, password: str) -> Opener:
 ROLES = [
     Role("admin", _with_key(ADMIN_KEY), "/ui/overview", MENU),
     Role("librarian", _with_password(*LIBRARIAN), "/ui/overview", MENU[:5]),
+    Role("teacher", _with_password(*TEACHER[:2]), "/ui/overview", MENU[:4]),
     Role("viewer", _with_key(READ_KEY), "/ui/overview", MENU[:4]),
     Role("student", _with_password(*STUDENT[:2]), f"/ui/read/{STUDENT[2]}", (), staff=False),
 ]
