@@ -30,17 +30,19 @@ RESULT_COLUMNS = [
     {"name": "copies", "label": "Copies", "field": "copies"},
 ]
 PAGE_SIZE = 20
-# Each result row names its cells (data-label), so below 600 px a row becomes a stacked card whose
-# lines say what they are, and nothing is wider than the phone.
+# Each result cell carries its column's name, shown only below 600 px, where a row becomes a stacked
+# card (empty cells left out) and nothing is wider than the phone.
 RESULT_ROW = (
     '<q-tr :props="props">'
     + "".join(
-        f'<q-td key="{column["name"]}" :props="props" data-label="{column["label"]}">'
+        f'<q-td key="{column["name"]}" :props="props" class="cell-{column["name"]}">'
+        f'<span class="cell-label">{column["label"]}</span>'
         + (
-            '<a class="catalog-hit" :href="\'{href}\' + encodeURIComponent(props.row.id)">'
+            '<a class="catalog-hit cell-value" :href="\'{href}\' + encodeURIComponent(props.row.id)">'
             "{{ props.row.title }}</a>"
             if column["name"] == "title"
-            else f"{{{{ props.row.{column['field']} }}}}"
+            else f'<span v-if="props.row.{column["field"]} !== \'\'" class="cell-value">'
+            f"{{{{ props.row.{column['field']} }}}}</span>"
         )
         + "</q-td>"
         for column in RESULT_COLUMNS
@@ -49,14 +51,16 @@ RESULT_ROW = (
 )
 PHONE_CSS = """
 .catalog-hit { display: inline-block; min-height: 24px; padding: 2px 0; }
+.catalog-results .cell-label { display: none; }
 @media (max-width: 599px) {
   .catalog-results thead { display: none; }
-  .catalog-results tbody tr { display: block; border-bottom: 1px solid #e5e7eb; padding: 6px 0; }
-  .catalog-results tbody td { display: flex; gap: 8px; height: auto !important; white-space: normal;
-    padding: 2px 8px !important; border: 0 !important; text-align: left !important; }
-  .catalog-results tbody td::before { content: attr(data-label); min-width: 4.5rem; color: #4b5563;
+  .catalog-results tbody tr { display: block; height: auto; padding: 6px 0;
+    border-bottom: 1px solid #d1d5db; }
+  .catalog-results tbody td { display: flex; gap: 8px; height: auto; white-space: normal; padding: 2px 8px;
+    text-align: left; }
+  .catalog-results tbody td:not(:has(.cell-value)) { display: none; }
+  .catalog-results .cell-label { display: inline-block; min-width: 4.5rem; flex: none; color: #4b5563;
     font-weight: 500; }
-  .catalog-results tbody td:empty { display: none; }
 }
 """
 # The boxes of the level range, per school scale: (label, step, lowest, highest); letters get a list.
@@ -259,7 +263,9 @@ async def book_page(item_id: str) -> Response | None:
     similar = await load(data.similar, identity, item_id)
     with ui.row().classes("flex-wrap gap-2"):
         for row in similar or []:
-            ui.link(row["title"], f"/catalog/{row['id']}").classes("similar-book border rounded px-2 py-1")
+            ui.link(row["title"], f"/catalog/{row['id']}").classes(
+                "similar-book border rounded px-2 py-1 text-indigo-800"
+            )
     return None
 
 
