@@ -50,7 +50,8 @@ RESULT_ROW = (
     + "</q-tr>"
 )
 PHONE_CSS = """
-.catalog-hit { display: inline-block; min-height: 24px; padding: 2px 0; }
+.catalog-hit { display: inline-block; min-height: 24px; padding: 2px 0; color: #3730a3;
+  text-decoration: underline; }
 .catalog-results .cell-label { display: none; }
 @media (max-width: 599px) {
   .catalog-results thead { display: none; }
