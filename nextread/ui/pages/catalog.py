@@ -253,7 +253,7 @@ async def book_page(item_id: str) -> Response | None:
         with ui.card().classes("min-w-[240px]"):
             ui.label("Who reads it (counts only)").classes("font-semibold")
             for kind, count in sorted(details["readers"]["by_type"].items()):
-                ui.label(f"{count} students: {kind}").classes("text-sm")
+                ui.label(f"{count} {'student' if count == 1 else 'students'}: {kind}").classes("text-sm")
             ui.separator()
             for name, count in details["readers"]["by_class"].items():
                 ui.label(f"{name}: {count}").classes("text-sm")
