@@ -17,6 +17,7 @@ from nextread.levels.scale import (
     _ATOS_ANCHORS,
     _ATOS_GRADES,
     ATOS_PRECISION,
+    GRL_LEVELS,
     MAX_LEVEL,
     MIN_LEVEL,
     format_lexile,
@@ -140,3 +141,56 @@ def _parse_labelled(text: str, original: object) -> float:
         f"level {original!r} is not a level in a known scale; expected e.g. '540L', 'BR100L', 'level M', "
         "'ATOS 3.4' or 'grade 2'"
     )
+
+
+# The last moment of a whole grade (or letter) that ends a range: "1 to 2" stops just before grade 3.
+_END_OF_SPAN = 0.01
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def level_range(
+    low: str | float | None, high: str | float | None, scale: Scale = "grade"
+) -> tuple[float | None, float | None]:
+    """A range read as a person reads it, both ends included, onto the grade-equivalent scale.
+
+    A whole grade, a whole ATOS year or a guided reading letter stands for all of it: grade "1 to 2"
+    runs from the first day of grade 1 to the last of grade 2 (1.0–2.99), "level M" to "level P" from
+    the start of M's share of the year to the end of P's. A decimal grade or ATOS level and a Lexile
+    measure are taken as written. A bare number is read in ``scale``; a blank end is open. Raises
+    ``ValueError`` as :func:`parse_level` does."""
+    return _range_end(low, scale, upper=False), _range_end(high, scale, upper=True)
+
+
+def _range_end(value: str | float | None, scale: Scale, *, upper: bool) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    span = _whole_span(value, scale)
+    if span is None:
+        return parse_level(value, scale)
+    low, high = (float(np.clip(end, MIN_LEVEL, MAX_LEVEL + 1.0)) for end in span)
+    return round(high - _END_OF_SPAN, 2) if upper else low
+
+
+def _whole_span(value: str | float, scale: Scale) -> tuple[float, float] | None:
+    """The stretch of the scale a whole grade, ATOS year or letter covers; ``None`` for a point."""
+    text = str(value).strip().lower()
+    if _NUMBER.fullmatch(text):
+        number = float(text)
+        return (number, number + 1.0) if scale in ("grade", "atos") and number.is_integer() else None
+    if (match := _LEXILE.match(text)) and (match.group(1) or match.group(3) or text.startswith("lexile")):
+        return None
+    if match := _GRL.match(text):
+        return _letter_span(match.group(1).upper())
+    whole = None
+    if match := _ATOS.match(text):
+        whole = float(match.group(1))
+    elif (match := _GRADE.match(text)) and not match.group(3):
+        whole = float(match.group(1) or match.group(2) or 0.0)
+    return (whole, whole + 1.0) if whole is not None and whole.is_integer() else None
+
+
+def _letter_span(letter: str) -> tuple[float, float]:
+    centre = grl_to_level(letter)
+    grade = int(centre)
+    share = 1.0 / sum(1 for level in GRL_LEVELS.values() if int(level) == grade)
+    return round(centre - share / 2, 4), round(centre + share / 2, 4)

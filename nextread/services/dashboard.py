@@ -195,39 +195,6 @@ def readers_of(session: Session, tenant_id: int, item_pk: int) -> dict[str, Any]
     return {"by_type": by_type, "by_class": by_class}
 
 
-def catalog_page(
-    session: Session,
-    tenant_id: int,
-    text: str = "",
-    tag: str = "",
-    level_min: float | None = None,
-    level_max: float | None = None,
-    limit: int = 60,
-) -> list[dict[str, Any]]:
-    """Title / author / tag match over the catalog, with a level range on the engine's grade scale."""
-    statement = select(Item).where(Item.tenant_id == tenant_id).order_by(Item.title)
-    if text.strip():
-        pattern = f"%{text.strip().lower()}%"
-        statement = statement.where(
-            or_(func.lower(Item.title).like(pattern), func.lower(Item.description).like(pattern))
-        )
-    rows = []
-    for item in session.scalars(statement):
-        if tag and tag not in (item.tags or []):
-            continue
-        level = book_level(item)
-        if (level_min is not None or level_max is not None) and (
-            level is None
-            or (level_min is not None and level < level_min)
-            or (level_max is not None and level > level_max)
-        ):
-            continue
-        rows.append(book_row(item, level))
-        if len(rows) >= limit:
-            break
-    return rows
-
-
 def book_row(item: Item, level: float | None) -> dict[str, Any]:
     return {
         "id": item.external_id,

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from nextread.config import Settings
-from nextread.levels.convert import Scale
+from nextread.levels.convert import Scale, level_range
 from nextread.llm.client import LLMClient
 from nextread.services.access import Principal, require_writer
 from nextread.services.enrich import EnrichmentResult, enrich_book_metadata
@@ -32,10 +32,24 @@ def school_scale(session: Session, settings: Settings, tenant_id: int) -> Scale:
     return load_tenant_settings(session, tenant_id).level_scale or settings.serving.level_scale
 
 
-def search_filters(**values: Any) -> SearchFilters:
-    """:class:`SearchFilters` from an adapter's values; a refused one names its field."""
+def search_filters(
+    level_min: str | float | None = None,
+    level_max: str | float | None = None,
+    scale: Scale = "grade",
+    **values: Any,
+) -> SearchFilters:
+    """:class:`SearchFilters` from an adapter's values, the level range read as a person reads it in
+    ``scale`` (:func:`level_range`: grade "1 to 2" is 1.0–2.99); a refused value names its field."""
     try:
-        return SearchFilters(**values)
+        low = level_range(level_min, None, scale)[0]
+    except ValueError as exc:
+        raise InvalidError("level_min", str(exc)) from exc
+    try:
+        high = level_range(None, level_max, scale)[1]
+    except ValueError as exc:
+        raise InvalidError("level_max", str(exc)) from exc
+    try:
+        return SearchFilters(level_min=low, level_max=high, **values)
     except ValidationError as exc:
         error = exc.errors()[0]
         field = ".".join(str(part) for part in error["loc"]) or "level_min"
@@ -53,6 +67,7 @@ def search_books(
     limit: int = 20,
     mode: Mode = "hybrid",
     use_llm: bool = False,
+    offset: int = 0,
 ) -> SearchResults:
     """Full-text and semantic search at once, levels shown in the school's scale. The LLM reads the
     query into filters only when ``use_llm`` and the school allows it."""
@@ -63,6 +78,7 @@ def search_books(
         query,
         filters,
         limit,
+        offset=offset,
         service=service,
         parser=search_parser(allowed, service, session, tenant_id),
         mode=mode,

@@ -19,21 +19,22 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from functools import partial
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from nextread.embed.openai import EmbedderError
 from nextread.engine import half_vectors
 from nextread.engine.pipeline import Catalog
-from nextread.engine.shaping import language_key
 from nextread.levels.convert import LevelView, Scale, show_level
 from nextread.observability import get_logger
 from nextread.search.fulltext import fulltext_ranking, query_terms
+from nextread.search.languages import language_key, parse_language
 from nextread.search.query import ParsedQuery, QueryParser, parse_query
 from nextread.services.recommend import RecommendationService
 from nextread.store.models import Item
@@ -66,8 +67,9 @@ MatchedBy = Literal["text", "semantic", "both", "filters"]
 
 
 class SearchFilters(BaseModel):
-    """Filters on the grade-equivalent scale (K = 0). Explicit filters win over phrases parsed out of
-    the query text."""
+    """Filters on the grade-equivalent scale (K = 0), both level ends included (``level_range`` reads
+    "grade 1 to 2" as 1.0–2.99). Languages are kept as ISO 639 codes, however they were asked for.
+    Explicit filters win over phrases parsed out of the query text."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -77,6 +79,11 @@ class SearchFilters(BaseModel):
     tags: list[str] = Field(default_factory=list)
     language: list[str] = Field(default_factory=list)
     available: bool | None = None
+
+    @field_validator("language")
+    @classmethod
+    def _language_codes(cls, languages: list[str]) -> list[str]:
+        return list(dict.fromkeys(parse_language(language) for language in languages))
 
     @model_validator(mode="after")
     def _ordered(self) -> SearchFilters:
@@ -104,9 +111,18 @@ class SearchFilters(BaseModel):
             level_max=self.level_max if self.level_max is not None else parsed.level_max,
             grade=self.grade if self.grade is not None else parsed.grade,
             tags=self.tags or parsed.tags,
-            language=self.language or ([parsed.language] if parsed.language else []),
+            language=self.language or _languages([parsed.language]),
             available=self.available if self.available is not None else parsed.available,
         )
+
+
+def _languages(asked: list[str | None]) -> list[str]:
+    """What a parser (perhaps an LLM) read as languages, less what is not one."""
+    known = []
+    for language in asked:
+        with suppress(ValueError):
+            known.append(parse_language(language or ""))
+    return known
 
 
 class SearchHit(BaseModel):
@@ -133,6 +149,10 @@ class SearchResults(BaseModel):
     filters: SearchFilters
     mode: Mode
     data: list[SearchHit]
+    total: int = Field(
+        description="How many books match in all (every page); `offset` + `limit` page through them."
+    )
+    offset: int = Field(description="Where this page starts among all the matches.")
     notes: list[str] = Field(
         default_factory=list, description="Why the results are empty or fewer than expected, when known."
     )
@@ -155,6 +175,7 @@ def search_catalog(
     filters: SearchFilters | None = None,
     limit: int = 20,
     *,
+    offset: int = 0,
     service: RecommendationService | None = None,
     parser: QueryParser = parse_query,
     mode: Mode = "hybrid",
@@ -172,19 +193,19 @@ def search_catalog(
         # The query embedding (the slowest step) runs while the database answers the full-text query.
         embedding = _EMBEDDINGS.submit(service.embed_text, parsed.text)
     view = _catalog_view(session, tenant_id, service)
-    search = partial(
-        _matches, session, tenant_id, parsed.text, has_topic, mode, view, embedding, limit, scale
-    )
-    hits = search(effective)
+    search = partial(_matches, session, tenant_id, parsed.text, has_topic, mode, view, embedding)
+    ranked = search(effective)
+    hits = _hits(session, tenant_id, ranked.page(offset, limit), ranked, scale)
     notes: list[str] = []
     without_level: list[SearchHit] = []
-    if not hits and _has_level_filter(effective):
-        without_level = search(
+    if not ranked.fused and _has_level_filter(effective):
+        unlevelled = search(
             effective.model_copy(update={"level_min": None, "level_max": None, "grade": None})
         )
+        without_level = _hits(session, tenant_id, unlevelled.page(0, limit), unlevelled, scale)
         if without_level:
-            notes.append(_level_filter_note(session, tenant_id, effective, len(without_level)))
-    if not hits and not without_level:
+            notes.append(_level_filter_note(session, tenant_id, effective, len(unlevelled.fused)))
+    if not ranked.fused and not without_level:
         notes.append(
             f"no book matches {parsed.text or query!r}" + (" with these filters" if effective.active else "")
         )
@@ -195,11 +216,24 @@ def search_catalog(
         filters=effective,
         mode=mode,
         data=hits,
+        total=len(ranked.fused),
+        offset=offset,
         notes=notes,
         without_level_filter=without_level,
         took_ms=round((time.perf_counter() - started) * 1000, 2),
         semantic=embedding is not None and view is not None and view.index is not None,
     )
+
+
+class _Ranked(NamedTuple):
+    """Every match in order (with its fused score), and each side's ranking it came from."""
+
+    fused: list[tuple[int, float]]
+    text_ranked: np.ndarray
+    semantic_ranked: np.ndarray
+
+    def page(self, offset: int, limit: int) -> list[tuple[int, float]]:
+        return self.fused[offset : offset + limit]
 
 
 def _matches(
@@ -210,20 +244,15 @@ def _matches(
     mode: Mode,
     view: _CatalogView | None,
     embedding: Future[np.ndarray] | None,
-    limit: int,
-    scale: Scale,
     filters: SearchFilters,
-) -> list[SearchHit]:
+) -> _Ranked:
     text_ranked = semantic_ranked = np.zeros(0, dtype=np.int64)
     if has_topic and mode in ("hybrid", "text"):
         text_ranked = _text_ranking(session, tenant_id, text, filters, view)
     if embedding is not None and view is not None:
         semantic_ranked = _clearly_about(*_semantic_ranking(view, embedding, filters), text_ranked)
-    if has_topic:
-        fused = _fuse(text_ranked, semantic_ranked, limit)
-    else:
-        fused = _browse(session, tenant_id, filters, view, limit)
-    return _hits(session, tenant_id, fused, text_ranked, semantic_ranked, scale)
+    fused = _fuse(text_ranked, semantic_ranked) if has_topic else _browse(session, tenant_id, filters, view)
+    return _Ranked(fused, text_ranked, semantic_ranked)
 
 
 def _clearly_about(
@@ -314,8 +343,8 @@ def filter_mask(catalog: Catalog, filters: SearchFilters) -> np.ndarray:
         wanted = frozenset(tag.strip().casefold() for tag in filters.tags)
         mask &= np.array([bool(tags & wanted) for tags in catalog.tags], dtype=bool)
     if filters.language:
-        languages = {language_key(language) for language in filters.language}
-        mask &= np.isin(catalog.language_keys, list(languages))
+        keys = np.array([language_key(key) for key in catalog.language_keys], dtype=object)
+        mask &= np.isin(keys, filters.language)
     return mask
 
 
@@ -391,7 +420,7 @@ def _semantic_ranking(
     return view.item_pks[allowed[top]], np.asarray(scores[top], dtype=np.float64), best_in_catalog
 
 
-def _fuse(text_ranked: np.ndarray, semantic_ranked: np.ndarray, limit: int) -> list[tuple[int, float]]:
+def _fuse(text_ranked: np.ndarray, semantic_ranked: np.ndarray) -> list[tuple[int, float]]:
     """Reciprocal rank fusion; ties go to the better full-text rank, then the smaller key."""
     scores: dict[int, float] = {}
     for ranking in (text_ranked, semantic_ranked):
@@ -399,46 +428,40 @@ def _fuse(text_ranked: np.ndarray, semantic_ranked: np.ndarray, limit: int) -> l
             scores[pk] = scores.get(pk, 0.0) + 1.0 / (RRF_K + rank)
     text_rank = {pk: rank for rank, pk in enumerate(text_ranked.tolist())}
     order = sorted(scores, key=lambda pk: (-scores[pk], text_rank.get(pk, len(text_rank)), pk))
-    return [(pk, scores[pk]) for pk in order[:limit]]
+    return [(pk, scores[pk]) for pk in order]
 
 
 def _browse(
-    session: Session, tenant_id: int, filters: SearchFilters, view: _CatalogView | None, limit: int
+    session: Session, tenant_id: int, filters: SearchFilters, view: _CatalogView | None
 ) -> list[tuple[int, float]]:
-    """A query made only of filters ("for a 2nd grader") lists the matching books, most read first."""
+    """A query made only of filters ("for a 2nd grader"), or none, lists every matching book, most
+    read first (in the order they were added before the first model has counted readers)."""
     if view is None:
         pks = np.array(
-            session.scalars(
-                select(Item.id).where(Item.tenant_id == tenant_id).order_by(Item.id).limit(FILTERED_DEPTH)
-            ).all(),
+            session.scalars(select(Item.id).where(Item.tenant_id == tenant_id).order_by(Item.id)).all(),
             dtype=np.int64,
         )
         pks = pks[_passes(session, tenant_id, pks, filters, None)] if filters.active and len(pks) else pks
-        return [(int(pk), 0.0) for pk in pks[:limit]]
+        return [(int(pk), 0.0) for pk in pks]
     allowed = np.flatnonzero(filter_mask(view.catalog, filters))
     popularity = view.catalog.popularity
     weights = popularity[allowed] if popularity is not None else np.zeros(len(allowed))
-    order = allowed[np.argsort(-weights, kind="stable")][:limit]
+    order = allowed[np.argsort(-weights, kind="stable")]
     return [
         (int(view.item_pks[row]), float(popularity[row]) if popularity is not None else 0.0) for row in order
     ]
 
 
 def _hits(
-    session: Session,
-    tenant_id: int,
-    fused: Sequence[tuple[int, float]],
-    text_ranked: np.ndarray,
-    semantic_ranked: np.ndarray,
-    scale: Scale,
+    session: Session, tenant_id: int, fused: Sequence[tuple[int, float]], ranked: _Ranked, scale: Scale
 ) -> list[SearchHit]:
     pks = [pk for pk, _ in fused]
     items = {
         item.id: item
         for item in session.scalars(select(Item).where(Item.tenant_id == tenant_id, Item.id.in_(pks)))
     }
-    text_rank = {pk: rank for rank, pk in enumerate(text_ranked.tolist(), start=1)}
-    semantic_rank = {pk: rank for rank, pk in enumerate(semantic_ranked.tolist(), start=1)}
+    text_rank = {pk: rank for rank, pk in enumerate(ranked.text_ranked.tolist(), start=1)}
+    semantic_rank = {pk: rank for rank, pk in enumerate(ranked.semantic_ranked.tolist(), start=1)}
     catalog = Catalog.from_items(
         [
             {column.name: getattr(items[pk], column.name) for column in Item.__table__.c}

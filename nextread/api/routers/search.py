@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 
 from nextread.api.deps import ReaderDep, SessionDep, SettingsDep
-from nextread.levels.convert import Scale, parse_level
+from nextread.levels.convert import Scale
 from nextread.schemas import Grade, QueryText
 from nextread.services import lookups
 from nextread.services.lookups import search_books
@@ -18,17 +18,12 @@ router = APIRouter(prefix="/v1", tags=["search"])
 
 LEVEL_HELP = (
     "In any scale: `540L`, `BR100L`, `level M`, `ATOS 3.4`, `grade 2`; a bare number is a grade "
-    "equivalent (K = 0)."
+    "(K = 0). Both ends are included as a person reads them: a whole grade or a letter stands for all "
+    "of it, so `level_min=1&level_max=2` is every book from the start of grade 1 to the end of grade 2 "
+    "(1.0–2.99)."
 )
-
-
-def _level(name: str, raw: str | None) -> float | None:
-    if raw is None or not raw.strip():
-        return None
-    try:
-        return parse_level(raw, "grade")
-    except ValueError as exc:
-        raise HTTPException(422, f"{name}: {exc}") from exc
+# How deep paging may go: past it a search is better narrowed than paged.
+MAX_OFFSET = 10_000
 
 
 def _list(raw: str | None) -> list[str]:
@@ -50,12 +45,21 @@ def search(
             "age and level phrases become filters.",
         ),
     ],
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
+    offset: Annotated[
+        int, Query(ge=0, le=MAX_OFFSET, description="Skip this many matches (`total` says how many).")
+    ] = 0,
     level_min: Annotated[str | None, Query(description="Lowest level. " + LEVEL_HELP)] = None,
     level_max: Annotated[str | None, Query(description="Highest level. " + LEVEL_HELP)] = None,
     grade: Annotated[Grade, Query(description="Reader's grade (`K`, `2`, `2nd`).")] = None,
     tags: Annotated[str | None, Query(description="Comma-separated; any of them must match.")] = None,
-    language: Annotated[str | None, Query(description="Comma-separated language codes.")] = None,
+    language: Annotated[
+        str | None,
+        Query(
+            description="Comma-separated languages, as codes in any form or names: `en`, `eng`, "
+            "`en-GB` and `English` are one language."
+        ),
+    ] = None,
     available: Annotated[bool | None, Query(description="Only books with a copy on the shelf.")] = None,
     mode: Annotated[Mode, Query(description="`hybrid` (default), or one side alone.")] = "hybrid",
     llm: Annotated[
@@ -63,8 +67,8 @@ def search(
     ] = False,
 ) -> SearchResults:
     filters = lookups.search_filters(
-        level_min=_level("level_min", level_min),
-        level_max=_level("level_max", level_max),
+        level_min=level_min,
+        level_max=level_max,
         grade=grade,
         tags=_list(tags),
         language=_list(language),
@@ -82,6 +86,7 @@ def search(
         limit,
         mode=mode,
         use_llm=llm,
+        offset=offset,
     )
 
 
