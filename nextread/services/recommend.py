@@ -35,6 +35,7 @@ from nextread.engine.shaping import CandidateFilter
 from nextread.freshness import Freshness
 from nextread.gc_freeze import freeze_long_lived
 from nextread.levels import level_from
+from nextread.search.languages import language_key
 from nextread.services.registry import ModelRegistry
 from nextread.services.training import PROVISIONAL_VERSION, Artifact, item_texts, read_without_liking
 from nextread.store.models import Interaction, Item, ModelVersion, User
@@ -541,6 +542,9 @@ def _build_catalog(session: Session, tenant_id: int, artifact: Artifact, changed
         embeddings=artifact.embeddings,
     )
     catalog.active = present
+    # One key per language however the catalogue wrote it ("eng", "en-US", "English" are all "en"), so a
+    # request's language filter, normalised the same way, matches them all.
+    catalog.language_keys = np.array([language_key(row.get("language")) for row in rows], dtype=object)
     external_ids = [row.get("external_id") or "" for row in rows]
     cards = [
         ItemCard(external_id, row["title"], row.get("authors") or [], row.get("cover_url"))

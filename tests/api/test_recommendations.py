@@ -326,3 +326,20 @@ def test_a_new_process_loads_the_model_and_catalog_before_its_first_request(
         assert service._catalogs[tenant_id].version == artifact.version
         second.headers["Authorization"] = f"Bearer {READ_KEY}"
         assert second.get("/v1/users/st-0/recommendations").json()["data"] == first["data"]
+
+
+def test_a_language_filter_matches_every_way_a_catalogue_writes_it(library: TestClient) -> None:
+    """Goodreads exports ISO 639-2 (``eng``); a school asks for ``en``, or writes ``English``."""
+    for item_id, language in [
+        ("dragon-2", "eng"),
+        ("dragon-3", "en-US"),
+        ("dragon-4", "fre"),
+        ("space-0", "fr"),
+    ]:
+        assert library.patch(f"/v1/items/{item_id}", json={"language": language}).status_code == 200
+    path = "/v1/users/new-dragon-fan/recommendations"
+    for asked in ("en", "eng", "English", "EN-gb"):
+        assert set(_ids(library.get(path, params={"n": 20, "language": asked}))) == {"dragon-2", "dragon-3"}
+    assert set(_ids(library.get(path, params={"n": 20, "language": "fr"}))) == {"dragon-4", "space-0"}
+    unknown = library.get(path, params={"language": "zz"})
+    assert unknown.status_code == 422 and unknown.json()["detail"].startswith("query.language: ")

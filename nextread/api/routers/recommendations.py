@@ -30,6 +30,7 @@ from nextread.engine.hybrid import ReadingBand, Weights
 from nextread.engine.shaping import CandidateFilter
 from nextread.observability import get_logger
 from nextread.schemas import ExternalId, Grade, GuidedLevel, Lexile, LongText, ReadingLevel
+from nextread.search.languages import parse_language
 from nextread.services import answers
 from nextread.services.access import Principal
 from nextread.services.answers import (
@@ -96,6 +97,14 @@ def _tags(raw: str | None) -> frozenset[str]:
     return frozenset(tag.strip() for tag in raw.split(",") if tag.strip()) if raw else frozenset()
 
 
+def _languages(raw: str | None) -> frozenset[str]:
+    """Each asked-for language as its ISO 639 key, as the served catalogue keys its books."""
+    try:
+        return frozenset(parse_language(language) for language in _tags(raw))
+    except ValueError as exc:
+        raise HTTPException(422, f"query.language: {exc}") from exc
+
+
 class RecommendationQuery(BaseModel):
     """The query parameters of a recommendation request, validated as one model rather than one by one
     (solving them cost more than a tenth of a cache hit's CPU time). A 422 still names the field
@@ -108,7 +117,9 @@ class RecommendationQuery(BaseModel):
     weights: str | None = Field(None, description="Override weights, e.g. `cf:0.2,reading_match:0.6`.")
     include_tags: str | None = Field(None, description="Comma-separated; any of them must match.")
     exclude_tags: str | None = Field(None, description="Comma-separated; none may match.")
-    language: str | None = Field(None, description="Comma-separated language codes.")
+    language: str | None = Field(
+        None, description="Comma-separated languages, as codes in any form or names (`en`, `eng`, `English`)."
+    )
     available_only: bool = True
     exclude_seen: bool = True
     level_min: float | None = Field(None, description="Lowest level, in grade units (K = 0).")
@@ -125,7 +136,7 @@ class RecommendationQuery(BaseModel):
                 exclude_seen=self.exclude_seen,
                 include_tags=_tags(self.include_tags),
                 exclude_tags=_tags(self.exclude_tags),
-                languages=_tags(self.language),
+                languages=_languages(self.language),
                 available_only=self.available_only,
                 level_min=self.level_min,
                 level_max=self.level_max,
