@@ -22,7 +22,8 @@ STACKED_CSS = """
     text-align: right !important; }
   .stacked td::before { content: attr(data-label); font-weight: 600; color: #374151; text-align: left; }
 }
-.stacked a { display: inline-block; min-height: 24px; line-height: 24px; }
+.stacked a { display: inline-block; min-height: 24px; line-height: 24px; color: #3730a3;
+  text-decoration: underline; }
 """
 _EMPHASIS = re.compile(r"\*([^*\n]+)\*")
 
@@ -75,7 +76,7 @@ def chart_numbers(caption: str, headers: tuple[str, str], rows: list[tuple[str, 
 def chart(options: dict[str, Any], height: str) -> ui.echart:
     """An echart that uses its card: small margins (the default leaves a 192-px chart ~70 px of plot)
     and labels kept inside."""
-    grid = {"left": 8, "right": 16, "top": 16, "bottom": 8, "containLabel": True}
+    grid = {"left": 8, "right": 40, "top": 16, "bottom": 8, "containLabel": True}
     return ui.echart({"grid": grid, **options}).classes(f"w-full {height}").props('aria-hidden="true"')
 
 

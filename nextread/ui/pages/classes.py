@@ -124,7 +124,7 @@ def _class_book(book: Any, chosen: set[str]) -> None:
                 )
             ).props(f'aria-label="Add {book.title.replace(chr(34), chr(39))} to the reading list"')
             ui.link(book.title, f"/catalog/{quote(book.id, safe='')}").classes(
-                "font-semibold class-book min-h-[24px]"
+                "font-semibold class-book min-h-[24px] text-indigo-800"
             )
             ui.label(", ".join(book.authors)).classes("text-gray-700")
             ui.space()

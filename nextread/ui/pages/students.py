@@ -84,7 +84,9 @@ async def student_detail(student_id: str) -> Response | None:
         widgets.empty_state("No student has this id in this school.", [("Back to the students", "/students")])
         return None
     frame(identity, user.display_name or student_id)
-    ui.link("Open the student's own page", f"/read/{quote(student_id, safe='')}").classes("min-h-[24px]")
+    ui.link("Open the student's own page", f"/read/{quote(student_id, safe='')}").classes(
+        "min-h-[24px] text-indigo-800"
+    )
     await connected()
     with widgets.loading("Loading the student's level, history and recommendations…"):
         profile = await load(data.profile, identity, student_id) or {}
@@ -213,7 +215,7 @@ def _recommendation(rank: int, row: dict[str, Any], weights: dict[str, float], m
         ui.label(f"{rank}.").classes("w-6 shrink-0")
         with ui.column().classes("gap-0 grow min-w-0"):
             ui.link(row["title"], f"/catalog/{quote(row['id'], safe='')}").classes(
-                "rec-title font-medium min-h-[24px]"
+                "rec-title font-medium min-h-[24px] text-indigo-800"
             )
             ui.html(tables.emphasised(row.get("explanation") or "")).classes(
                 "text-sm text-gray-700 explanation"
@@ -227,12 +229,14 @@ def _recommendation(rank: int, row: dict[str, Any], weights: dict[str, float], m
 
 def score_parts(components: dict[str, float], weights: dict[str, float]) -> str:
     """Each part's share of the match, largest first, so the parts read in the order they count;
-    parts weighted 0 add nothing and are left out."""
+    parts that add under half a percent (weighted 0, or near 0) are left out."""
     added = {name: weights.get(name, 0.0) * value for name, value in components.items()}
     total = sum(added.values())
     if total <= 0:
         return ""
-    ranked = sorted((share for share in added.items() if share[1] > 0), key=lambda share: -share[1])
+    ranked = sorted(
+        (share for share in added.items() if share[1] >= total / 200), key=lambda share: -share[1]
+    )
     return " · ".join(f"{PART_NAMES.get(name, name)} {share / total:.0%}" for name, share in ranked)
 
 
