@@ -64,9 +64,7 @@ async def classes_page() -> Response | None:
         )
         return None
     ui.label("By grade, then name.").classes("text-sm text-gray-700")
-    tables.stacked_table(CLASS_COLUMNS, rows, ("name", "/classes/", "class-link")).props(
-        'aria-label="Classes"'
-    )
+    tables.stacked_table(CLASS_COLUMNS, rows, ("name", "/classes/", "class-link"))
     return None
 
 

@@ -44,7 +44,9 @@ async def overview_page() -> Response | None:
             ui.label(f"Top books ({window})").classes("font-semibold")
             for row in info.top_books:
                 with ui.row().classes("gap-x-2 gap-y-0 items-baseline"):
-                    ui.link(row["title"], f"/catalog/{quote(row['id'], safe='')}").classes("min-h-[24px] text-indigo-800")
+                    ui.link(row["title"], f"/catalog/{quote(row['id'], safe='')}").classes(
+                        "min-h-[24px] text-indigo-800"
+                    )
                     ui.label(f"{row['readers']} readers").classes("text-gray-700 text-sm")
     with ui.row().classes("w-full flex-wrap gap-4 items-start"):
         _model_card(info.model, info.training)

@@ -46,7 +46,6 @@ async def students_page() -> Response | None:
         .mark("student-search")
     )
     table = tables.stacked_table(COLUMNS, [], ("name", "/students/", "student-link"))
-    table.props('aria-label="Students"')
     nothing = ui.column().classes("w-full")
 
     async def show(offset: int) -> None:
@@ -118,7 +117,7 @@ async def student_detail(student_id: str) -> Response | None:
 async def _history(identity: Principal, student_id: str) -> None:
     """One line per event, newest first, a page at a time (a timeline took 5,700 px for 40 events)."""
     table = tables.stacked_table(HISTORY_COLUMNS, [], ("title", "/catalog/", "history-book"), row_key="key")
-    table.props('aria-label="Reading history"').mark("history")
+    table.props('data-testid="history"')
     nothing = ui.column().classes("w-full")
 
     async def show(offset: int) -> None:
