@@ -20,7 +20,8 @@ STACKED_CSS = """
   .stacked td { display: flex; justify-content: space-between; gap: 12px; height: auto !important;
     padding: 2px 8px !important; border: 0 !important; white-space: normal !important;
     text-align: right !important; }
-  .stacked td::before { content: attr(data-label); font-weight: 600; color: #374151; text-align: left; }
+  .stacked td::before { content: attr(data-label); position: static !important; background: none !important;
+    pointer-events: none; font-weight: 600; color: #374151; text-align: left; flex: none; }
 }
 .stacked a { display: inline-block; min-height: 24px; line-height: 24px; color: #3730a3;
   text-decoration: underline; }

@@ -3,6 +3,7 @@ list built from them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -85,10 +86,11 @@ async def class_page(group_id: str) -> Response | None:
             [("Import students with this class", "/import"), ("Back to the classes", "/classes")],
         )
         return None
-    with widgets.loading("Finding books that fit the whole class…"):
+    with widgets.loading("Counting the class's checkouts…"):
         history = await load(class_history, identity, group_id)
-        answer = await load(class_recommendations, identity, group_id)
     _history_card(history)
+    with widgets.loading("Finding books that fit every student in the class (a few seconds)…"):
+        answer = await load(class_recommendations, identity, group_id)
     if answer is None or not answer.data:
         widgets.empty_state(
             "No recommendations: the catalog is empty or no model is trained yet.",
@@ -108,19 +110,26 @@ async def class_page(group_id: str) -> Response | None:
     print_button.on_click(
         lambda: go(f"/classes/{quote(group_id, safe='')}/print?items={quote(','.join(sorted(chosen)))}")
     )
+
+    def tick(book_id: str, ticked: bool) -> None:
+        if ticked:
+            chosen.add(book_id)
+        else:
+            chosen.discard(book_id)
+        print_button.text = f"Print reading list ({len(chosen)})" if chosen else "Print reading list"
+
     for book in answer.data:
-        _class_book(book, chosen)
+        _class_book(book, tick)
     return None
 
 
-def _class_book(book: Any, chosen: set[str]) -> None:
+def _class_book(book: Any, tick: Callable[[str, bool], None]) -> None:
     with ui.card().classes("w-full"):
         with ui.row().classes("items-center gap-x-2 gap-y-0 w-full"):
-            ui.checkbox(
-                on_change=lambda event, book_id=book.id: (
-                    chosen.add(book_id) if event.value else chosen.discard(book_id)
-                )
-            ).props(f'aria-label="Add {book.title.replace(chr(34), chr(39))} to the reading list"')
+            label = book.title.replace(chr(34), chr(39))
+            ui.checkbox(on_change=lambda event, book_id=book.id: tick(book_id, event.value)).props(
+                f'aria-label="Add {label} to the reading list"'
+            )
             ui.link(book.title, f"/catalog/{quote(book.id, safe='')}").classes(
                 "font-semibold class-book min-h-[24px] text-indigo-800"
             )
