@@ -17,7 +17,8 @@ STACKED_CSS = """
   .stacked thead { display: none; }
   .stacked table, .stacked tbody { display: block; width: 100%; }
   .stacked tr { display: block; border-bottom: 1px solid #d1d5db; padding: 6px 0; height: auto !important; }
-  .stacked td { display: flex; justify-content: space-between; gap: 12px; height: auto !important;
+  .stacked td { display: flex; justify-content: space-between; align-items: baseline; gap: 12px;
+    height: auto !important;
     padding: 2px 8px !important; border: 0 !important; white-space: normal !important;
     text-align: right !important; }
   .stacked td::before { content: attr(data-label); position: static !important; background: none !important;

@@ -11,11 +11,12 @@ from fastapi.responses import Response
 from nicegui import ui
 from sqlalchemy.orm import Session
 
+from nextread.levels import Scale
 from nextread.services import dashboard, lookups
 from nextread.services.access import READ, Principal
 from nextread.services.groups import GroupRecommendations
 from nextread.store.history import CheckoutHistory
-from nextread.ui import tables, widgets
+from nextread.ui import levels, tables, widgets
 from nextread.ui.auth import guard
 from nextread.ui.context import go, service
 from nextread.ui.layout import connected, frame, load
@@ -165,6 +166,7 @@ async def print_page(group_id: str, items: str = "") -> Response | None:
     frame(identity, f"Reading list · {name or group_id}")
     chosen = [i for i in items.split(",") if i]
     books = await load(dashboard.reading_list, identity.tenant_id, chosen) or []
+    scale = await load(levels.school_scale, identity.tenant_id) or "grade"
     ui.button("Print", icon="print", on_click=lambda: ui.run_javascript("window.print()")).classes("no-print")
     if not books:
         widgets.empty_state(
@@ -172,19 +174,19 @@ async def print_page(group_id: str, items: str = "") -> Response | None:
             [("Back to the class", f"/classes/{quote(group_id, safe='')}")],
         )
         return None
-    ui.label("By title (“The Hobbit” under H); level is the school grade it reads at.").classes(
+    ui.label("By title, as on the shelf (“The Hobbit” under H), with each book's level and copies.").classes(
         "text-sm text-gray-700 no-print"
     )
     with ui.element("ol").classes("list-decimal pl-6").props('data-testid="reading-list"'):
         for book in books:
             with ui.element("li").classes("py-1"):
                 ui.label(f"{book['title']} — {book['authors']}").classes("reading-list-item text-lg")
-                ui.label(_shelf_facts(book)).classes("text-sm text-gray-700 reading-list-facts")
+                ui.label(_shelf_facts(book, scale)).classes("text-sm text-gray-700 reading-list-facts")
     return None
 
 
-def _shelf_facts(book: dict[str, Any]) -> str:
-    level = "level not known" if book["level"] is None else f"level {book['level']:.1f}"
+def _shelf_facts(book: dict[str, Any], scale: Scale) -> str:
+    level = "level not known" if book["level"] is None else levels.shown(book["level"], scale)
     copies = book["copies"]
     available = "copies not recorded" if copies is None else f"{copies} available"
     return f"{level} · {available}"
