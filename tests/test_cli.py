@@ -12,6 +12,10 @@ from typer.testing import CliRunner
 
 from nextread.cli import app
 from nextread.config import get_settings
+from nextread.demo import load_demo
+from nextread.services import school_settings
+from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade
+from nextread.store.tenants import ensure_tenant
 
 COMMANDS = [
     [],
@@ -25,6 +29,8 @@ COMMANDS = [
     ["db", "upgrade"],
     ["keys"],
     ["keys", "create"],
+    ["accounts"],
+    ["accounts", "create"],
     ["mcp"],
 ]
 
@@ -61,6 +67,37 @@ def test_upgrade_key_and_train_on_a_fresh_database(tmp_path: Path, monkeypatch: 
         trained = runner.invoke(app, ["train"])
         assert trained.exit_code == 0, trained.output
         assert "trained version 2" in trained.output
+    finally:
+        get_settings.cache_clear()
+
+
+def test_accounts_create_makes_a_teacher_of_named_classes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEXTREAD_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("NEXTREAD_LOG_LEVEL", "WARNING")
+    get_settings.cache_clear()
+    runner = CliRunner()
+    teacher = ["accounts", "create", "ms-hill", "--role", "teacher"]
+    try:
+        engine = make_engine(get_settings().store.database_url)
+        upgrade(engine)
+        with session_scope(make_session_factory(engine)) as session:
+            tenant_id = ensure_tenant(session, get_settings().store.default_tenant).id
+            load_demo(session, tenant_id)  # its classes, untrained
+        unknown = runner.invoke(
+            app, [*teacher, "--classes", "class-1,no-such"], input="a-long-password\n" * 2
+        )
+        assert unknown.exit_code != 0 and "no-such" in unknown.output and "--classes" in unknown.output
+        created = runner.invoke(
+            app, [*teacher, "--classes", "class-1, class-2"], input="a-long-password\n" * 2
+        )
+        assert created.exit_code == 0, created.output
+        assert "account ms-hill (teacher) created, teaching class-1, class-2" in created.output
+        with session_scope(make_session_factory(engine)) as session:
+            [row] = school_settings.accounts(session, tenant_id)
+        engine.dispose()
+        assert (row["role"], row["classes"]) == ("teacher", ["class-1", "class-2"])
     finally:
         get_settings.cache_clear()
 

@@ -21,6 +21,7 @@ from nextread.cli.levels import levels_app
 from nextread.cli.mcp import mcp_command
 from nextread.config import Settings, get_settings
 from nextread.observability import configure_logging
+from nextread.store.accounts import ACCOUNT_ROLES
 from nextread.store.db import make_engine, make_session_factory, session_scope, upgrade
 from nextread.store.models import ModelVersion, Tenant
 from nextread.store.tenants import ROLES, create_api_key, ensure_tenant, register_api_key
@@ -31,8 +32,10 @@ if TYPE_CHECKING:
 app = typer.Typer(help="nextread: explainable, reading-level aware recommendations.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 keys_app = typer.Typer(help="API key commands.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Dashboard account commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(accounts_app, name="accounts")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(levels_app, name="levels")
 app.command("import", help="Bulk import CSV, JSONL or Parquet with a row-level error report.")(import_command)
@@ -301,3 +304,32 @@ def keys_create(
             session, ensure_tenant(session, tenant or settings.store.default_tenant), role, name
         )
     typer.echo(key)
+
+
+@accounts_app.command("create")
+def accounts_create(
+    username: str = typer.Argument(..., help="The name the person signs in with."),
+    role: str = typer.Option("librarian", help=f"One of {', '.join(ACCOUNT_ROLES)}."),
+    classes: str = typer.Option("", help="Teacher accounts: the class ids they teach, comma-separated."),
+    student: str | None = typer.Option(None, help="Student accounts: the student's id."),
+    password: str = typer.Option(
+        ..., prompt=True, hide_input=True, confirmation_prompt=True, envvar="NEXTREAD_ACCOUNT_PASSWORD"
+    ),
+    tenant: str | None = TenantOption,
+) -> None:
+    """Create a dashboard account (the password is asked for, never echoed); a teacher sees and acts for
+    the classes given with ``--classes`` only."""
+    from nextread.store.accounts import AccountError, create_account
+
+    settings = get_settings()
+    engine = make_engine(settings.store.database_url)
+    upgrade(engine)
+    taught = [name.strip() for name in classes.split(",") if name.strip()]
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            school = ensure_tenant(session, tenant or settings.store.default_tenant)
+            create_account(session, school.id, username, password, role, student, taught)
+    except AccountError as exc:
+        field, _, why = str(exc).partition(": ")
+        raise typer.BadParameter(why, param_hint=f"--{field.replace('_', '-')}") from None
+    typer.echo(f"account {username} ({role}) created" + (f", teaching {', '.join(taught)}" if taught else ""))

@@ -327,3 +327,25 @@ def _parse_column(path: Path, source: str, target: Any) -> Column:
         convert = CONVERTERS[name] if name else _default_converter(target["field"])
         return Column(source, target["field"], convert)
     raise MappingError(f"{path}: column {source!r} must map to a field name or {{'field': …, 'convert': …}}")
+
+
+def suggest_mapping(kind: str, header: list[str], current: str = "default") -> str | None:
+    """The built-in mapping to offer for a file with this header, or ``None`` when ``current`` is best.
+
+    A mapping fits when it binds (the required fields are all there) and one fits better when it leaves
+    fewer of the file's columns ignored: goodbooks' ``books.csv`` has no ``id`` column, so ``default``
+    does not fit it at all, while ``goodbooks`` maps all but its ratings histogram."""
+    ignored: dict[str, int] = {}
+    for mapping in BUILTIN.values():
+        if mapping.kind not in (None, kind):
+            continue
+        try:
+            ignored[mapping.name] = len(mapping.bind(kind, header).ignored)
+        except MappingError:
+            continue
+    if not ignored:
+        return None
+    best = min(ignored, key=ignored.__getitem__)
+    if best == current or ignored[best] >= ignored.get(current, len(header) + 1):
+        return None
+    return best

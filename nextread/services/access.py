@@ -22,14 +22,15 @@ from sqlalchemy.orm import Session
 
 from nextread.freshness import Freshness
 from nextread.services.errors import NotAllowedError
-from nextread.store.accounts import find_account, sign_in_with_password
+from nextread.store.accounts import Taught, find_account, sign_in_with_password, taught_by
 from nextread.store.tenants import ROLES as API_KEY_ROLES
 from nextread.store.tenants import find_api_key, hash_key
 
-# Roles: an API key is ``read`` or ``admin``; a dashboard account is ``admin``, ``librarian`` or
-# ``student``. An API key signed in to the dashboard keeps its role.
+# Roles: an API key is ``read`` or ``admin``; a dashboard account is ``admin``, ``librarian``,
+# ``teacher`` or ``student``. An API key signed in to the dashboard keeps its role.
 ADMIN = "admin"
 LIBRARIAN = "librarian"
+TEACHER = "teacher"
 READER = "read"
 STUDENT = "student"
 
@@ -49,10 +50,19 @@ CONFIGURE = "configure"
 RULES: dict[str, frozenset[str]] = {
     ADMIN: frozenset({READ, WRITE, CONFIGURE}),
     LIBRARIAN: frozenset({READ, WRITE}),
+    TEACHER: frozenset({READ}),
     READER: frozenset({READ}),
     STUDENT: frozenset(),
 }
-"""What each role may do in its whole tenant."""
+"""What each role may do in its whole tenant. A teacher reads the catalog and the school's aggregate
+pages; which students and classes they see is :data:`CLASS_RULES`."""
+CLASS_RULES: dict[str, frozenset[str]] = {
+    TEACHER: frozenset({READ, WRITE}),
+}
+"""What a role limited to its classes (:attr:`Principal.scope`) may do about those classes and their
+students, and nothing about any other: a teacher records reading and builds class lists for their own
+classes. Catalog edits, imports, training and settings stay with librarians and admins (tenant-wide
+``WRITE`` / ``CONFIGURE``): they change every class's recommendations, not only the teacher's."""
 OWN_PAGES = frozenset({READ, WRITE})
 """What a student may do about themselves only (their page, their reading marks)."""
 
@@ -64,7 +74,8 @@ KEY_CACHE_ENTRIES = 10_000
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: the tenant every query is scoped to, their role and how they signed in. A
-    student's principal also names their reader (``user_pk``, ``user_external_id``)."""
+    student's principal also names their reader (``user_pk``, ``user_external_id``); a teacher's, the
+    classes they teach and those classes' students (``scope``), read again on every page load."""
 
     tenant_id: int
     tenant_slug: str
@@ -73,25 +84,45 @@ class Principal:
     name: str = ""
     user_pk: int | None = None
     user_external_id: str | None = None
+    scope: Taught | None = None
+
+    @property
+    def classes(self) -> frozenset[int] | None:
+        """The classes (``groups`` primary keys) lists are limited to; None: the whole school."""
+        return None if self.scope is None else self.scope.group_pks
 
 
 class AccessDenied(NotAllowedError):
     """The principal may not do this; the message says why, for a 403 or a tool error."""
 
 
-def may(principal: Principal, action: str, student_id: str | None = None) -> bool:
+def may(
+    principal: Principal, action: str, student_id: str | None = None, group_id: str | None = None
+) -> bool:
     """Whether ``principal`` may do ``action``; with ``student_id``, about that student (a student may
-    read and mark their own reading, no one else's)."""
+    read and mark their own reading, no one else's; a teacher, their classes' students'); with
+    ``group_id``, about that class."""
+    scope = principal.scope
+    if scope is not None and (student_id is not None or group_id is not None):
+        mine = (student_id is None or student_id in scope.student_ids) and (
+            group_id is None or group_id in scope.group_ids
+        )
+        return mine and action in CLASS_RULES.get(principal.role, frozenset())
     if action in RULES.get(principal.role, frozenset()):
         return True
     own = principal.role == STUDENT and principal.user_external_id is not None
     return own and student_id == principal.user_external_id and action in OWN_PAGES
 
 
-def require(principal: Principal, action: str, student_id: str | None = None) -> Principal:
+def require(
+    principal: Principal, action: str, student_id: str | None = None, group_id: str | None = None
+) -> Principal:
     """``principal`` when it :func:`may` do ``action``; else :class:`AccessDenied`."""
-    if may(principal, action, student_id):
+    if may(principal, action, student_id, group_id):
         return principal
+    if principal.scope is not None and (student_id is not None or group_id is not None):
+        about = "student" if student_id is not None else "class"
+        raise AccessDenied(f"this account may only {action} about its own classes, not this {about}")
     if principal.via == BY_API_KEY and action == WRITE:
         raise AccessDenied("this API key is read-only; writes need an admin key")
     if principal.via == BY_OPERATOR and action == WRITE:
@@ -147,6 +178,7 @@ def principal_of_account(session: Session, account_id: int) -> Principal | None:
         account.username,
         account.user_id,
         row.external_id,
+        taught_by(session, account.id) if account.role == TEACHER else None,
     )
 
 

@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 
 from nextread.levels import item_level
 from nextread.services import answers
-from nextread.services.access import Principal
+from nextread.services.access import READ, Principal, require
 from nextread.services.records import find_item, find_user
+from nextread.store.accounts import NON_READER_ROLES
 from nextread.store.models import Group, GroupMember, Interaction, Item, ModelVersion, User
 
 ACTIVE_DAYS = 30
@@ -110,10 +111,23 @@ class Rows:
 
 
 def search_students(
-    session: Session, tenant_id: int, text: str = "", offset: int = 0, limit: int = 25
+    session: Session,
+    tenant_id: int,
+    text: str = "",
+    offset: int = 0,
+    limit: int = 25,
+    classes: Collection[int] | None = None,
 ) -> Rows:
-    """Name or id match, paged in the database so every student of a school of any size is reachable."""
+    """Name or id match, paged in the database so every student of a school of any size is reachable;
+    ``classes``: only the readers of these classes (a teacher's, :attr:`Principal.classes`), None:
+    every student of the school."""
     matching = select(User.id).where(User.tenant_id == tenant_id)
+    if classes is not None:
+        matching = (
+            matching.join(GroupMember, GroupMember.user_id == User.id)
+            .where(GroupMember.group_id.in_(list(classes)), GroupMember.role.not_in(NON_READER_ROLES))
+            .distinct()
+        )
     if text.strip():
         pattern = f"%{text.strip().lower()}%"
         matching = matching.where(
@@ -128,13 +142,13 @@ def search_students(
         .limit(limit)
     )
     users = list(session.scalars(page))
-    classes = _class_names(session, [user.id for user in users])
+    class_of = _class_names(session, [user.id for user in users])
     rows = [
         {
             "id": user.external_id,
             "name": user.display_name or user.external_id,
             "grade": grade_label(user.grade),
-            "class": classes.get(user.id, ""),
+            "class": class_of.get(user.id, ""),
         }
         for user in users
     ]
@@ -159,12 +173,15 @@ def grade_label(grade: int | None) -> str:
 
 
 def find_student(session: Session, identity: Principal, student_id: str) -> User:
+    """Refused for a student outside a teacher's classes, whichever page asks."""
+    require(identity, READ, student_id=student_id)
     return find_user(session, identity.tenant_id, student_id)
 
 
 def history(session: Session, identity: Principal, student_id: str, offset: int = 0, limit: int = 20) -> Rows:
     """The student's events newest first, as ``GET /v1/users/{id}/history`` lists them, one page with
     each book's title and what happened in words."""
+    require(identity, READ, student_id=student_id)
     user = find_user(session, identity.tenant_id, student_id)
     total = (
         session.scalar(
@@ -331,7 +348,10 @@ def staff_picks(session: Session, tenant_id: int, item_ids: Collection[str]) -> 
     )
 
 
-def list_classes(session: Session, tenant_id: int) -> list[dict[str, Any]]:
+def list_classes(
+    session: Session, tenant_id: int, classes: Collection[int] | None = None
+) -> list[dict[str, Any]]:
+    """``classes``: only these (a teacher's); None: every class of the school."""
     sizes = dict(
         session.execute(
             select(GroupMember.group_id, func.count())
@@ -340,9 +360,10 @@ def list_classes(session: Session, tenant_id: int) -> list[dict[str, Any]]:
             .group_by(GroupMember.group_id)
         ).all()
     )
-    groups = session.scalars(
-        select(Group).where(Group.tenant_id == tenant_id).order_by(Group.grade, Group.name)
-    )
+    statement = select(Group).where(Group.tenant_id == tenant_id).order_by(Group.grade, Group.name)
+    if classes is not None:
+        statement = statement.where(Group.id.in_(list(classes)))
+    groups = session.scalars(statement)
     return [
         {
             "id": group.external_id,
@@ -355,10 +376,14 @@ def list_classes(session: Session, tenant_id: int) -> list[dict[str, Any]]:
     ]
 
 
-def class_name(session: Session, tenant_id: int, group_id: str) -> str | None:
-    return session.scalar(
-        select(Group.name).where(Group.tenant_id == tenant_id, Group.external_id == group_id)
-    )
+def class_name(
+    session: Session, tenant_id: int, group_id: str, classes: Collection[int] | None = None
+) -> str | None:
+    """None for an unknown class, and for one outside ``classes`` (a teacher's) when given."""
+    statement = select(Group.name).where(Group.tenant_id == tenant_id, Group.external_id == group_id)
+    if classes is not None:
+        statement = statement.where(Group.id.in_(list(classes)))
+    return session.scalar(statement)
 
 
 def class_size(session: Session, tenant_id: int, group_id: str) -> int:

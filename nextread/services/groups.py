@@ -23,11 +23,9 @@ from nextread.engine.group_selection import (
 from nextread.schemas import is_external_id
 from nextread.services.recommend import RecommendationRequest, RecommendationService
 from nextread.services.student_levels import get_student_reading_level
+from nextread.store.accounts import NON_READER_ROLES
 from nextread.store.models import Group, GroupMember, Item, User
 from nextread.store.unknown import UnknownIdError, unknown
-
-# Members with these roles are not readers the list is for.
-NON_READER_ROLES = frozenset({"teacher", "staff", "librarian"})
 
 
 class GroupNotFoundError(UnknownIdError):

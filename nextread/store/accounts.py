@@ -11,13 +11,18 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, delete, select
 from sqlalchemy.orm import Session
 
-from nextread.store.models import Tenant, UiAccount, User, utcnow
+from nextread.store.models import AccountClass, Group, GroupMember, Tenant, UiAccount, User, utcnow
 
-ACCOUNT_ROLES = ("admin", "librarian", "student")
+ACCOUNT_ROLES = ("admin", "librarian", "teacher", "student")
+TEACHER = "teacher"
+# Group members with these roles teach or run the class; the others are its readers.
+NON_READER_ROLES = frozenset({"teacher", "staff", "librarian"})
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD_CHARS = 8
 
@@ -48,9 +53,16 @@ def verify_password(password: str, stored: str) -> bool:
 
 
 def create_account(
-    session: Session, tenant_id: int, username: str, password: str, role: str, student_id: str | None = None
+    session: Session,
+    tenant_id: int,
+    username: str,
+    password: str,
+    role: str,
+    student_id: str | None = None,
+    classes: Iterable[str] = (),
 ) -> UiAccount:
-    """A student account must name the student (a ``users`` id) it belongs to; staff accounts must not."""
+    """A student account must name the student (a ``users`` id) it belongs to; staff accounts must not.
+    A teacher account may name the classes (``groups`` ids) it teaches; no other role teaches one."""
     username = username.strip()
     if not username or len(username) > 64:
         raise AccountError("username: must be 1–64 characters")
@@ -69,6 +81,10 @@ def create_account(
             raise AccountError(f"student_id: no student {student_id!r} in this school")
     elif student_id:
         raise AccountError("student_id: only student accounts are tied to a student")
+    classes = list(classes)
+    if classes and role != TEACHER:
+        raise AccountError("classes: only teacher accounts teach classes")
+    group_pks = _group_pks(session, tenant_id, classes)
     account = UiAccount(
         tenant_id=tenant_id,
         username=username,
@@ -78,7 +94,60 @@ def create_account(
     )
     session.add(account)
     session.flush()
+    session.add_all(AccountClass(account_id=account.id, group_id=pk) for pk in group_pks)
+    session.flush()
     return account
+
+
+def _group_pks(session: Session, tenant_id: int, group_ids: list[str]) -> list[int]:
+    """The classes' primary keys; an unknown id is refused by name rather than silently dropped, since
+    a teacher missing a class would find its students refused."""
+    found = dict(
+        session.execute(
+            select(Group.external_id, Group.id).where(
+                Group.tenant_id == tenant_id, Group.external_id.in_(group_ids)
+            )
+        ).all()
+    )
+    missing = [group_id for group_id in group_ids if group_id not in found]
+    if missing:
+        raise AccountError(f"classes: no class {', '.join(map(repr, missing))} in this school")
+    return sorted({found[group_id] for group_id in group_ids})
+
+
+def set_account_classes(session: Session, tenant_id: int, username: str, group_ids: Iterable[str]) -> None:
+    """The classes a teacher account teaches from now on (the account sees the change on its next click)."""
+    account = _account(session, tenant_id, username)
+    if account.role != TEACHER:
+        raise AccountError("classes: only teacher accounts teach classes")
+    group_pks = _group_pks(session, tenant_id, list(group_ids))
+    session.execute(delete(AccountClass).where(AccountClass.account_id == account.id))
+    session.add_all(AccountClass(account_id=account.id, group_id=pk) for pk in group_pks)
+    session.flush()
+
+
+@dataclass(frozen=True)
+class Taught:
+    """What a teacher account covers: its classes (primary and external ids) and their readers."""
+
+    group_pks: frozenset[int]
+    group_ids: frozenset[str]
+    student_ids: frozenset[str]
+
+
+def taught_by(session: Session, account_id: int) -> Taught:
+    groups = session.execute(
+        select(Group.id, Group.external_id)
+        .join(AccountClass, AccountClass.group_id == Group.id)
+        .where(AccountClass.account_id == account_id)
+    ).all()
+    pks = frozenset(row.id for row in groups)
+    students = session.scalars(
+        select(User.external_id)
+        .join(GroupMember, GroupMember.user_id == User.id)
+        .where(GroupMember.group_id.in_(pks), GroupMember.role.not_in(NON_READER_ROLES))
+    )
+    return Taught(pks, frozenset(row.external_id for row in groups), frozenset(students))
 
 
 def sign_in_with_password(session: Session, username: str, password: str) -> UiAccount | None:
@@ -89,7 +158,11 @@ def sign_in_with_password(session: Session, username: str, password: str) -> UiA
         # Same work for an unknown name as for a wrong password: response time does not reveal names.
         verify_password(password, hash_password("not-a-user"))
         return None
-    return account if verify_password(password, account.password_hash) else None
+    if not verify_password(password, account.password_hash):
+        return None
+    account.last_sign_in_at = utcnow()
+    session.flush()
+    return account
 
 
 def find_account(session: Session, account_id: int) -> Row | None:
@@ -103,22 +176,49 @@ def find_account(session: Session, account_id: int) -> Row | None:
     ).first()
 
 
-def disable_account(session: Session, tenant_id: int, username: str) -> None:
-    """Signs the account out on its next click (pages re-check it); the row stays for the record."""
+def _account(session: Session, tenant_id: int, username: str) -> UiAccount:
     account = session.scalar(
         select(UiAccount).where(UiAccount.tenant_id == tenant_id, UiAccount.username == username.strip())
     )
     if account is None:
         raise AccountError(f"username: no account {username!r} in this school")
+    return account
+
+
+def disable_account(session: Session, tenant_id: int, username: str) -> None:
+    """Signs the account out on its next click (pages re-check it); the row stays for the record."""
+    account = _account(session, tenant_id, username)
     account.disabled_at = account.disabled_at or utcnow()
     session.flush()
 
 
-def list_accounts(session: Session, tenant_id: int) -> list[tuple[UiAccount, str | None]]:
+def enable_account(session: Session, tenant_id: int, username: str) -> None:
+    """Undoes :func:`disable_account`: the same password signs in again."""
+    _account(session, tenant_id, username).disabled_at = None
+    session.flush()
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    account: UiAccount
+    student_id: str | None
+    classes: list[tuple[str, str]]
+    """``(group id, name)`` of each class a teacher account teaches."""
+
+
+def list_accounts(session: Session, tenant_id: int) -> list[AccountRow]:
     rows = session.execute(
         select(UiAccount, User.external_id)
         .outerjoin(User, User.id == UiAccount.user_id)
         .where(UiAccount.tenant_id == tenant_id)
         .order_by(UiAccount.username)
-    )
-    return [(row.UiAccount, row.external_id) for row in rows]
+    ).all()
+    taught: dict[int, list[tuple[str, str]]] = {}
+    for account_id, group_id, name in session.execute(
+        select(AccountClass.account_id, Group.external_id, Group.name)
+        .join(Group, Group.id == AccountClass.group_id)
+        .where(Group.tenant_id == tenant_id)
+        .order_by(Group.name)
+    ):
+        taught.setdefault(account_id, []).append((group_id, name))
+    return [AccountRow(row.UiAccount, row.external_id, taught.get(row.UiAccount.id, [])) for row in rows]

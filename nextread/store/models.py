@@ -281,6 +281,20 @@ class UiAccount(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AccountClass(Base):
+    """A class a teacher account teaches: the teacher sees and acts for these classes' students only."""
+
+    __tablename__ = "ui_account_classes"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("ui_accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
 
 
 class TenantSetting(Base):

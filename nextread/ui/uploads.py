@@ -1,5 +1,9 @@
 """File uploads of the dashboard, written straight to a folder under the data dir as they arrive.
 
+:class:`FileInput` is a plain, labelled ``<input type="file">`` that posts the picked file at once:
+Quasar's uploader nests its button inside another control and leaves its own input unlabelled, which a
+screen reader cannot use (axe: nested-interactive, aria-command-name, label).
+
 NiceGUI's own upload route parses the form with Starlette, which spools each file into the system's
 temporary directory and hands it to the page to copy; this route parses the multipart body chunk by
 chunk with python-multipart and writes the file part to ``<data_dir>/uploads/<random>/``, so memory
@@ -9,19 +13,21 @@ these routes) cuts an upload off with 413; the partial file is then removed at o
 
 from __future__ import annotations
 
+import json
 import ntpath
 import shutil
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from fastapi import HTTPException, Request, status
-from nicegui import app, background_tasks, ui
+from nicegui import app, background_tasks, events, ui
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from nextread.sizes import body_too_large
+from nextread.ui.context import MOUNT_PATH
 
 UPLOADS = "uploads"
 
@@ -106,16 +112,13 @@ def new_upload_folder(data_dir: Path) -> Path:
 
 
 def stream_to_disk(
-    upload: ui.upload,
+    url: str,
     data_dir: Path,
     on_saved: Callable[[Path, str], Awaitable[None]],
     on_refused: Callable[[str], None],
 ) -> None:
-    """Serve ``upload``'s route with :func:`save_upload` in place of NiceGUI's. ``on_saved`` runs in the
-    background with the saved file and its name; ``on_refused`` gets the reason of a refused upload,
-    whose folder is already gone."""
-    url = upload.props["url"]
-    app.remove_route(url)
+    """Serve ``url`` with :func:`save_upload`. ``on_saved`` runs in the background with the saved file
+    and its name; ``on_refused`` gets the reason of a refused upload, whose folder is already gone."""
 
     @app.post(url)
     async def receive(request: Request) -> dict[str, str]:
@@ -131,3 +134,58 @@ def stream_to_disk(
             raise
         background_tasks.create(on_saved(path, name), name="import-upload")
         return {"upload": "success"}
+
+
+# Runs in the browser on each pick: a file of the wrong type or size is named back to the page without
+# being sent; any other is posted to the input's own route.
+PICKED_JS = """(event) => {
+  const file = event.target.files[0];
+  if (!file) return;
+  const dot = file.name.lastIndexOf('.');
+  const suffix = dot < 0 ? '' : file.name.slice(dot).toLowerCase();
+  const refused = !%(suffixes)s.includes(suffix) ? 'type' : file.size > %(limit)d ? 'size' : '';
+  emit({name: file.name, size: file.size, refused: refused});
+  if (refused) { event.target.value = ''; return; }
+  const body = new FormData();
+  body.append('file', file, file.name);
+  fetch(%(url)s, {method: 'POST', body: body}).catch(() => {});
+}"""
+
+
+class FileInput(ui.element):
+    """``<input type="file">`` whose pick is streamed to disk (:func:`stream_to_disk`) on a route that
+    the body-size limit treats as an upload (``nextread.api.limits.UPLOAD_PATH``). ``on_picked`` hears
+    of every pick first (name, size and, when the browser did not send it, ``"type"`` or ``"size"``)."""
+
+    def __init__(
+        self,
+        suffixes: Collection[str],
+        max_bytes: int,
+        data_dir: Path,
+        on_picked: Callable[[str, int, str], None],
+        on_saved: Callable[[Path, str], Awaitable[None]],
+        on_refused: Callable[[str], None],
+    ) -> None:
+        super().__init__("input")
+        self.url = f"/_nicegui/client/{self.client.id}/upload/{self.id}"
+        self.props(f'type=file accept="{",".join(suffixes)}"')
+        script = PICKED_JS % {
+            "suffixes": json.dumps(sorted(suffixes)),
+            "limit": max_bytes,
+            "url": json.dumps(MOUNT_PATH + self.url),
+        }
+
+        def picked(event: events.GenericEventArguments) -> None:
+            args: dict[str, Any] = event.args
+            on_picked(str(args.get("name", "")), int(args.get("size", 0)), str(args.get("refused", "")))
+
+        self.on("change", picked, js_handler=script)
+        stream_to_disk(self.url, data_dir, on_saved, on_refused)
+
+    def clear_choice(self) -> None:
+        """Forget the picked file, so picking the same one again is a new pick."""
+        self.client.run_javascript(f"getHtmlElement({self.id}).value = ''")
+
+    def _handle_delete(self) -> None:
+        app.remove_route(self.url)
+        super()._handle_delete()

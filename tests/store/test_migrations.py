@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
-from nextread.store.db import include_in_autogenerate, upgrade
+from nextread.store.db import alembic_config, include_in_autogenerate, upgrade
 from nextread.store.models import Base
 from tests.conftest import Database
 
@@ -31,3 +32,26 @@ def test_upgrade_is_idempotent(database: Database) -> None:
         "interactions",
         "model_versions",
     } <= tables
+
+
+def test_teacher_classes_migration_goes_down_and_up_keeping_accounts(database: Database) -> None:
+    """0014 adds the account↔class table and the last sign-in column; downgrading drops only those."""
+    with database.engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO tenants (slug, name, created_at) VALUES ('s', 's', CURRENT_TIMESTAMP)")
+        )
+        connection.execute(
+            text(
+                "INSERT INTO ui_accounts (tenant_id, username, password_hash, role, created_at) "
+                "SELECT id, 'ms-hill', 'x', 'teacher', CURRENT_TIMESTAMP FROM tenants"
+            )
+        )
+    command.downgrade(alembic_config(database.engine), "0013")
+    inspector = inspect(database.engine)
+    assert "ui_account_classes" not in inspector.get_table_names()
+    assert "last_sign_in_at" not in {c["name"] for c in inspector.get_columns("ui_accounts")}
+    upgrade(database.engine)
+    inspector = inspect(database.engine)
+    assert "ui_account_classes" in inspector.get_table_names()
+    with database.engine.connect() as connection:
+        assert connection.execute(text("SELECT username FROM ui_accounts")).scalar_one() == "ms-hill"

@@ -90,8 +90,10 @@ def test_librarian_journey(server: str, browser: object, tmp_path: Path) -> None
         encoding="utf-8",
     )
     page.goto("/ui/import")
-    page.locator("input[type=file]").set_input_files(str(bad))
-    page.get_by_test_id("import-errors").wait_for()
+    page.get_by_label("File to import").set_input_files(str(bad))
+    page.get_by_test_id("import-preview").wait_for()
+    page.get_by_role("button", name="Import 1 record").click()
+    expect(page.get_by_test_id("import-status")).to_contain_text("imported 1")
     status = page.get_by_test_id("import-status").inner_text()
     assert "imported 1" in status and "rejected 2" in status
     report = page.get_by_test_id("import-errors").inner_text()

@@ -1,4 +1,5 @@
-"""The Import page's worker: progress from the importer's batches, the rejected-rows file, clean-up."""
+"""The Import page and its services: the dry-run preview (stores nothing), mapping suggestion, the
+worker's progress and rejected-rows file, uploads streamed to disk and clean-up."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from nicegui import ui
 from nicegui.testing.user import User
@@ -19,24 +18,16 @@ from sqlalchemy import func, select
 from starlette.requests import Request
 
 from nextread.app import create_app
+from nextread.services.imports import FileError, import_file, preview_file, suggested_mapping
 from nextread.store.db import session_scope, upgrade
 from nextread.store.models import Item
+from nextread.store.models import User as StoredUser
 from nextread.store.tenants import ensure_tenant
 from nextread.ui.context import MOUNT_PATH
 from nextread.ui.pages import imports
-from nextread.ui.uploads import UPLOADS, save_upload
+from nextread.ui.uploads import UPLOADS, FileInput, save_upload
 from tests.ui.conftest import LIBRARIAN, demo_settings
 from tests.ui.test_pages import sign_in
-
-
-def test_count_rows_for_each_format(tmp_path: Path) -> None:
-    csv = tmp_path / "a.csv"
-    csv.write_text("id,title\n1,a\n2,b\n3,c\n", encoding="utf-8")
-    jsonl = tmp_path / "a.jsonl"
-    jsonl.write_text('{"id": "1"}\n{"id": "2"}\n', encoding="utf-8")
-    parquet = tmp_path / "a.parquet"
-    pq.write_table(pa.table({"id": ["1", "2", "3", "4"]}), parquet)
-    assert [imports.count_rows(p) for p in (csv, jsonl, parquet)] == [3, 2, 4]
 
 
 def test_import_job_reports_progress_bad_rows_and_keeps_them(
@@ -58,7 +49,7 @@ def test_import_job_reports_progress_bad_rows_and_keeps_them(
         return real_import(*args, **kwargs)
 
     monkeypatch.setattr(imports, "import_file", watched)
-    job = imports.Job(source, "items", "default", imports.count_rows(source))
+    job = imports.Job(imports.Upload(source, "books.csv"), "items", "default", 1201)
     imports.run_import(job, tenant_id)
     assert job.done and job.error is None and job.fraction == 1.0
     assert (job.report.written, job.report.rejected) == (1200, 1)
@@ -121,12 +112,6 @@ def test_an_upload_streams_to_disk_in_bounded_memory(tmp_path: Path) -> None:
     assert path.read_bytes() == content
 
 
-def test_a_damaged_parquet_upload_counts_no_rows_instead_of_failing(tmp_path: Path) -> None:
-    path = tmp_path / "broken.parquet"
-    path.write_bytes(b"PAR1 not really")
-    assert imports.count_rows(path) == 0
-
-
 def upload_scenario(data_dir: Path, scenario: Any, **overrides: object) -> None:
     app = create_app(demo_settings(data_dir, **overrides))
 
@@ -137,8 +122,8 @@ def upload_scenario(data_dir: Path, scenario: Any, **overrides: object) -> None:
                 user = User(client)
                 await sign_in(user, LIBRARIAN[0], LIBRARIAN[1])
                 await user.open("/ui/import")
-                upload = next(iter(user.find(ui.upload).elements))
-                await scenario(user, app, MOUNT_PATH + upload.props["url"])
+                picker = next(iter(user.find(FileInput).elements))
+                await scenario(user, app, MOUNT_PATH + picker.url)
 
     asyncio.run(main())
 
@@ -150,6 +135,10 @@ def test_an_uploaded_file_is_imported_then_deleted(school_copy: Path) -> None:
         body, headers = multipart("new books.csv", content)
         response = await user.http_client.post(url, content=body, headers=headers)
         assert response.status_code == 200, response.text
+        await user.should_see("Preview of new books.csv", retries=100)
+        with app.state.session_factory() as session:
+            assert session.scalar(select(func.count()).where(Item.external_id.like("up-%"))) == 0
+        user.find("Import 2 records").click()
         await user.should_see("imported 2", retries=100)
         await user.should_see("rejected 1")
         uploads = school_copy / UPLOADS
@@ -175,3 +164,147 @@ def test_an_upload_over_the_limit_is_413_and_leaves_nothing(school_copy: Path) -
         assert not uploads.exists() or not any(path.is_file() for path in uploads.rglob("*"))
 
     upload_scenario(school_copy, scenario, max_upload_bytes=50_000)
+
+
+def test_a_cancelled_preview_stores_nothing_and_deletes_the_upload(school_copy: Path) -> None:
+    content = b"id,title\nup-1,Uploaded One\n"
+
+    async def scenario(user: User, app: Any, url: str) -> None:
+        before = items_snapshot(app)
+        body, headers = multipart("one book.csv", content)
+        assert (await user.http_client.post(url, content=body, headers=headers)).status_code == 200
+        await user.should_see("Import 1 record", retries=100)
+        await user.should_see("1 new")
+        await user.should_see("id → id")
+        user.find("Cancel").click()
+        await user.should_see("Cancelled: nothing from one book.csv was stored.")
+        await user.should_not_see("Import 1 record")
+        assert items_snapshot(app) == before
+        uploads = school_copy / UPLOADS
+        assert not any(path.is_file() for path in uploads.rglob("*"))
+
+    upload_scenario(school_copy, scenario)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("broken.parquet", b"PAR1 not really", "Could not read broken.parquet: not a readable Parquet file"),
+        ("notes.docx", b"PK\x03\x04", "notes.docx was not read: its type (.docx) is not one nextread can"),
+        (
+            "notes.txt",
+            b"Dear librarian\nplease add books\n",
+            "Could not read notes.txt (line 1): a text file",
+        ),
+    ],
+)
+def test_an_unreadable_upload_says_why_naming_only_the_file(
+    school_copy: Path, name: str, content: bytes, expected: str
+) -> None:
+    async def scenario(user: User, _app: Any, url: str) -> None:
+        body, headers = multipart(name, content)
+        assert (await user.http_client.post(url, content=body, headers=headers)).status_code == 200
+        await user.should_see(expected, retries=100)
+        shown = " ".join(label.text for label in user.find(ui.label).elements)
+        assert str(school_copy) not in shown and "upload" + Path(name).suffix not in shown
+        await user.should_not_see("records")  # no preview and no confirm for a file that cannot be read
+
+    upload_scenario(school_copy, scenario)
+
+
+def items_snapshot(app: Any) -> list[tuple[Any, ...]]:
+    with app.state.session_factory() as session:
+        rows = session.execute(select(Item.external_id, Item.title, Item.updated_at).order_by(Item.id)).all()
+    return [tuple(row) for row in rows]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    app = create_app(demo_settings(tmp_path / "data"))
+    upgrade(app.state.engine)
+    with session_scope(app.state.session_factory) as session:
+        tenant_id = ensure_tenant(session, "default").id
+    yield app, tenant_id
+    app.state.engine.dispose()
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_preview_counts_new_updated_unchanged_and_rejected_and_writes_nothing(
+    store: Any, tmp_path: Path
+) -> None:
+    app, tenant_id = store
+    factory = app.state.session_factory
+    import_file(factory, tenant_id, write(tmp_path / "first.csv", "id,title\nb1,One\nb2,Two\n"), "items")
+    before = items_snapshot(app)
+    later = write(tmp_path / "later.csv", "id,title,lexile\nb1,One,\nb2,Two again,\nb3,Three,500\nb4,,400\n")
+    preview = preview_file(factory, tenant_id, later, "items", batch_size=2)
+    report = preview.report
+    assert (report.read, report.new, preview.updated, report.unchanged, report.rejected) == (4, 1, 1, 1, 1)
+    assert preview.records == 3
+    assert [(e.line, e.field) for e in report.errors] == [(5, "title")]
+    assert preview.columns == [("id", "id"), ("title", "title"), ("lexile", "lexile")]
+    assert preview.sample[0][0] == 2 and preview.sample[0][1]["title"] == "One"
+    assert preview.suggested_mapping is None
+    assert items_snapshot(app) == before
+
+
+def test_an_interactions_preview_creates_no_users(store: Any, tmp_path: Path) -> None:
+    app, tenant_id = store
+    factory = app.state.session_factory
+    import_file(factory, tenant_id, write(tmp_path / "books.csv", "id,title\nb1,One\n"), "items")
+    events = write(tmp_path / "events.csv", "user_id,item_id,type\nnew-reader,b1,like\nnew-reader,zz,like\n")
+    preview = preview_file(factory, tenant_id, events, "interactions")
+    assert (preview.report.new, preview.report.rejected) == (1, 1)
+    assert preview.report.errors[0].field == "item_id"
+    with factory() as session:
+        assert session.scalar(select(func.count(StoredUser.id))) == 0
+
+
+# ../shared beside the checkout; a git worktree one level deeper (wt/<name>) finds it a level up.
+GOODBOOKS = next(
+    (
+        found
+        for root in Path(__file__).resolve().parents[3:5]
+        if (found := root / "shared" / "data" / "goodbooks-10k" / "books.csv").exists()
+    ),
+    Path("../shared/data/goodbooks-10k/books.csv"),
+)
+
+
+def goodbooks_slice(target: Path, rows: int = 5) -> Path:
+    if not GOODBOOKS.exists():
+        pytest.skip(f"{GOODBOOKS} is not there")
+    with GOODBOOKS.open(encoding="utf-8") as handle:
+        lines = [next(handle) for _ in range(rows + 1)]
+    return write(target, "".join(lines))
+
+
+def test_goodbooks_books_csv_is_offered_its_mapping_and_previews_mapped(store: Any, tmp_path: Path) -> None:
+    app, tenant_id = store
+    books = goodbooks_slice(tmp_path / "books.csv")
+    with pytest.raises(FileError, match="missing required column"):
+        preview_file(app.state.session_factory, tenant_id, books, "items")
+    assert suggested_mapping(books, "items", "default") == "goodbooks"
+    preview = preview_file(app.state.session_factory, tenant_id, books, "items", "goodbooks")
+    assert (preview.report.read, preview.report.new, preview.records) == (5, 5, 5)
+    assert ("book_id", "id") in preview.columns and ("work_id", "extra.work_id") in preview.columns
+    line, first = preview.sample[0]
+    assert line == 2 and first["id"] == "1" and first["series_name"] == "The Hunger Games"
+    assert first["authors"] == ["Suzanne Collins"] and first["publication_year"] == 2008
+    with app.state.session_factory() as session:
+        assert session.scalar(select(func.count(Item.id))) == 0
+
+
+def test_a_delimited_txt_file_previews_like_a_csv(store: Any, tmp_path: Path) -> None:
+    app, tenant_id = store
+    books = write(tmp_path / "list.txt", "id\ttitle\nb1\tOne\n")
+    preview = preview_file(app.state.session_factory, tenant_id, books, "items")
+    assert preview.records == 1
+    prose = write(tmp_path / "prose.txt", "Some books we liked\nDragons\n")
+    with pytest.raises(FileError, match="no comma, semicolon, tab"):
+        preview_file(app.state.session_factory, tenant_id, prose, "items")
+    assert imports.accepted_type("list.TXT") and not imports.accepted_type("notes.docx")

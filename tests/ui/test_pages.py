@@ -345,9 +345,10 @@ def test_admin_creates_and_disables_an_account_that_then_loses_access(school_cop
             assert (await teacher.http_client.get("/ui/students")).status_code == 200
             # The teacher's sign-in may have navigated the admin's simulated page: open it afresh.
             await admin.open("/ui/settings")
-            await admin.should_see(marker="disable-account", retries=40)
-            admin.find(marker="account-username").type("mr-okafor")
-            admin.find(marker="disable-account").click()
+            await admin.should_see(marker="disable-mr-okafor", retries=40)
+            admin.find(marker="disable-mr-okafor").click()
+            await admin.should_see("Disable the account mr-okafor?", retries=40)
+            admin.find(marker="confirm-disable").click()
             await admin.should_see("Account mr-okafor disabled", retries=40)
             response = await teacher.http_client.get("/ui/students", follow_redirects=False)
             assert response.headers["location"].endswith("/ui/login")

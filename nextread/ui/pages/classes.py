@@ -57,7 +57,10 @@ async def classes_page() -> Response | None:
     if not isinstance(identity, Principal):
         return identity
     frame(identity, "Classes")
-    rows = await load(dashboard.list_classes, identity.tenant_id) or []
+    rows = await load(dashboard.list_classes, identity.tenant_id, identity.classes) or []
+    if not rows and identity.classes is not None:
+        widgets.empty_state("No classes of yours yet: the librarian adds you as a class's teacher.")
+        return None
     if not rows:
         widgets.empty_state(
             "This school has no classes yet: classes come from a class list import (id, name, grade, "
@@ -75,7 +78,7 @@ async def class_page(group_id: str) -> Response | None:
     identity = guard(READ)
     if not isinstance(identity, Principal):
         return identity
-    name = await load(dashboard.class_name, identity.tenant_id, group_id)
+    name = await load(dashboard.class_name, identity.tenant_id, group_id, identity.classes)
     frame(identity, name or "Class not found")
     if name is None:
         widgets.empty_state("No class has this id in this school.", [("Back to the classes", "/classes")])
@@ -162,7 +165,7 @@ async def print_page(group_id: str, items: str = "") -> Response | None:
     identity = guard(READ)
     if not isinstance(identity, Principal):
         return identity
-    name = await load(dashboard.class_name, identity.tenant_id, group_id)
+    name = await load(dashboard.class_name, identity.tenant_id, group_id, identity.classes)
     frame(identity, f"Reading list · {name or group_id}")
     chosen = [i for i in items.split(",") if i]
     books = await load(dashboard.reading_list, identity.tenant_id, chosen) or []

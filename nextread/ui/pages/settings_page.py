@@ -4,6 +4,7 @@ switch, saved in the database and used by the next request; dashboard accounts."
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi.responses import Response
@@ -13,11 +14,11 @@ from sqlalchemy.orm import Session
 from nextread.engine.hybrid import Weights
 from nextread.levels import SCALES
 from nextread.services import school_settings
-from nextread.services.access import CONFIGURE, Principal
+from nextread.services.access import CONFIGURE, STUDENT, Principal
 from nextread.services.answers import train_model
 from nextread.services.errors import REFUSALS
 from nextread.services.school_settings import save_school_settings
-from nextread.store.accounts import ACCOUNT_ROLES
+from nextread.store.accounts import ACCOUNT_ROLES, TEACHER
 from nextread.ui.auth import guard
 from nextread.ui.context import service
 from nextread.ui.layout import frame, load
@@ -33,7 +34,7 @@ def save(
     return True
 
 
-def add_account(session: Session, identity: Principal, fields: dict[str, str]) -> str:
+def add_account(session: Session, identity: Principal, fields: dict[str, Any]) -> str:
     return school_settings.add_account(
         session,
         identity,
@@ -41,11 +42,8 @@ def add_account(session: Session, identity: Principal, fields: dict[str, str]) -
         fields["password"],
         fields["role"],
         fields["student"] or None,
+        fields["classes"] if fields["role"] == TEACHER else [],
     )
-
-
-def remove_account(session: Session, identity: Principal, username: str) -> str:
-    return school_settings.remove_account(session, identity, username)
 
 
 @ui.page("/settings")
@@ -134,40 +132,122 @@ def _type_row(rows: dict[str, tuple[Any, Any]], name: str, weight: float, positi
 
 
 async def _accounts_section(identity: Principal) -> None:
+    """Every account as a row with its own labelled Disable / Enable button (confirmed first) and, for
+    a teacher, the classes they teach; below, the form that creates one."""
+    choices = await load(school_settings.class_choices, identity.tenant_id) or {}
     with ui.card().classes("w-full max-w-3xl"):
-        ui.label("Dashboard accounts").classes("font-semibold")
-        table = ui.table(
-            columns=[
-                {"name": n, "label": n.capitalize(), "field": n, "align": "left"}
-                for n in ("username", "role", "student", "status")
-            ],
-            rows=await load(school_settings.accounts, identity.tenant_id) or [],
-        ).classes("w-full")
+        ui.label("Dashboard accounts").classes("font-semibold").props('role="heading" aria-level="2"')
+        listing = ui.column().classes("w-full gap-0")
+
+        async def refresh() -> None:
+            rows = await load(school_settings.accounts, identity.tenant_id) or []
+            listing.clear()
+            with listing:
+                for row in rows:
+                    _account_row(identity, row, choices, refresh)
+
+        await refresh()
+        ui.label("New account").classes("font-semibold pt-4").props('role="heading" aria-level="3"')
         with ui.row().classes("flex-wrap items-end gap-2"):
             username = ui.input("Username").mark("account-username")
-            password = ui.input("Password (8+ characters)", password=True).mark("account-password")
-            role = (
-                ui.select(list(ACCOUNT_ROLES), value="librarian", label="Role")
-                .classes("w-36")
-                .mark("account-role")
-            )
-            student = ui.input("Student id (student accounts)").mark("account-student")
+            password = ui.input("Password (8+ characters)", password=True).classes("w-56")
+            password.mark("account-password")
+            role = ui.select(list(ACCOUNT_ROLES), value="librarian", label="Role").classes("w-36")
+            role.mark("account-role")
+            student = ui.input("Student id").mark("account-student")
+            student.bind_visibility_from(role, "value", lambda value: value == STUDENT)
+            classes = _class_picker(choices, []).mark("account-classes")
+            classes.bind_visibility_from(role, "value", lambda value: value == TEACHER)
 
         async def create() -> None:
             fields = {"username": username.value, "password": password.value, "role": role.value}
-            fields["student"] = student.value
+            fields |= {"student": student.value, "classes": list(classes.value or [])}
             if await load(add_account, identity, fields):
                 ui.notify(f"Account {username.value} created", type="positive")
-                table.rows = await load(school_settings.accounts, identity.tenant_id) or []
-                password.set_value("")
+                for field, empty in ((username, ""), (password, ""), (student, ""), (classes, [])):
+                    field.set_value(empty)
+                await refresh()
 
-        async def disable() -> None:
-            if await load(remove_account, identity, username.value or ""):
-                ui.notify(f"Account {username.value} disabled", type="positive")
-                table.rows = await load(school_settings.accounts, identity.tenant_id) or []
+        ui.button("Create account", icon="person_add", on_click=create).mark("create-account")
 
-        with ui.row().classes("gap-2"):
-            ui.button("Create account", icon="person_add", on_click=create).mark("create-account")
-            ui.button("Disable account", icon="person_off", on_click=disable).props("outline").mark(
-                "disable-account"
+
+def _class_picker(choices: dict[str, str], chosen: list[str]) -> ui.select:
+    return ui.select(choices, value=chosen, multiple=True, label="Classes taught").classes("min-w-[14rem]")
+
+
+def _account_row(
+    identity: Principal, row: dict[str, Any], choices: dict[str, str], refresh: Callable[[], Awaitable[None]]
+) -> None:
+    name = row["username"]
+    spoken = _spoken(name)
+    active = row["status"] == "active"
+    with (
+        ui.element("div")
+        .classes("w-full flex flex-wrap items-center gap-x-4 gap-y-1 border-b py-2")
+        .props(f'data-testid="account-row-{name}"')
+    ):
+        with ui.column().classes("gap-0 grow min-w-[12rem]"):
+            ui.label(name).classes("font-medium")
+            about = {TEACHER: row["class_names"] or "no classes yet", STUDENT: row["student"]}
+            ui.label(" · ".join(filter(None, [row["role"], about.get(row["role"], "")]))).classes(
+                "text-sm text-gray-700"
             )
+            ui.label(f"Last sign-in: {row['last_sign_in']}").classes("text-sm text-gray-700")
+        ui.label("active" if active else "disabled").classes(
+            "text-sm font-medium " + ("text-green-800" if active else "text-red-800")
+        )
+        if row["role"] == TEACHER:
+            ui.button(
+                "Classes", icon="groups", on_click=lambda: _classes_dialog(identity, row, choices, refresh)
+            ).props(f'outline aria-label="Classes {spoken} teaches"').mark(f"classes-{name}")
+        verb = "Disable" if active else "Enable"
+        ui.button(verb, on_click=lambda: _confirm(identity, name, active, refresh)).props(
+            f'outline aria-label="{verb} {spoken}"'
+        ).mark(f"{verb.lower()}-{name}")
+
+
+def _spoken(text: str) -> str:
+    """Text for an attribute value (a username may hold any character)."""
+    return text.replace('"', "'")
+
+
+def _confirm(identity: Principal, name: str, active: bool, refresh: Callable[[], Awaitable[None]]) -> None:
+    verb = "Disable" if active else "Enable"
+    effect = "It is signed out on its next click." if active else "Its password signs in again."
+    change = school_settings.remove_account if active else school_settings.restore_account
+    question = f"{verb} the account {name}?"
+    with ui.dialog().props(f'aria-label="{_spoken(question)}"') as dialog, ui.card():
+        ui.label(question).classes("font-semibold")
+        ui.label(effect)
+
+        async def confirmed() -> None:
+            dialog.close()
+            if await load(change, identity, name):
+                ui.notify(f"Account {name} {verb.lower()}d", type="positive")
+                await refresh()
+
+        with ui.row().classes("justify-end w-full"):
+            ui.button("Cancel", on_click=dialog.close).props("flat")
+            ui.button(verb, on_click=confirmed).mark(f"confirm-{verb.lower()}")
+    dialog.open()
+
+
+def _classes_dialog(
+    identity: Principal, row: dict[str, Any], choices: dict[str, str], refresh: Callable[[], Awaitable[None]]
+) -> None:
+    name = row["username"]
+    title = f"Classes {name} teaches"
+    with ui.dialog().props(f'aria-label="{_spoken(title)}"') as dialog, ui.card().classes("min-w-[18rem]"):
+        ui.label(title).classes("font-semibold")
+        picker = _class_picker(choices, row["classes"]).classes("w-full").mark("assign-classes")
+
+        async def save_classes() -> None:
+            if await load(school_settings.assign_classes, identity, name, list(picker.value or [])):
+                dialog.close()
+                ui.notify(f"Classes of {name} saved", type="positive")
+                await refresh()
+
+        with ui.row().classes("justify-end w-full"):
+            ui.button("Cancel", on_click=dialog.close).props("flat")
+            ui.button("Save classes", on_click=save_classes).mark("save-classes")
+    dialog.open()

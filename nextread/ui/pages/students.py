@@ -51,7 +51,9 @@ async def students_page() -> Response | None:
     async def show(offset: int) -> None:
         """Searched and paged in the database, so a school of any size finds every student."""
         text = search.value or ""
-        found = await load(dashboard.search_students, identity.tenant_id, text, offset, STUDENTS_PER_PAGE)
+        found = await load(
+            dashboard.search_students, identity.tenant_id, text, offset, STUDENTS_PER_PAGE, identity.classes
+        )
         if found is None:
             return
         table.rows = found.rows
@@ -75,6 +77,8 @@ async def students_page() -> Response | None:
 @ui.page("/students/{student_id}")
 async def student_detail(student_id: str) -> Response | None:
     identity = guard(READ)
+    if isinstance(identity, Principal):  # staff only; then, for a teacher, their classes' students only
+        identity = guard(READ, student_id=student_id)
     if not isinstance(identity, Principal):
         return identity
     user = await load(dashboard.find_student, identity, student_id)
