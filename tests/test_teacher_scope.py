@@ -68,9 +68,9 @@ def test_a_teacher_sees_and_acts_for_their_own_classes_students_only(database: D
         with pytest.raises(AccessDenied, match="may not record choices for this student"):
             require_recorder(teacher, "c")
 
-        students = dashboard.search_students(session, tenant_id, "", teacher.classes)
-        assert [row["id"] for row in students] == ["a", "b"]
-        assert dashboard.search_students(session, tenant_id, "cy", teacher.classes) == []
+        students = dashboard.search_students(session, tenant_id, "", classes=teacher.classes)
+        assert [row["id"] for row in students.rows] == ["a", "b"] and students.total == 2
+        assert dashboard.search_students(session, tenant_id, "cy", classes=teacher.classes).total == 0
         assert [row["id"] for row in dashboard.list_classes(session, tenant_id, teacher.classes)] == ["4a"]
         assert dashboard.class_name(session, tenant_id, "4a", teacher.classes) == "4A"
         assert dashboard.class_name(session, tenant_id, "4b", teacher.classes) is None
@@ -88,7 +88,7 @@ def test_a_librarian_still_sees_the_whole_school(database: Database) -> None:
         librarian = principal_of_account(session, account.id)
         assert librarian is not None and librarian.classes is None
         assert may(librarian, WRITE, student_id="c") and may(librarian, READ, group_id="4b")
-        assert len(dashboard.search_students(session, tenant_id, "", librarian.classes)) == 3
+        assert dashboard.search_students(session, tenant_id, "", classes=librarian.classes).total == 3
         assert len(dashboard.list_classes(session, tenant_id, librarian.classes)) == 2
 
 

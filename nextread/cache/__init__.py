@@ -63,6 +63,7 @@ class ServingCache:
         self.prefix = prefix
         self.enabled = not isinstance(backend, NullCache)
         self._counts: dict[str, list[int]] = {}
+        self._school_counts: dict[int, list[int]] = {}
         self._count_lock = threading.Lock()
 
     def lookup_user(self, tenant_id: int, user_external_id: str, variant: str) -> UserEntry:
@@ -70,11 +71,11 @@ class ServingCache:
         answer, model and catalog version included), or a miss with the key to store it under."""
         token = self._user_token(tenant_id, user_external_id)
         if token is None:
-            self._record("recommendations", hit=False)
+            self._record("recommendations", tenant_id, hit=False)
             return UserEntry(None, None)
         key = self._entry_key(tenant_id, user_external_id, variant).under(token)
         value = self.backend.get(key)
-        self._record("recommendations", hit=value is not None)
+        self._record("recommendations", tenant_id, hit=value is not None)
         return UserEntry(key, value)
 
     async def alookup_user(self, tenant_id: int, user_external_id: str, variant: str) -> UserEntry:
@@ -84,7 +85,7 @@ class ServingCache:
         token, value = await self.backend.get_under_token(
             self._token_key(tenant_id, user_external_id), _new_token(), 2 * self.ttl_seconds, entry_key
         )
-        self._record("recommendations", hit=value is not None)
+        self._record("recommendations", tenant_id, hit=value is not None)
         return UserEntry(None if token is None else entry_key.under(token), value)
 
     def store_user(self, entry: UserEntry, value: bytes) -> None:
@@ -104,7 +105,7 @@ class ServingCache:
     def get(self, cache: str, tenant_id: int, variant: str) -> bytes | None:
         """A shared (not per-user) answer, e.g. a book's similar items; its variant names every input."""
         value = self.backend.get(self._shared_key(cache, tenant_id, variant))
-        self._record(cache, hit=value is not None)
+        self._record(cache, tenant_id, hit=value is not None)
         return value
 
     def put(self, cache: str, tenant_id: int, variant: str, value: bytes) -> None:
@@ -113,6 +114,13 @@ class ServingCache:
     def hit_ratio(self, cache: str = "recommendations") -> float:
         hits, lookups = self._counts.get(cache, [0, 0])
         return hits / lookups if lookups else 0.0
+
+    def school_lookups(self, tenant_id: int) -> tuple[int, int]:
+        """(hits, lookups) of one school in this process, every cache together: a school sees its own
+        rate, not one diluted or lifted by the other schools the server holds."""
+        with self._count_lock:
+            hits, lookups = self._school_counts.get(tenant_id, [0, 0])
+        return hits, lookups
 
     def close(self) -> None:
         self.backend.close()
@@ -139,12 +147,15 @@ class ServingCache:
     def _shared_key(self, cache: str, tenant_id: int, variant: str) -> str:
         return f"{self.prefix}:{cache}:{tenant_id}:{_digest(variant)}"
 
-    def _record(self, cache: str, hit: bool) -> None:
+    def _record(self, cache: str, tenant_id: int, hit: bool) -> None:
         CACHE_LOOKUPS.labels(cache, "hit" if hit else "miss").inc()
         with self._count_lock:
             counts = self._counts.setdefault(cache, [0, 0])
             counts[0] += hit
             counts[1] += 1
+            school = self._school_counts.setdefault(tenant_id, [0, 0])
+            school[0] += hit
+            school[1] += 1
             CACHE_HIT_RATIO.labels(cache).set(counts[0] / counts[1])
 
 

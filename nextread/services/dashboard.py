@@ -16,7 +16,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from nextread.levels import item_level
-from nextread.services import answers, readers
+from nextread.services import answers
 from nextread.services.access import READ, Principal, require
 from nextread.services.records import find_item, find_user
 from nextread.store.accounts import NON_READER_ROLES
@@ -102,41 +102,70 @@ def _top_books(session: Session, identity: Principal) -> tuple[list[dict[str, An
     return [], None
 
 
+@dataclass
+class Rows:
+    """One page of a longer list and how long the whole list is (what a pager shows)."""
+
+    rows: list[dict[str, Any]]
+    total: int
+
+
 def search_students(
-    session: Session, tenant_id: int, text: str = "", classes: Collection[int] | None = None, limit: int = 500
-) -> list[dict[str, Any]]:
-    """``classes``: only the readers of these classes (a teacher's, :attr:`Principal.classes`); None:
+    session: Session,
+    tenant_id: int,
+    text: str = "",
+    offset: int = 0,
+    limit: int = 25,
+    classes: Collection[int] | None = None,
+) -> Rows:
+    """Name or id match, paged in the database so every student of a school of any size is reachable;
+    ``classes``: only the readers of these classes (a teacher's, :attr:`Principal.classes`), None:
     every student of the school."""
-    statement = (
-        select(User, Group.name.label("class_name"))
-        .outerjoin(GroupMember, GroupMember.user_id == User.id)
-        .outerjoin(Group, Group.id == GroupMember.group_id)
-        .where(User.tenant_id == tenant_id)
-        .order_by(User.display_name, User.external_id)
-        .limit(limit)
-    )
+    matching = select(User.id).where(User.tenant_id == tenant_id)
     if classes is not None:
-        statement = statement.where(
-            GroupMember.group_id.in_(list(classes)), GroupMember.role.not_in(NON_READER_ROLES)
+        matching = (
+            matching.join(GroupMember, GroupMember.user_id == User.id)
+            .where(GroupMember.group_id.in_(list(classes)), GroupMember.role.not_in(NON_READER_ROLES))
+            .distinct()
         )
     if text.strip():
         pattern = f"%{text.strip().lower()}%"
-        statement = statement.where(
+        matching = matching.where(
             or_(func.lower(User.display_name).like(pattern), func.lower(User.external_id).like(pattern))
         )
-    seen: dict[str, dict[str, Any]] = {}
-    for row in session.execute(statement):
-        user = row.User
-        seen.setdefault(
-            user.external_id,
-            {
-                "id": user.external_id,
-                "name": user.display_name or user.external_id,
-                "grade": grade_label(user.grade),
-                "class": row.class_name or "",
-            },
-        )
-    return list(seen.values())
+    total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
+    page = (
+        select(User)
+        .where(User.id.in_(matching))
+        .order_by(User.display_name, User.external_id)
+        .offset(offset)
+        .limit(limit)
+    )
+    users = list(session.scalars(page))
+    class_of = _class_names(session, [user.id for user in users])
+    rows = [
+        {
+            "id": user.external_id,
+            "name": user.display_name or user.external_id,
+            "grade": grade_label(user.grade),
+            "class": class_of.get(user.id, ""),
+        }
+        for user in users
+    ]
+    return Rows(rows, total)
+
+
+def _class_names(session: Session, user_pks: list[int]) -> dict[int, str]:
+    """Each student's class (the first by name when they are in several)."""
+    names: dict[int, str] = {}
+    for user_pk, name in session.execute(
+        select(GroupMember.user_id, Group.name)
+        .join(Group, Group.id == GroupMember.group_id)
+        .where(GroupMember.user_id.in_(user_pks))
+        .order_by(Group.name)
+    ):
+        names.setdefault(user_pk, name)
+    return names
 
 
 def grade_label(grade: int | None) -> str:
@@ -149,18 +178,57 @@ def find_student(session: Session, identity: Principal, student_id: str) -> User
     return find_user(session, identity.tenant_id, student_id)
 
 
-def history(session: Session, identity: Principal, student_id: str, limit: int = 40) -> list[dict[str, Any]]:
-    """The student's events as ``GET /v1/users/{id}/history`` lists them, each with its book's title."""
+def history(session: Session, identity: Principal, student_id: str, offset: int = 0, limit: int = 20) -> Rows:
+    """The student's events newest first, as ``GET /v1/users/{id}/history`` lists them, one page with
+    each book's title and what happened in words."""
     require(identity, READ, student_id=student_id)
-    page = readers.user_history(session, identity.tenant_id, student_id, limit)
-    titles = dict(
-        session.execute(
-            select(Item.external_id, Item.title).where(
-                Item.tenant_id == identity.tenant_id, Item.external_id.in_({e.item_id for e in page.data})
-            )
-        ).all()
+    user = find_user(session, identity.tenant_id, student_id)
+    total = (
+        session.scalar(
+            select(func.count())
+            .select_from(Interaction)
+            .where(Interaction.tenant_id == identity.tenant_id, Interaction.user_id == user.id)
+        )
+        or 0
     )
-    return [{**event.model_dump(), "title": titles.get(event.item_id, event.item_id)} for event in page.data]
+    rows = session.execute(
+        select(Interaction.occurred_at, Interaction.type, Interaction.value, Item.external_id, Item.title)
+        .join(Item, Item.id == Interaction.item_id)
+        .where(Interaction.tenant_id == identity.tenant_id, Interaction.user_id == user.id)
+        .order_by(Interaction.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    events = [
+        {
+            "date": f"{row.occurred_at:%Y-%m-%d}",
+            "item_id": row.external_id,
+            "title": row.title or row.external_id,
+            "what": event_words(row.type, row.value),
+        }
+        for row in rows
+    ]
+    return Rows(events, total)
+
+
+EVENT_WORDS = {
+    "checkout": "Borrowed",
+    "return": "Returned",
+    "view": "Looked at",
+    "like": "Liked",
+    "save": "Saved for later",
+    "share": "Shared",
+    "rating": "Rated",
+    "finished": "Finished",
+    "abandoned": "Stopped reading",
+    "dismiss": "Not interested",
+}
+"""Interaction types as a librarian says them; a school's own type is shown as stored."""
+
+
+def event_words(kind: str, value: float | None) -> str:
+    words = EVENT_WORDS.get(kind, kind)
+    return f"{words} {value:g} of 5" if kind == "rating" and value is not None else words
 
 
 def book(session: Session, identity: Principal, item_id: str) -> Item:
@@ -218,6 +286,22 @@ def books_by_id(session: Session, tenant_id: int, ids: list[str]) -> list[dict[s
     return [book_row(items[i], book_level(items[i])) for i in ids if i in items]
 
 
+def reading_list(session: Session, tenant_id: int, ids: list[str]) -> list[dict[str, Any]]:
+    """The chosen books by title as a library files them ("The Hobbit" under H), so a class finds a
+    book on the list the way it finds it on the shelf."""
+    return sorted(books_by_id(session, tenant_id, ids), key=lambda row: filing_title(row["title"]))
+
+
+def filing_title(title: str) -> str:
+    words = title.casefold().split(maxsplit=1)
+    if len(words) == 2 and words[0] in _ARTICLES:
+        return words[1]
+    return title.casefold()
+
+
+_ARTICLES = {"the", "a", "an"}
+
+
 def staff_picks(session: Session, tenant_id: int, item_ids: Collection[str]) -> set[str]:
     """Which of ``item_ids`` the librarian marked as staff picks."""
     return set(
@@ -267,3 +351,15 @@ def class_name(
     if classes is not None:
         statement = statement.where(Group.id.in_(list(classes)))
     return session.scalar(statement)
+
+
+def class_size(session: Session, tenant_id: int, group_id: str) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(GroupMember)
+            .join(Group, Group.id == GroupMember.group_id)
+            .where(Group.tenant_id == tenant_id, Group.external_id == group_id)
+        )
+        or 0
+    )

@@ -3,14 +3,12 @@
 Event lag is read where every process can see it: the outbox backlog (stored interactions not yet
 published) from the database, the consumer group's lag from the configured bus itself, and the
 published events not applied in time from this process's reconciler (what ``/readyz`` reports). The cache
-hit rate is this process's Prometheus counter, the same number its ``/metrics`` exports."""
+hit rate is the signed-in school's own, counted by this process's serving cache."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-
-from prometheus_client import REGISTRY
 
 from nextread.config import Settings
 from nextread.events.bus import bus_from_settings
@@ -19,7 +17,6 @@ from nextread.services.event_handlers import INTERACTIONS_GROUP
 from nextread.store.outbox import backlog
 from nextread.ui.context import api_app
 
-CACHE_LOOKUPS = "nextread_cache_lookups"
 BUS_TIMEOUT_SECONDS = 3.0
 
 
@@ -29,25 +26,18 @@ class Reading:
     text: str
 
 
-def _families() -> dict[str, list[tuple[dict[str, str], float]]]:
-    return {
-        family.name: [
-            (sample.labels, sample.value) for sample in family.samples if sample.name.endswith("_total")
-        ]
-        for family in REGISTRY.collect()
-    }
-
-
-def cache_hit_rate() -> Reading:
-    families = _families()
-    if CACHE_LOOKUPS not in families:
-        return Reading(False, "the serving cache is not part of this process")
-    lookups = families[CACHE_LOOKUPS]
-    hits = sum(value for labels, value in lookups if labels.get("result") == "hit")
-    total = sum(value for _, value in lookups)
+def cache_hit_rate(tenant_id: int) -> Reading:
+    """This school's own hits and lookups (counted by the serving cache per school in this process);
+    ``/metrics`` keeps the server-wide counter for operators."""
+    cache = api_app().state.cache
+    if not cache.enabled:
+        return Reading(False, "the serving cache is turned off (NEXTREAD_CACHE_URL=none://)")
+    hits, total = cache.school_lookups(tenant_id)
     if total == 0:
-        return Reading(True, "no cache lookups since this process started")
-    return Reading(True, f"{hits / total:.0%} of {int(total):,} lookups since this process started")
+        return Reading(True, "no lookups for this school since this server process started")
+    return Reading(
+        True, f"{hits / total:.0%} of {total:,} lookups for this school since this server process started"
+    )
 
 
 def outbox_backlog() -> int:
