@@ -19,4 +19,5 @@ export OPENBLAS_NUM_THREADS=1 HF_HUB_OFFLINE=1
 site_dir="$(mktemp -d)"
 .venv/bin/mkdocs build --strict --quiet --site-dir "$site_dir"
 rm -rf "$site_dir"
-exec .venv/bin/python -m pytest "$@"
+# Two workers (NEXTREAD_TEST_WORKERS=0: one process); tests sharing a module's fixtures stay on one worker.
+exec .venv/bin/python -m pytest -n "${NEXTREAD_TEST_WORKERS:-2}" --dist loadgroup "$@"

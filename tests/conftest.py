@@ -56,6 +56,19 @@ def require_service(name: str, reason: str) -> None:
     pytest.skip(message)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _quick_app_stop() -> Iterator[None]:
+    """Stopping an app waits for its idle in-process worker's poll on the embedded bus (1 s in
+    production); the suite stops hundreds of apps, so here the poll is short. Events still wake it at
+    once, so no test waits longer for one to be applied."""
+    from nextread.services import event_pipeline
+
+    default = event_pipeline.EMBEDDED_WORKER_BLOCK_MS
+    event_pipeline.EMBEDDED_WORKER_BLOCK_MS = 50
+    yield
+    event_pipeline.EMBEDDED_WORKER_BLOCK_MS = default
+
+
 def _admin_engine() -> Engine:
     return create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
 
@@ -159,3 +172,15 @@ def client(settings: Settings) -> Iterator[TestClient]:
 def anonymous(client: TestClient) -> TestClient:
     """Same app, no credentials."""
     return TestClient(client.app)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With ``-n`` (scripts/test.sh), tests sharing a module-scoped fixture (a served app, a browser, a
+    trained model) stay on one worker, so it is built once, not once per worker."""
+    for item in items:
+        fixtures = getattr(item, "_fixtureinfo", None)
+        if fixtures is None:
+            continue
+        scopes = {definition.scope for defs in fixtures.name2fixturedefs.values() for definition in defs}
+        if "module" in scopes and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))

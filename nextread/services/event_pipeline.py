@@ -37,6 +37,10 @@ log = get_logger("nextread.services.event_pipeline")
 
 STOP_TIMEOUT_SECONDS = 15.0
 BUS_PING_TIMEOUT_SECONDS = 1.0
+# How long an idle in-process worker waits on the embedded bus per poll; publishing wakes it at once,
+# so this only bounds how long stopping the app waits for it (tests, which stop hundreds of apps,
+# lower it).
+EMBEDDED_WORKER_BLOCK_MS = 1000
 _APP_NUMBERS = itertools.count(1)
 
 
@@ -63,6 +67,7 @@ def api_event_pipeline(
         consumer_name=f"api-{os.getpid()}",
         invalidate=cache.invalidate_users,
         bus_factory=factory,
+        worker_block_ms=EMBEDDED_WORKER_BLOCK_MS,
     )
 
 
@@ -90,6 +95,7 @@ class EventPipeline:
         consumer_name: str,
         invalidate: InvalidateUsers | None = None,
         bus_factory: Callable[[], EventBus] | None = None,
+        worker_block_ms: int = 1000,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -106,7 +112,14 @@ class EventPipeline:
         )
         self.handler = InteractionHandler(sessions, invalidate)
         self.workers = [
-            EventWorker(self.bus, INTERACTIONS_GROUP, f"{consumer_name}-{n}", self.handler, settings)
+            EventWorker(
+                self.bus,
+                INTERACTIONS_GROUP,
+                f"{consumer_name}-{n}",
+                self.handler,
+                settings,
+                block_ms=worker_block_ms,
+            )
             for n in range(consumers)
         ]
         self._stop = asyncio.Event()

@@ -19,6 +19,9 @@ from nextread.events.bus import DEFAULT_TOPIC
 from nextread.services.event_handlers import INTERACTIONS_GROUP
 from tests.events.processes import Api, Deployment, deployment, wait_until
 
+# Each test runs several real processes: with -n they take turns on one worker, not both cores at once.
+pytestmark = pytest.mark.xdist_group("real-processes")
+
 DRAGONS = [f"dragon-{n}" for n in range(6)]
 SPACE = [f"space-{n}" for n in range(6)]
 
