@@ -179,9 +179,11 @@ def test_redis_restarted_without_persistence_loses_nothing(
         stream = redis.Redis.from_url(d.redis.url())
         ready = wait_until(
             # The batches arrive over a few seconds on a loaded machine: wait until all three are overdue.
-            lambda: (r := api.get("/readyz").json())["events"] == "lagging"
-            and r["unapplied_events"] >= 3000
-            and r,
+            lambda: (
+                (r := api.get("/readyz").json())["events"] == "lagging"
+                and r["unapplied_events"] >= 3000
+                and r
+            ),
             30,
             "/readyz to say all 3,000 events lag",
         )

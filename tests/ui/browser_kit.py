@@ -115,6 +115,16 @@ def sign_in(
         page.get_by_role("button", name="Sign in", exact=True).click()
 
 
+def menu_entry(page: Any, label: str) -> Any:
+    """The header menu's link ``label``, ready to click: on a phone the entries sit behind one Menu
+    button, which this opens first, as a person would."""
+    nav = page.get_by_role("navigation", name="Main")
+    button = nav.get_by_role("button", name="Menu")
+    if button.is_visible() and button.get_attribute("aria-expanded") != "true":
+        button.click()
+    return nav.get_by_role("link", name=label, exact=True)
+
+
 def shoot(page: Any, name: str) -> Path:
     """A full-page screenshot under ``artifacts/screenshots`` (git-ignored), to look at as a user."""
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ saved to ``artifacts/axe-table.txt`` for the closing note."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from tests.ui.browser_kit import (
     WAIT_MS,
     axe_violations,
     describe,
+    menu_entry,
     open_page,
     shoot,
     sign_in,
@@ -37,14 +39,7 @@ Page = Any
 def _menu(label: str) -> Callable[[Page], None]:
     """Click a header menu entry; on a phone, open the Menu button first."""
 
-    def click(page: Page) -> None:
-        nav = page.get_by_role("navigation", name="Main")
-        button = nav.get_by_role("button", name="Menu")
-        if button.is_visible():
-            button.click()
-        nav.get_by_role("link", name=label, exact=True).click()
-
-    return click
+    return lambda page: menu_entry(page, label).click()
 
 
 def _first(selector: str) -> Callable[[Page], None]:
@@ -95,7 +90,8 @@ ROLES: dict[str, tuple[Callable[[Page], None], list[Step]]] = {
 WIDTHS = {"1440": DESKTOP, "390": PHONE}
 # A student lands on their own page after signing in: that is the page, and the time, checked for them.
 STUDENT_HOME = Step("student page", lambda page: None, "[data-item]")
-TABLE = SHOTS.parent / "axe-table.txt"
+# One file per test worker (scripts/test.sh runs two): each holds the walks that worker ran.
+TABLE = SHOTS.parent / f"axe-table-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.txt"
 RESULTS: list[tuple[str, str, str, str, str, str]] = []
 
 

@@ -8,7 +8,16 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.ui.browser_kit import DESKTOP, PHONE, axe_violations, describe, open_page, shoot, sign_in
+from tests.ui.browser_kit import (
+    DESKTOP,
+    PHONE,
+    axe_violations,
+    describe,
+    menu_entry,
+    open_page,
+    shoot,
+    sign_in,
+)
 
 TEACHER = ("ms-hill", "apples-and-chalk")
 CLASS, OTHER_CLASS, OTHER_STUDENT = "Mr. Okafor's 1st Grade", "Ms. Lee's Kindergarten", "st-001"
@@ -18,7 +27,7 @@ def _settings(page: Any) -> None:
     """Signed in as admin, through the menu to the settings page's accounts list."""
     sign_in(page)
     page.wait_for_url("**/ui/overview")
-    page.get_by_role("link", name="Settings").click()
+    menu_entry(page, "Settings").click()
     page.get_by_role("button", name="Create account").wait_for()
 
 
@@ -106,7 +115,7 @@ def test_a_teacher_sees_their_class_only_until_an_admin_disables_them(server: st
     _disable(admin, TEACHER[0])
     # The next click after being disabled asks for sign-in.
     teacher.get_by_role("navigation", name="Main").get_by_role("link", name="Classes").click()
-    teacher.wait_for_url("**/ui/login")
+    teacher.wait_for_url("**/ui/login**")
     sign_in(teacher, *TEACHER)
     expect(teacher.get_by_text("That did not match an account or key.")).to_be_visible()
     assert "/ui/login" in teacher.url

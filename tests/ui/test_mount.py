@@ -25,5 +25,8 @@ def test_every_app_in_a_process_serves_the_dashboard(tmp_path: Path) -> None:
         with TestClient(create_app(demo_settings(tmp_path / str(run)))) as client:
             page = client.get("/ui/login")
             assert page.status_code == 200 and "nextread" in page.text
-            assert client.get("/ui/students", follow_redirects=False).headers["location"] == "/ui/login"
+            assert (
+                client.get("/ui/students", follow_redirects=False).headers["location"]
+                == "/ui/login?next=/ui/students"
+            )
             assert client.get("/healthz").status_code == 200

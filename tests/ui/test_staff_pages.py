@@ -27,6 +27,7 @@ from tests.ui.browser_kit import (
     PHONE,
     axe_violations,
     describe,
+    menu_entry,
     open_page,
     serve,
     shoot,
@@ -114,10 +115,6 @@ def check(page: Any, name: str, found: dict[str, str]) -> None:
     found[name] = "\n".join(problem for problem in problems if problem)
 
 
-def menu(page: Any, label: str) -> Any:
-    return page.get_by_role("navigation", name="Main").get_by_role("link", name=label, exact=True)
-
-
 def click_through(page: Any, width: str, events: int) -> tuple[dict[str, float], dict[str, str]]:
     """Overview → Students → page 2 → search → a student → Classes → a class → printed list."""
     times: dict[str, float] = {}
@@ -128,7 +125,7 @@ def click_through(page: Any, width: str, events: int) -> tuple[dict[str, float],
     times["sign-in"] = time.monotonic() - started
     check(page, f"overview-{width}", found)
 
-    clicked(page, menu(page, "Students"), page.locator(".student-link"), "students", times)
+    clicked(page, menu_entry(page, "Students"), page.locator(".student-link"), "students", times)
     expect(page.get_by_text(f"1–25 of {STUDENTS} students")).to_be_visible()
     check(page, f"students-{width}", found)
     page.get_by_role("button", name="Next page of students").click()
@@ -141,7 +138,7 @@ def click_through(page: Any, width: str, events: int) -> tuple[dict[str, float],
     page.get_by_text(f"of {events} events").wait_for()
     check(page, f"student-{width}", found)
 
-    clicked(page, menu(page, "Classes"), page.locator(".class-link"), "classes", times)
+    clicked(page, menu_entry(page, "Classes"), page.locator(".class-link"), "classes", times)
     check(page, f"classes-{width}", found)
     started = time.monotonic()
     clicked(page, page.locator(".class-link").first, page.get_by_text("Checkouts:"), "class (chart)", times)
@@ -155,7 +152,9 @@ def click_through(page: Any, width: str, events: int) -> tuple[dict[str, float],
         expect(page.get_by_test_id("print-list")).to_contain_text(f"({n + 1})")
     clicked(page, page.get_by_test_id("print-list"), page.locator(".reading-list-item"), "print", times)
     check(page, f"print-{width}", found)
-    clicked(page, menu(page, "Overview"), page.get_by_text("Active students (30 days)"), "overview", times)
+    clicked(
+        page, menu_entry(page, "Overview"), page.get_by_text("Active students (30 days)"), "overview", times
+    )
     return times, found
 
 
@@ -177,7 +176,7 @@ def test_staff_pages_by_clicking_pass_axe_and_fit_the_screen(
 def test_student_page_reads_like_a_librarian_speaks(site: Site, browser: Any) -> None:
     page = open_page(browser, site.base)
     sign_in(page)
-    menu(page, "Students").click()
+    menu_entry(page, "Students").click()
     page.get_by_label("Search students").fill("Ethan")
     page.locator(".student-link", has_text="Ethan J.").click()
     page.locator(".rec-title").first.wait_for()
@@ -219,7 +218,7 @@ def test_charts_fill_their_cards_and_have_their_numbers_as_text(site: Site, brow
     card = page.locator(".q-card", has=chart)
     assert chart.bounding_box()["width"] >= card.bounding_box()["width"] - 40
     assert page.locator("table.sr-only, .sr-only table").first.locator("tbody tr").count() > 10
-    menu(page, "Classes").click()
+    menu_entry(page, "Classes").click()
     page.locator(".class-link").first.click()
     plot = page.locator(".nicegui-echart canvas").first
     plot.wait_for()
@@ -231,7 +230,7 @@ def test_charts_fill_their_cards_and_have_their_numbers_as_text(site: Site, brow
 def test_printed_list_is_by_title_with_level_and_copies(site: Site, browser: Any) -> None:
     page = open_page(browser, site.base)
     sign_in(page)
-    menu(page, "Classes").click()
+    menu_entry(page, "Classes").click()
     page.locator(".class-link").first.click()
     # The class list takes seconds to compute: the page says so instead of staying blank.
     page.get_by_role("status").filter(has_text="Finding books that fit").wait_for()
@@ -256,9 +255,9 @@ def test_empty_school_class_and_student_say_what_to_do(site: Site, browser: Any)
     sign_in(page, *NEW_SCHOOL)
     page.get_by_text("This school has no books, students or classes yet.").wait_for()
     assert page.get_by_role("link", name=re.compile("Import the catalog")).count() == 1
-    menu(page, "Students").click()
+    menu_entry(page, "Students").click()
     page.get_by_text("This school has no students yet.").wait_for()
-    menu(page, "Classes").click()
+    menu_entry(page, "Classes").click()
     page.get_by_text("This school has no classes yet").wait_for()
     page.get_by_role("link", name="Import classes and students").click()
     page.wait_for_url("**/ui/import")
@@ -266,10 +265,10 @@ def test_empty_school_class_and_student_say_what_to_do(site: Site, browser: Any)
 
     page = open_page(browser, site.base)
     sign_in(page)
-    menu(page, "Classes").click()
+    menu_entry(page, "Classes").click()
     page.locator(".class-link", has_text=EMPTY_CLASS[1]).click()
     page.get_by_text("This class has no students yet").wait_for()
-    menu(page, "Students").click()
+    menu_entry(page, "Students").click()
     page.get_by_label("Search students").fill("Newcomer")
     page.locator(".student-link", has_text=NEW_STUDENT[1]).click()
     page.get_by_text("No reading history yet").wait_for()

@@ -234,9 +234,7 @@ def _card(
         .props(f'role="article" aria-label="{_attr(row["title"])}" data-item="{_attr(row["id"])}"')
     ):
         if src := cover_src(row["id"], row.get("cover_url")):
-            ui.image(src).props(f'alt="Cover of {_attr(row["title"])}"').classes(
-                "h-48 rounded-lg"
-            )
+            ui.image(src).props(f'alt="Cover of {_attr(row["title"])}"').classes("h-48 rounded-lg")
         else:
             with (
                 ui.element("div")
