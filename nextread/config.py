@@ -467,7 +467,8 @@ class OpenLibrarySettings(SettingsGroup):
     openlibrary_enabled: bool = Field(
         False,
         description="Allow metadata enrichment from Open Library (`POST /v1/items/{id}/enrich`, "
-        "`nextread enrich`); off, no book data leaves the server.",
+        "`nextread enrich`) and the server's fetching of book covers, which the dashboard then serves "
+        "itself; off, no book data leaves the server and pages show no covers.",
     )
     openlibrary_url: str = Field(
         "https://openlibrary.org",
