@@ -74,7 +74,13 @@ def serve(demo_school: Path, work_dir: Path, **env_overrides: str) -> Iterator[s
         yield base
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        try:
+            # Shutdown waits for requests still running, such as a cold first recommendation on a loaded
+            # machine; the tests are about pages, so a slow exit only ends in a kill.
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
 
 
 def _wait_ready(base: str, process: subprocess.Popen) -> None:

@@ -26,6 +26,7 @@ from nextread.store.tenants import ensure_tenant
 from nextread.ui.context import MOUNT_PATH
 from nextread.ui.pages import imports
 from nextread.ui.uploads import UPLOADS, FileInput, save_upload
+from tests.conftest import SHARED_DATA, require_service
 from tests.ui.conftest import LIBRARIAN, demo_settings
 from tests.ui.test_pages import sign_in
 
@@ -264,20 +265,12 @@ def test_an_interactions_preview_creates_no_users(store: Any, tmp_path: Path) ->
         assert session.scalar(select(func.count(StoredUser.id))) == 0
 
 
-# ../shared beside the checkout; a git worktree one level deeper (wt/<name>) finds it a level up.
-GOODBOOKS = next(
-    (
-        found
-        for root in Path(__file__).resolve().parents[3:5]
-        if (found := root / "shared" / "data" / "goodbooks-10k" / "books.csv").exists()
-    ),
-    Path("../shared/data/goodbooks-10k/books.csv"),
-)
+GOODBOOKS = SHARED_DATA / "goodbooks-10k" / "books.csv"
 
 
 def goodbooks_slice(target: Path, rows: int = 5) -> Path:
     if not GOODBOOKS.exists():
-        pytest.skip(f"{GOODBOOKS} is not there")
+        require_service("goodbooks-10k", f"{GOODBOOKS} is missing (set NEXTREAD_SHARED_DATA)")
     with GOODBOOKS.open(encoding="utf-8") as handle:
         lines = [next(handle) for _ in range(rows + 1)]
     return write(target, "".join(lines))
