@@ -14,8 +14,7 @@ from nextread.app import create_app
 from nextread.config import Settings
 from nextread.services.access import KeyCache
 from tests.api.test_recommendations import DRAGONS, _ids, _library
-from tests.cache.conftest import REDIS_URL
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, REDIS_URL
 
 RECS = "/v1/users/new-dragon-fan/recommendations"
 

@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from nextread.cache import MemoryCache, NullCache, RedisCache, ServingCache, UserEntry, open_cache
 from nextread.cache.backends import open_backend
 from nextread.config import Settings
-from tests.cache.conftest import REDIS_URL
+from tests.conftest import REDIS_URL
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -16,8 +16,7 @@ from nextread.services.lockout import CLIENT, USERNAME, LockedOut, Lockout, Poli
 from nextread.store.accounts import create_account
 from nextread.store.db import session_scope
 from nextread.store.tenants import ensure_tenant, register_api_key
-from tests.cache.conftest import REDIS_URL
-from tests.conftest import Database
+from tests.conftest import REDIS_URL, Database
 
 RAW_KEY = "a-right-admin-key"
 POLICY = Policy(max_failures=5, window_seconds=900, lockout_seconds=60, lockout_max_seconds=200)

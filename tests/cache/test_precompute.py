@@ -20,8 +20,7 @@ from nextread.services.answers import answer_variant, default_request
 from nextread.services.precompute import precompute_recommendations
 from nextread.services.scheduler import Scheduler
 from tests.api.test_recommendations import DRAGONS, _library
-from tests.cache.conftest import REDIS_URL
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, REDIS_URL
 
 RECS = "/v1/users/new-dragon-fan/recommendations"
 READERS = 9  # st-0 … st-7 and new-dragon-fan

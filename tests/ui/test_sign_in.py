@@ -3,18 +3,13 @@ wrong passwords holds across two ``nextread serve`` processes that share a real 
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.conftest import require_service
+from tests.conftest import REDIS_URL
 from tests.ui.browser_kit import axe_violations, describe, open_page, serve, shoot, sign_in
 from tests.ui.conftest import LIBRARIAN, STUDENT
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 LOCKED = "Too many attempts; try again in 1 minute."
 
 
@@ -35,23 +30,6 @@ def test_sign_in_never_leads_off_the_dashboard(server: str, browser: Any) -> Non
     page.wait_for_url(f"**/ui/read/{STUDENT[2]}")
     assert page.url.startswith(server)
     page.context.close()
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
-    try:
-        client.ping()
-    except (redis.RedisError, OSError) as exc:
-        require_service("Redis", f"{REDIS_URL}: {exc}")
-    prefix = f"nextread-test-{uuid.uuid4().hex[:12]}"
-    yield prefix
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def _attempt(page: Any, username: str, password: str, expect: str) -> None:
