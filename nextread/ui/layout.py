@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from nextread.services.access import CONFIGURE, READ, WRITE, Principal, may, role_label
 from nextread.services.errors import REFUSALS
 from nextread.store.db import database_failure
-from nextread.ui.context import db, url
+from nextread.ui.context import db
 
 T = TypeVar("T")
 NAV = [
@@ -142,16 +142,6 @@ async def load(function: Callable[..., T], *args: Any) -> T | None:
 def _in_session(function: Callable[..., T], *args: Any) -> T:
     with db() as session:
         return function(session, *args)
-
-
-def link_cell(table: ui.table, column: str, prefix: str, css_class: str) -> None:
-    """Make a table column a real link (keyboard-focusable, opens in a new tab on demand)."""
-    href = url(prefix)
-    table.add_slot(
-        f"body-cell-{column}",
-        f"""<q-td :props="props"><a class="{css_class}" """
-        f""":href="'{href}' + encodeURIComponent(props.row.id)">{{{{ props.value }}}}</a></q-td>""",
-    )
 
 
 async def connected() -> None:

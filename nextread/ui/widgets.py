@@ -8,9 +8,6 @@ from contextlib import contextmanager
 
 from nicegui import ui
 
-# Pages slower than this show a loading state (people notice a blank page after about 300 ms).
-LOADING_AFTER_SECONDS = 0.3
-
 
 class Pager:
     """ "Showing 21–40 of 77" with labelled Previous / Next buttons, for lists held in the database.
@@ -21,7 +18,7 @@ class Pager:
     def __init__(
         self, page_size: int, on_change: Callable[[int], Awaitable[None]], what: str = "rows"
     ) -> None:
-        self.page_size, self.offset, self.total, self.what = page_size, 0, 0, what
+        self.page_size, self.offset, self.what = page_size, 0, what
         self._on_change = on_change
         with (
             ui.row()
@@ -37,7 +34,6 @@ class Pager:
             )
 
     def show(self, total: int) -> None:
-        self.total = total
         last = min(self.offset + self.page_size, total)
         self._label.text = (
             f"No {self.what}" if total == 0 else f"{self.offset + 1}–{last} of {total} {self.what}"
