@@ -7,7 +7,7 @@ serving, an embedding search), so this file does not care which model produced t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -110,9 +110,12 @@ class Catalog:
         popularity: np.ndarray | None = None,
         trending: np.ndarray | None = None,
         embeddings: np.ndarray | None = None,
+        key_language: Callable[[str | None], str] = language_key,
     ) -> Catalog:
         """Rows use the ``Item`` column names (``lexile``, ``guided_reading_level``, ``grade_min``, …);
-        missing keys and ``None`` are unknown. Age ranges stand in for missing grade ranges."""
+        missing keys and ``None`` are unknown. Age ranges stand in for missing grade ranges.
+        ``key_language``: the services pass a registry-aware key ("eng" and "English" are "en"), which
+        the engine cannot import; the default is the coarse first subtag."""
         grade_min = _numbers(rows, "grade_min")
         grade_max = _numbers(rows, "grade_max")
         age_min = _numbers(rows, "age_min")
@@ -129,7 +132,7 @@ class Catalog:
                 _numbers(rows, "estimated_level"),
             ),
             tags=[frozenset(str(tag).strip().casefold() for tag in row.get("tags") or ()) for row in rows],
-            language_keys=np.array([language_key(row.get("language")) for row in rows], dtype=object),
+            language_keys=np.array([key_language(row.get("language")) for row in rows], dtype=object),
             available_copies=_numbers(rows, "available_copies"),
             series_names=np.array([row.get("series_name") or "" for row in rows], dtype=object),
             series_positions=_numbers(rows, "series_position"),

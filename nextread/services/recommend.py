@@ -540,11 +540,10 @@ def _build_catalog(session: Session, tenant_id: int, artifact: Artifact, changed
         popularity=artifact.popularity,
         trending=artifact.trending,
         embeddings=artifact.embeddings,
+        # "eng", "en-US", "English" are all "en", as a request's language filter is parsed.
+        key_language=language_key,
     )
     catalog.active = present
-    # One key per language however the catalogue wrote it ("eng", "en-US", "English" are all "en"), so a
-    # request's language filter, normalised the same way, matches them all.
-    catalog.language_keys = np.array([language_key(row.get("language")) for row in rows], dtype=object)
     external_ids = [row.get("external_id") or "" for row in rows]
     cards = [
         ItemCard(external_id, row["title"], row.get("authors") or [], row.get("cover_url"))

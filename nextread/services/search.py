@@ -343,8 +343,7 @@ def filter_mask(catalog: Catalog, filters: SearchFilters) -> np.ndarray:
         wanted = frozenset(tag.strip().casefold() for tag in filters.tags)
         mask &= np.array([bool(tags & wanted) for tags in catalog.tags], dtype=bool)
     if filters.language:
-        keys = np.array([language_key(key) for key in catalog.language_keys], dtype=object)
-        mask &= np.isin(keys, filters.language)
+        mask &= np.isin(catalog.language_keys, filters.language)
     return mask
 
 
@@ -383,7 +382,7 @@ def _rows_catalog(session: Session, tenant_id: int, pks: np.ndarray) -> Catalog:
     rows: list[Mapping[str, Any]] = [
         {column.name: getattr(items[pk], column.name) for column in Item.__table__.c} for pk in pks.tolist()
     ]
-    return Catalog.from_items(rows)
+    return Catalog.from_items(rows, key_language=language_key)
 
 
 def _semantic_ranking(
@@ -467,7 +466,8 @@ def _hits(
             {column.name: getattr(items[pk], column.name) for column in Item.__table__.c}
             for pk in pks
             if pk in items
-        ]
+        ],
+        key_language=language_key,
     )
     hits = []
     for row, (pk, score) in enumerate((pk, score) for pk, score in fused if pk in items):
